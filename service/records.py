@@ -1,0 +1,209 @@
+"""The three record kinds of the two lists, their fields and how a raw value becomes a clean one.
+
+One definition serves the importers, the API and the forms: a field's English key, its Chinese
+column header, its type and its allowed values.
+
+    >>> demand, problems = clean_record("demands", {"id": "D1", "title": "注塑件缩痕", "description": "良品率低"})
+    >>> demand["keywords"], problems
+    ([], [])
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from dataclasses import dataclass
+
+INDUSTRY_CLUSTERS = (
+    "新一代信息技术",
+    "新医药与医疗器械",
+    "先进装备与智能制造",
+    "碳纤维等复合材料",
+    "海洋生物与健康食品",
+    "时尚与休闲运动产品",
+    "康养旅游",
+)
+MATURITY_LEVELS = ("实验室阶段", "小试", "中试", "产业化")
+DEMAND_STATUSES = ("征集中", "对接中", "已合作", "已关闭")
+OPEN_DEMAND_STATUSES = ("征集中", "对接中")
+KEYWORD_SEPARATORS = re.compile(r"[，,;；、\n]+")
+
+
+@dataclass(frozen=True)
+class Field:
+    key: str
+    header: str  # the Chinese column header used in the institute's spreadsheets
+    kind: str = "text"  # text | number | date | keywords
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    default: object = None  # what a blank cell means
+
+
+DEMAND_FIELDS = (
+    Field("id", "需求编号", required=True),
+    Field("title", "需求名称", required=True),
+    Field("description", "需求概述", required=True),
+    Field("enterprise", "企业名称"),
+    Field("industry_cluster", "产业集群", choices=INDUSTRY_CLUSTERS),
+    Field("industry_chain", "产业链"),
+    Field("region", "所在区市"),
+    Field("keywords", "关键词", kind="keywords"),
+    Field("budget_wan", "拟投入资金/万元", kind="number"),
+    Field("cooperation_mode", "合作方式"),
+    Field("deadline", "需求时限", kind="date"),
+    Field("contact", "联系人"),
+    Field("status", "状态", choices=DEMAND_STATUSES, default="征集中"),
+    Field("posted_at", "发布日期", kind="date"),
+)
+
+SUPPLY_FIELDS = (
+    Field("id", "成果编号", required=True),
+    Field("title", "成果名称", required=True),
+    Field("description", "成果简介", required=True),
+    Field("platform", "平台名称"),
+    Field("industry_cluster", "产业集群", choices=INDUSTRY_CLUSTERS),
+    Field("industry_chain", "产业链"),
+    Field("maturity", "成熟度", choices=MATURITY_LEVELS),
+    Field("ip", "知识产权"),
+    Field("keywords", "关键词", kind="keywords"),
+    Field("cooperation_mode", "合作方式"),
+    Field("price_wan", "参考价格/万元", kind="number"),
+    Field("contact", "联系人"),
+    Field("posted_at", "发布日期", kind="date"),
+)
+
+COOPERATION_FIELDS = (
+    Field("demand_id", "需求编号", required=True),
+    Field("supply_id", "成果编号", required=True),
+    Field("confirmed_at", "确认日期", kind="date"),
+    Field("mode", "合作方式"),
+    Field("amount_wan", "合同金额/万元", kind="number"),
+    Field("broker", "技术经纪人"),
+    Field("note", "备注"),
+)
+
+FIELDS = {"demands": DEMAND_FIELDS, "supplies": SUPPLY_FIELDS, "cooperations": COOPERATION_FIELDS}
+KIND_NAMES = {"demands": "技术需求", "supplies": "科技成果", "cooperations": "合作"}
+
+
+def field_keys(kind: str) -> list[str]:
+    """The English keys of a record kind, in column order."""
+    return [field.key for field in FIELDS[kind]]
+
+
+def header_to_key(kind: str) -> dict[str, str]:
+    """Map both the English keys and the Chinese headers to the English key."""
+    mapping = {}
+    for field in FIELDS[kind]:
+        mapping[field.key] = field.key
+        mapping[field.header] = field.key
+    return mapping
+
+
+def clean_record(kind: str, raw: dict) -> tuple[dict, list[tuple[str, str]]]:
+    """Turn one raw row into a clean record; return it with a list of (field, problem) pairs.
+
+    Unknown keys are kept as they are (the lists carry columns we don't model yet).
+    """
+    aliases = header_to_key(kind)
+    record: dict = {}
+    extra: dict = {}
+    for name, value in raw.items():
+        name = str(name).strip() if name is not None else ""
+        if not name:
+            continue
+        if name in aliases:
+            record[aliases[name]] = value
+        else:
+            extra[name] = value
+    problems: list[tuple[str, str]] = []
+    clean: dict = {}
+    for field in FIELDS[kind]:
+        value, problem = _clean_value(field, record.get(field.key))
+        if problem:
+            problems.append((field.key, problem))
+        clean[field.key] = value
+    clean.update({name: _plain(value) for name, value in extra.items() if not _is_blank(value)})
+    return clean, problems
+
+
+def _clean_value(field: Field, value) -> tuple[object, str | None]:
+    if _is_blank(value):
+        if field.required:
+            return None, f"必填字段「{field.header}」为空"
+        return ([] if field.kind == "keywords" else field.default), None
+    if field.kind == "number":
+        return _clean_number(field, value)
+    if field.kind == "date":
+        return _clean_date(field, value)
+    if field.kind == "keywords":
+        return _clean_keywords(field, value)
+    if isinstance(value, (dict, list)):
+        return None, f"「{field.header}」应为文本"
+    text = _plain_text(value)
+    if field.choices and text not in field.choices:
+        return None, f"「{field.header}」的取值「{text}」不在允许范围内（{'、'.join(field.choices)}）"
+    return text, None
+
+
+def _clean_number(field: Field, value) -> tuple[object, str | None]:
+    if isinstance(value, bool):
+        return None, f"「{field.header}」应为数字"
+    try:
+        number = float(str(value).replace(",", "").strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        return None, f"「{field.header}」应为数字，而不是「{value}」"
+    if math.isnan(number) or math.isinf(number) or number < 0:
+        return None, f"「{field.header}」应为非负数，而不是「{value}」"
+    return (int(number) if number.is_integer() else number), None
+
+
+def _clean_date(field: Field, value) -> tuple[object, str | None]:
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat(), None
+    if isinstance(value, dt.date):
+        return value.isoformat(), None
+    text = str(value).strip()
+    match = re.fullmatch(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?", text)
+    if match:
+        try:
+            return dt.date(*(int(part) for part in match.groups())).isoformat(), None
+        except ValueError:
+            pass
+    return None, f"「{field.header}」应为日期（如 2021-03-15），而不是「{text}」"
+
+
+def _clean_keywords(field: Field, value) -> tuple[object, str | None]:
+    if isinstance(value, str):
+        parts = KEYWORD_SEPARATORS.split(value)
+    elif isinstance(value, (list, tuple)):
+        parts = value
+    else:
+        return None, f"「{field.header}」应为列表或以顿号、逗号分隔的文本"
+    keywords = []
+    for part in parts:
+        if isinstance(part, (dict, list)):
+            return None, f"「{field.header}」中的每一项应为文本"
+        term = _plain_text(part)
+        if term and term not in keywords:
+            keywords.append(term)
+    return keywords, None
+
+
+def _is_blank(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or value == []
+
+
+def _plain_text(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _plain(value):
+    """Keep unknown values JSON-friendly (Excel hands us datetimes)."""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
