@@ -183,3 +183,24 @@ def write_user_dictionary(terms: Iterable[str], path: str | Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"{word}\n" for word in sorted(words)), encoding="utf-8")
     return len(words)
+
+
+def dictionary_terms(keywords: Iterable[str]) -> list[str]:
+    """The keywords worth teaching jieba: those it would otherwise cut into stray characters.
+
+        >>> dictionary_terms(["预浸料", "碳纤维复合材料", "海参"])
+        ['预浸料']
+
+    A keyword that jieba already splits into whole words (碳纤维 + 复合材料) is left out: as one
+    token it would stop matching a text that uses its parts separately.
+    """
+    plain = _fresh_jieba()
+    terms = []
+    for keyword in keywords:
+        for word in normalize(keyword).split(" "):
+            pieces = list(plain.cut(word, HMM=False))
+            if len(word) > 1 and len(pieces) > 1 and any(len(piece) == 1 for piece in pieces) \
+                    and word not in terms:
+                terms.append(word)
+    return terms
+

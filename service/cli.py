@@ -269,6 +269,19 @@ def read_jsonl(path) -> list[dict]:
         fail(f"无法读取 {path}：{error}")
 
 
+@cli.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
+              help="输出的 jieba 用户词典，如 matching/resources/userdict.txt")
+@pass_context
+def userdict(context, output):
+    """用两张清单的关键词生成分词用户词典（只收录 jieba 会切碎的专业术语）。"""
+    from matching.text import dictionary_terms, write_user_dictionary
+    keywords = [keyword for kind in ("demands", "supplies")
+                for record in store.export_records(context.db, kind) for keyword in record["keywords"]]
+    count = write_user_dictionary(dictionary_terms(keywords), output)
+    click.echo(f"已从 {len(keywords)} 个关键词中收录 {count} 个术语到 {output}")
+
+
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "data"
 DEMO_DB = Path("instance") / "demo" / "matchmaker.db"
 

@@ -131,3 +131,19 @@ def test_user_dictionary_lines_may_carry_frequency_and_tag(tmp_path):
     path.write_text("船用复合材料 500 n\n海水淡化膜 nz\n", encoding="utf-8")
     tokenizer = Tokenizer(user_dictionary_path=path)
     assert tokenizer.tokens("船用复合材料与海水淡化膜") == ["船用复合材料", "海水淡化膜"]
+
+
+def test_dictionary_terms_keep_what_jieba_would_shatter_and_skip_compounds():
+    from matching.text import dictionary_terms
+    assert dictionary_terms(["预浸料", "碳纤维复合材料", "海参", "预浸料"]) == ["预浸料"]
+
+
+def test_userdict_command_builds_the_dictionary_from_the_lists(invoke, tmp_path):
+    import json
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps({"id": "D1", "title": "铺层", "description": "预浸料铺层", "keywords": ["预浸料", "碳纤维复合材料"]},
+                               ensure_ascii=False) + "\n", encoding="utf-8")
+    invoke("import", "demands", path)
+    result = invoke("userdict", "-o", tmp_path / "userdict.txt")
+    assert result.exit_code == 0 and "收录 1 个术语" in result.output
+    assert (tmp_path / "userdict.txt").read_text(encoding="utf-8") == "预浸料\n"
