@@ -1,0 +1,289 @@
+"""The two lists: home, demand and supply lists, their detail pages and the post/edit forms."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from flask import abort, flash, redirect, render_template, request, url_for
+
+from .. import auth, store
+from ..records import DEMAND_STATUSES, FIELDS, INDUSTRY_CLUSTERS, MATURITY_LEVELS, clean_record
+from . import COOPERATION_MODES, bp, presenting
+from .access import counterpart_visible, get_db, record_saved, thresholds, visible_proposals
+
+REGIONS = ("环翠区", "文登区", "荣成市", "乳山市", "火炬高技术产业开发区", "经济技术开发区",
+           "临港经济技术开发区", "南海新区")
+ID_PREFIX = {"demands": "D", "supplies": "S"}
+CONFIDENTIAL = {"demands": ("contact", "budget_wan"), "supplies": ("contact", "price_wan")}
+OWNER_FIELD = {"demands": "enterprise", "supplies": "platform"}
+OWNER_ROLE = {"demands": "enterprise", "supplies": "platform"}
+NOUN = {"demands": "技术需求", "supplies": "科技成果"}
+TITLE_MAX = 80
+
+
+# --- home ------------------------------------------------------------------------------------
+
+@bp.get("/")
+def home():
+    db = get_db()
+    counts = store.headline_counts(db)
+    awaiting = sum(counts["proposals"].get(status, 0) for status in ("proposed", "unsure"))
+    figures = {
+        **counts,
+        "platforms": len(store.distinct_values(db, "supplies", "platform")),
+        "awaiting": awaiting,
+        "match_rate": counts["matched_demands"] / counts["demands"] if counts["demands"] else None,
+    }
+    user = auth.current_user()
+    latest = {}
+    if user:
+        for kind in ("demands", "supplies"):
+            if _may_list(user, kind):
+                latest[kind] = store.list_records(db, kind, where=auth.visible_filter(user, kind), limit=6)
+    return render_template("home.html", figures=figures, latest=latest)
+
+
+# --- lists -----------------------------------------------------------------------------------
+
+def _may_list(user: dict | None, kind: str) -> bool:
+    """Brokers and admins see both lists; an enterprise its demands; a platform its supplies."""
+    return bool(user) and (user["role"] in auth.SEE_ALL or auth.OWNED_KIND.get(user["role"]) == kind)
+
+
+def _list_page(kind: str):
+    db = get_db()
+    user = auth.current_user()
+    if not _may_list(user, kind):
+        abort(403)
+    filter_names = ("industry_cluster", "region", "status", "month") if kind == "demands" else \
+        ("industry_cluster", "platform", "maturity", "month")
+    chosen = {name: request.args.get(name, "").strip() for name in filter_names}
+    search = request.args.get("q", "").strip()
+    where = {**chosen, **auth.visible_filter(user, kind)}
+    total = store.count_records(db, kind, where=where, search=search or None)
+    page = presenting.page_of(request.args.get("page"), total)
+    records = store.list_records(db, kind, where=where, search=search or None, limit=page.size, offset=page.offset)
+    options = {
+        "industry_cluster": INDUSTRY_CLUSTERS,
+        "region": _merge(REGIONS, store.distinct_values(db, kind, "region")) if kind == "demands" else (),
+        "status": DEMAND_STATUSES,
+        "platform": store.distinct_values(db, kind, "platform") if kind == "supplies" else (),
+        "maturity": MATURITY_LEVELS,
+        "month": list(reversed(store.distinct_values(db, kind, "month"))),
+    }
+    args = {name: value for name, value in {**chosen, "q": search}.items() if value}
+    return render_template(f"{kind}.html", records=records, page=page, chosen=chosen, search=search,
+                           options=options, args=args, own_only=user["role"] not in auth.SEE_ALL,
+                           may_create=auth.can_create(user, kind))
+
+
+@bp.get("/demands")
+@auth.login_required
+def demands():
+    return _list_page("demands")
+
+
+@bp.get("/supplies")
+@auth.login_required
+def supplies():
+    return _list_page("supplies")
+
+
+def _merge(known, found) -> list[str]:
+    return list(known) + [value for value in found if value not in known]
+
+
+# --- details -----------------------------------------------------------------------------------
+
+def _detail_page(kind: str, record_id: str):
+    db = get_db()
+    user = auth.current_user()
+    record = store.get_record(db, kind, record_id)
+    if record is None:
+        abort(404)
+    if not auth.can_view(user, kind, record):
+        abort(403)
+    other = "supplies" if kind == "demands" else "demands"
+    proposals = []
+    for proposal in visible_proposals(db, user, kind, record_id):
+        counterpart = store.get_record(db, other, proposal["supply_id" if kind == "demands" else "demand_id"])
+        if counterpart is None:
+            continue
+        pair = {"demand": record, "supply": counterpart} if kind == "demands" else \
+            {"demand": counterpart, "supply": record}
+        proposals.append({**proposal, **pair, "counterpart": counterpart,
+                          "counterpart_open": counterpart_visible(user, other, proposal)})
+    shared_terms = list(dict.fromkeys(term for proposal in proposals
+                                      for term in proposal["reasons"].get("shared_terms") or []))
+    cooperations = store.list_cooperations(db, {"demand_id" if kind == "demands" else "supply_id": record_id})
+    return render_template("record.html", kind=kind, noun=NOUN[kind], record=record,
+                           proposals=proposals, shared_terms=shared_terms, cooperations=cooperations, history=_history(db, user, kind, record_id),
+                           may_edit=auth.can_edit(user, kind, record), other=other,
+                           upper=thresholds()[0])
+
+
+def _history(db, user: dict, kind: str, record_id: str) -> list[dict]:
+    """What happened to a record: its edits and every decision on its pairs, newest first."""
+    events = []
+    for entry in store.audit_entries(db, kind, record_id, limit=50):
+        events.append({"at": entry["at"], "actor": entry["actor"], "action": entry["action"],
+                       "changes": _changes(entry["before"], entry["after"])})
+    if user["role"] in auth.SEE_ALL:
+        for decision in store.decisions_for(db, kind, record_id):
+            events.append({"at": decision["at"], "actor": decision["actor"],
+                           "action": decision.get("to_status") or decision.get("action"),
+                           "pair": (decision["demand_id"], decision["supply_id"]), "reason": decision.get("reason"),
+                           "undone": bool(decision.get("undone_at"))})
+    return sorted(events, key=lambda event: event["at"] or "", reverse=True)
+
+
+def _changes(before: dict | None, after: dict | None) -> list[tuple[str, object, object]]:
+    """(field header, old, new) for each field an edit changed."""
+    if not before or not after:
+        return []
+    headers = {field.key: field.header for fields in FIELDS.values() for field in fields}
+    return [(headers.get(key, key), before.get(key), after.get(key))
+            for key in after if key in headers and before.get(key) != after.get(key)]
+
+
+@bp.get("/demands/<record_id>")
+@auth.login_required
+def demand_detail(record_id):
+    return _detail_page("demands", record_id)
+
+
+@bp.get("/supplies/<record_id>")
+@auth.login_required
+def supply_detail(record_id):
+    return _detail_page("supplies", record_id)
+
+
+# --- post and edit ----------------------------------------------------------------------------
+
+def _form_page(kind: str, record_id: str | None):
+    db = get_db()
+    user = auth.current_user()
+    before = None
+    if record_id is not None:
+        before = store.get_record(db, kind, record_id)
+        if before is None:
+            abort(404)
+        if not auth.can_edit(user, kind, before):
+            abort(403)
+    elif not auth.can_create(user, kind):
+        abort(403)
+    errors: dict[str, str] = {}
+    conflict = None
+    values = _form_values(before) if before else {"posted_at": dt.date.today().isoformat(), "status": "征集中",
+                                                   OWNER_FIELD[kind]: _own_org(user, kind) or ""}
+    status = 200
+    if request.method == "POST":
+        values = {field.key: request.form.get(field.key, "").strip() for field in FIELDS[kind] if field.key != "id"}
+        if _own_org(user, kind):
+            values[OWNER_FIELD[kind]] = _own_org(user, kind)
+        record, errors = _validate(kind, values, before)
+        if not errors:
+            try:
+                saved = _save(db, kind, record, before, user, request.form.get("version"))
+            except store.Conflict as error:
+                if error.code != "stale_version":
+                    raise
+                conflict = str(error)
+                status = 409
+            else:
+                record_saved(kind, saved["id"])
+                flash(f"{NOUN[kind]}「{saved['title']}」已{'保存' if before else '发布'}，系统正在为它匹配。", "success")
+                return redirect(url_for(f"web.{'demand' if kind == 'demands' else 'supply'}_detail",
+                                        record_id=saved["id"]))
+        else:
+            status = 422
+    return render_template("record_form.html", kind=kind, noun=NOUN[kind], before=before, values=values,
+                           errors=errors, conflict=conflict, fields={field.key: field for field in FIELDS[kind]},
+                           options={"industry_cluster": INDUSTRY_CLUSTERS, "region": _merge(REGIONS, [values.get("region")] if values.get("region") else []),
+                                    "maturity": MATURITY_LEVELS, "status": DEMAND_STATUSES,
+                                    "cooperation_mode": _merge(COOPERATION_MODES, [values.get("cooperation_mode")] if values.get("cooperation_mode") else [])},
+                           owner_fixed=bool(_own_org(user, kind)),
+                           version=request.form.get("version") if request.method == "POST" and not conflict
+                           else (before or {}).get("version")), status
+
+
+def _own_org(user: dict, kind: str) -> str | None:
+    """An enterprise posts demands under its own name, a platform supplies under its own."""
+    return user.get("org") if user["role"] == OWNER_ROLE[kind] else None
+
+
+def _form_values(record: dict) -> dict:
+    values = {key: ("" if value is None else value) for key, value in record.items()}
+    values["keywords"] = "、".join(record.get("keywords") or [])
+    return values
+
+
+def _validate(kind: str, values: dict, before: dict | None) -> tuple[dict, dict[str, str]]:
+    """The record the form describes and one Chinese message per field that is wrong."""
+    raw = dict(values)
+    raw["id"] = before["id"] if before else "new"
+    record, problems = clean_record(kind, raw)
+    errors: dict[str, str] = {}
+    for key, problem in problems:
+        errors.setdefault(key, problem)
+    if record.get("title") and len(record["title"]) > TITLE_MAX:
+        errors.setdefault("title", f"名称请控制在 {TITLE_MAX} 字以内（现为 {len(record['title'])} 字）")
+    if record.get("description") and len(record["description"]) < 10:
+        errors.setdefault("description", "请用至少 10 个字说明具体情况，便于匹配")
+    if kind == "demands" and not record.get("enterprise"):
+        errors.setdefault("enterprise", "请填写企业名称")
+    if kind == "supplies" and not record.get("platform"):
+        errors.setdefault("platform", "请填写平台名称")
+    if before:
+        for key, value in before.items():
+            if key not in record and key not in store.BOOKKEEPING:
+                record[key] = value
+    return record, errors
+
+
+def _save(db, kind: str, record: dict, before: dict | None, user: dict, version: str | None) -> dict:
+    if before:
+        expected = int(version) if version and version.isdigit() else None
+        return store.save_record(db, kind, record, user["name"], expected_version=expected)
+    for _attempt in range(5):
+        record["id"] = _next_id(db, kind, record.get("posted_at"))
+        try:
+            return store.save_record(db, kind, record, user["name"], create=True)
+        except store.Conflict as error:
+            if error.code != "duplicate_id":
+                raise
+    raise store.Conflict("duplicate_id", "编号分配失败，请重试")
+
+
+def _next_id(db, kind: str, posted_at: str | None) -> str:
+    """The lists number records per year: D2021-001, S2021-130."""
+    year = (posted_at or dt.date.today().isoformat())[:4]
+    prefix = f"{ID_PREFIX[kind]}{year}-"
+    numbers = [int(match.group(1)) for record_id in store.ids(db, kind)
+               if (match := re.fullmatch(re.escape(prefix) + r"(\d+)", record_id))]
+    return f"{prefix}{max(numbers, default=0) + 1:03d}"
+
+
+@bp.route("/demands/new", methods=("GET", "POST"))
+@auth.login_required
+def demand_new():
+    return _form_page("demands", None)
+
+
+@bp.route("/demands/<record_id>/edit", methods=("GET", "POST"))
+@auth.login_required
+def demand_edit(record_id):
+    return _form_page("demands", record_id)
+
+
+@bp.route("/supplies/new", methods=("GET", "POST"))
+@auth.login_required
+def supply_new():
+    return _form_page("supplies", None)
+
+
+@bp.route("/supplies/<record_id>/edit", methods=("GET", "POST"))
+@auth.login_required
+def supply_edit(record_id):
+    return _form_page("supplies", record_id)
+

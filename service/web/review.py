@@ -1,0 +1,265 @@
+"""The broker's work: the review queue and its decisions, cooperations, gaps and the audit log."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
+
+from .. import auth, store, workflow
+from ..records import INDUSTRY_CLUSTERS
+from . import bp, presenting
+from .access import get_db, thresholds
+from .lists import REGIONS, _merge
+
+QUEUE_LIMIT = 60
+UNDO_DEPTH = 20
+
+
+def _back(default: str) -> str:
+    """Where a form posted from a filtered page returns to: its own same-site address."""
+    target = request.form.get("next") or ""
+    parts = urlsplit(target)
+    if target.startswith("/") and not target.startswith("//") and not parts.scheme and not parts.netloc:
+        return target
+    return default
+
+
+def _queue_filters() -> dict:
+    return {name: request.args.get(name, "").strip() for name in workflow.QUEUE_FILTERS}
+
+
+def _filter_options(db) -> dict:
+    return {
+        "cluster": INDUSTRY_CLUSTERS,
+        "region": _merge(REGIONS, store.distinct_values(db, "demands", "region")),
+        "platform": store.distinct_values(db, "supplies", "platform"),
+        "month": list(reversed(store.distinct_values(db, "demands", "month"))),
+    }
+
+
+def _with_records(db, proposals: list[dict]) -> list[dict]:
+    """Each proposal with both full records, for the side-by-side view."""
+    return [{**proposal, "demand": store.get_record(db, "demands", proposal["demand_id"]),
+             "supply": store.get_record(db, "supplies", proposal["supply_id"])} for proposal in proposals]
+
+
+# --- the queue ---------------------------------------------------------------------------------
+
+@bp.get("/queue")
+@auth.roles_required("broker", "admin")
+def queue():
+    db = get_db()
+    upper, lower = thresholds()
+    chosen = _queue_filters()
+    zones, totals = {}, {}
+    for zone in ("strong", "review"):
+        zone_filter = workflow.queue_filters(chosen, zone, upper, lower)
+        totals[zone] = store.count_proposals(db, zone_filter)
+        zones[zone] = _with_records(db, store.list_proposals(db, zone_filter, limit=QUEUE_LIMIT))
+    recommended_filter = {**{k: v for k, v in chosen.items() if v}, "statuses": ("recommended",)}
+    recommended = _with_records(db, store.list_proposals(db, recommended_filter, limit=QUEUE_LIMIT))
+    last = _last_decided(db)
+    return render_template("queue.html", zones=zones, totals=totals, recommended=recommended, upper=upper,
+                           lower=lower, chosen=chosen, options=_filter_options(db), last=last,
+                           may_decide=auth.current_user()["role"] in workflow.BROKERS,
+                           args={name: value for name, value in chosen.items() if value})
+
+
+def _last_decided(db) -> dict | None:
+    """The user's latest decision that can still be undone, with its proposal."""
+    for proposal_id in reversed(session.get("decided", [])):
+        proposal = store.get_proposal(db, proposal_id)
+        decision = store.last_decision(db, proposal_id) if proposal else None
+        if decision and decision["actor"] == auth.current_user()["name"]:
+            return {"proposal": proposal, "decision": decision}
+    return None
+
+
+def _remember(proposal_id: int) -> None:
+    decided = [pid for pid in session.get("decided", []) if pid != proposal_id]
+    session["decided"] = (decided + [proposal_id])[-UNDO_DEPTH:]
+
+
+def _forget(proposal_id: int) -> None:
+    session["decided"] = [pid for pid in session.get("decided", []) if pid != proposal_id]
+
+
+def _refused(error: workflow.WorkflowError) -> None:
+    if error.status == 404:
+        abort(404)
+    if error.status == 403:
+        abort(403, description=str(error))
+    details = "；".join(error.fields.values()) if error.fields else ""
+    flash(f"{error}{'：' + details if details else ''}", "error")
+
+
+@bp.post("/queue/<int:proposal_id>/decide")
+@auth.roles_required("broker")
+def decide(proposal_id):
+    decision = request.form.get("decision", "")
+    try:
+        proposal = workflow.decide(get_db(), proposal_id, decision, auth.current_user(), request.form.get("reason"))
+    except workflow.WorkflowError as error:
+        _refused(error)
+    else:
+        _remember(proposal_id)
+        flash(f"已将「{proposal['demand_title']}」↔「{proposal['supply_title']}」标记为"
+              f"{workflow.STATUS_NAMES[proposal['status']]}。", "success")
+    return redirect(_back(url_for("web.queue")))
+
+
+@bp.post("/queue/<int:proposal_id>/undo")
+@auth.roles_required("broker")
+def undo(proposal_id):
+    try:
+        proposal = workflow.undo_last(get_db(), proposal_id, auth.current_user())
+    except workflow.WorkflowError as error:
+        _refused(error)
+    else:
+        _forget(proposal_id)
+        flash(f"已撤销，「{proposal['demand_title']}」↔「{proposal['supply_title']}」回到"
+              f"{workflow.STATUS_NAMES[proposal['status']]}。", "info")
+    return redirect(_back(url_for("web.queue")))
+
+
+@bp.post("/queue/bulk")
+@auth.roles_required("broker")
+def bulk():
+    decision = request.form.get("decision", "")
+    proposal_ids = [int(value) for value in request.form.getlist("ids") if value.isdigit()]
+    if not proposal_ids:
+        flash("当前筛选下没有可批量处理的推荐。", "info")
+        return redirect(_back(url_for("web.queue")))
+    try:
+        outcome = workflow.bulk_decide(get_db(), proposal_ids, decision, auth.current_user(),
+                                       request.form.get("reason"))
+    except workflow.WorkflowError as error:
+        _refused(error)
+    else:
+        message = f"已批量{workflow.STATUS_NAMES.get(decision, decision)} {len(outcome['decided'])} 对"
+        if outcome["skipped"]:
+            message += f"，{len(outcome['skipped'])} 对状态已变化、未处理"
+        flash(message + "。", "success")
+    return redirect(_back(url_for("web.queue")))
+
+
+@bp.post("/proposals/<int:proposal_id>/confirm")
+@auth.roles_required("broker")
+def confirm(proposal_id):
+    form = request.form
+    try:
+        cooperation, created = workflow.confirm(get_db(), proposal_id, auth.current_user(), mode=form.get("mode"),
+                                                amount_wan=form.get("amount_wan"),
+                                                confirmed_at=form.get("confirmed_at") or None,
+                                                note=form.get("note"))
+    except workflow.WorkflowError as error:
+        _refused(error)
+        return redirect(_back(url_for("web.queue")))
+    _forget(proposal_id)
+    flash(f"{'已确认合作' if created else '该对接此前已确认为合作'}：「{cooperation['demand_title']}」×"
+          f"「{cooperation['supply_title']}」。", "success")
+    return redirect(_back(url_for("web.cooperations")))
+
+
+@bp.post("/proposals/<int:proposal_id>/agree")
+@auth.roles_required("enterprise", "platform")
+def agree(proposal_id):
+    try:
+        workflow.agree_introduction(get_db(), proposal_id, auth.current_user())
+    except workflow.WorkflowError as error:
+        _refused(error)
+    else:
+        flash("已同意引荐：对方现在可以看到您的联系方式。", "success")
+    return redirect(_back(url_for("web.home")))
+
+
+@bp.post("/proposals/<int:proposal_id>/decline")
+@auth.roles_required("enterprise", "platform", "broker")
+def decline(proposal_id):
+    try:
+        workflow.decide(get_db(), proposal_id, "declined", auth.current_user(), request.form.get("reason"))
+    except workflow.WorkflowError as error:
+        _refused(error)
+    else:
+        flash("已婉拒这条推荐。", "info")
+    return redirect(_back(url_for("web.home")))
+
+
+# --- cooperations, gaps, audit ---------------------------------------------------------------------
+
+@bp.get("/cooperations")
+@auth.login_required
+def cooperations():
+    db = get_db()
+    user = auth.current_user()
+    chosen = _queue_filters()
+    scope = {}
+    if user["role"] == "enterprise":
+        scope = {"enterprise": user.get("org") or "\0"}
+    elif user["role"] == "platform":
+        scope = {"platform": user.get("org") or "\0"}
+    rows = store.list_cooperations(db, {**chosen, **scope})
+    page = presenting.page_of(request.args.get("page"), len(rows))
+    total_amount = sum(row["amount_wan"] or 0 for row in rows)
+    options = _filter_options(db)
+    options["month"] = sorted({(row["confirmed_at"] or "")[:7] for row in store.list_cooperations(db, scope)
+                               if row.get("confirmed_at")}, reverse=True)
+    return render_template("cooperations.html", rows=rows[page.offset:page.offset + page.size], page=page,
+                           count=len(rows), total_amount=total_amount, chosen=chosen, options=options,
+                           args={name: value for name, value in chosen.items() if value},
+                           own_only=user["role"] not in auth.SEE_ALL)
+
+
+@bp.get("/gaps")
+@auth.roles_required("broker", "admin")
+def gaps():
+    db = get_db()
+    threshold = _float(request.args.get("threshold"), current_app.config.get("GAP_THRESHOLD", 0.45))
+    engine = current_app.extensions["live_index"].engine()
+    found = engine.gaps(threshold)
+    cluster = request.args.get("cluster", "").strip()
+    if cluster:
+        found = [gap for gap in found if gap.get("industry_cluster") == cluster]
+    rows = []
+    for gap in found:
+        demand = store.get_record(db, "demands", gap["demand_id"])
+        best = store.get_record(db, "supplies", gap["best_supply_id"]) if gap.get("best_supply_id") else None
+        if demand:
+            rows.append({**gap, "demand": demand, "best": best})
+    return render_template("gaps.html", rows=rows, threshold=threshold, cluster=cluster, clusters=INDUSTRY_CLUSTERS)
+
+
+def _float(value, default: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return float(default)
+    return min(max(number, 0.0), 1.0)
+
+
+AUDIT_LIMIT = 200
+
+
+@bp.get("/audit")
+@auth.roles_required("broker", "admin")
+def audit():
+    db = get_db()
+    entity = request.args.get("entity", "").strip() or None
+    if entity not in (None, *presenting.ENTITY_NAMES):
+        entity = None
+    entity_id = request.args.get("entity_id", "").strip() or None
+    entries = store.audit_entries(db, entity, entity_id, limit=AUDIT_LIMIT)
+    for entry in entries:
+        entry["changes"] = _audit_changes(entry["before"], entry["after"])
+    return render_template("audit.html", entries=entries, entity=entity or "", entity_id=entity_id or "",
+                           limit=AUDIT_LIMIT)
+
+
+HIDDEN_IN_AUDIT = ("version", "updated_at", "password_hash", "token_hash")
+
+
+def _audit_changes(before: dict | None, after: dict | None) -> list[tuple[str, object, object]]:
+    before, after = before or {}, after or {}
+    keys = list(dict.fromkeys([*before, *after]))
+    return [(key, before.get(key), after.get(key)) for key in keys
+            if key not in HIDDEN_IN_AUDIT and before.get(key) != after.get(key)]

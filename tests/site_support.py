@@ -1,0 +1,84 @@
+"""A small, realistic instance of the site for page and browser tests.
+
+The seed database (a slice of the 2021 lists, one account per role, engine proposals) is built once
+per session, because embedding is the slow part; every test gets its own copy of it.
+"""
+from __future__ import annotations
+
+import atexit
+import functools
+import shutil
+import sqlite3
+import tempfile
+from pathlib import Path
+
+from service import auth, store, workflow
+from service.worker import LiveIndex
+
+from .site_records import COOPERATIONS, DEMANDS, SUPPLIES
+
+ENTERPRISE_ORG = "威海锟岳机械制造有限公司"          # owns D2021-001
+PLATFORM_ORG = "打印成像与办公设备技术研究中心"       # owns S2021-001
+PASSWORD = "test-password-1"
+USERS = {
+    "enterprise": ("kunyue", "enterprise", ENTERPRISE_ORG),
+    "platform": ("dayin", "platform", PLATFORM_ORG),
+    "broker": ("sunliming", "broker", None),
+    "admin": ("admin", "admin", None),
+}
+
+
+def build_seed(folder: Path) -> Path:
+    """Create the seed database in `folder`: records, accounts, proposals; returns its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "seed.db"
+    db = store.open_db(path)
+    store.upsert_records(db, "demands", DEMANDS)
+    store.upsert_records(db, "supplies", SUPPLIES)
+    store.upsert_cooperations(db, COOPERATIONS)
+    for name, role, org in USERS.values():
+        auth.create_user(db, name, role, org, password=PASSWORD)
+    live = LiveIndex(path, folder / "instance")
+    workflow.generate_proposals(db, live.engine(), k=3)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    live.engine().db.close()
+    return path
+
+
+@functools.lru_cache(maxsize=1)
+def seed_folder() -> Path:
+    """The seed, built once per test process (page and browser tests share it)."""
+    folder = Path(tempfile.mkdtemp(prefix="matchmaker-seed-"))
+    atexit.register(shutil.rmtree, folder, True)
+    build_seed(folder)
+    return folder
+
+
+def make_site(target: Path, **config):
+    """A fresh app over a private copy of the seed, in `target`."""
+    from service.app import create_app
+
+    target.mkdir(parents=True, exist_ok=True)
+    seed = seed_folder()
+    database = copy_seed(seed / "seed.db", target / "matchmaker.db")
+    copy_instance(seed, target / "instance")
+    return create_app({"DATABASE": str(database), "INSTANCE": str(target / "instance"),
+                       "SECRET_KEY": "test-secret", "TESTING": True, **config})
+
+
+def copy_seed(seed: Path, target: Path) -> Path:
+    """A private copy of the seed database (a consistent one, whatever the WAL holds)."""
+    source = sqlite3.connect(seed)
+    destination = sqlite3.connect(target)
+    with destination:
+        source.backup(destination)
+    source.close()
+    destination.close()
+    return target
+
+
+def copy_instance(seed_folder: Path, target_folder: Path) -> None:
+    """The seed's derived index files too, so a test's engine loads instead of rebuilding."""
+    if (seed_folder / "instance").exists():
+        shutil.copytree(seed_folder / "instance", target_folder, dirs_exist_ok=True)

@@ -1,0 +1,118 @@
+"""End to end in a real browser: an enterprise posts a demand, a broker recommends and confirms it."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from .browser_support import CHROMIUM, CHROMIUM_ARGS, LAPTOP, PHONE, require_browser, screenshot, serve
+from .site_support import PASSWORD, USERS, make_site
+
+pytestmark = pytest.mark.browser
+
+NEW_DEMAND = {
+    "title": "标签打印机低温下长条码打印发灰",
+    "description": "我们生产热敏标签打印机，冬天户外零度以下连续打印长单据时，后半段字迹发灰、条码扫不出。"
+                   "怀疑热敏打印头驱动脉宽没有做温度补偿，希望改进打印头驱动算法，保证浓度一致。",
+    "keywords": "热敏打印头、温度补偿、脉宽调制、条码",
+}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    sync_playwright = require_browser()
+    app = make_site(tmp_path_factory.mktemp("site"))
+    with serve(app) as base_url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield base_url, browser
+        finally:
+            browser.close()
+
+
+def log_in(browser, base_url: str, role: str, viewport=LAPTOP):
+    context = browser.new_context(viewport=viewport, locale="zh-CN")
+    page = context.new_page()
+    page.goto(f"{base_url}/login")
+    page.fill("#name", USERS[role][0])
+    page.fill("#password", PASSWORD)
+    page.click("form.form button[type=submit]")
+    page.wait_for_url(f"{base_url}/")
+    return page
+
+
+def wait_for_text(page, url: str, text: str, seconds: float = 20.0) -> None:
+    """Reload until the page shows the text: proposals for a new record arrive in the background."""
+    deadline = time.monotonic() + seconds
+    while True:
+        page.goto(url)
+        if text in page.content() or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert text in page.content(), f"{url} 在 {seconds} 秒内没有出现「{text}」"
+
+
+def test_enterprise_posts_a_demand_broker_recommends_and_confirms_it(site):
+    base_url, browser = site
+
+    enterprise = log_in(browser, base_url, "enterprise")
+    enterprise.click("text=发布技术需求")
+    enterprise.fill("#f-title", NEW_DEMAND["title"])
+    enterprise.fill("#f-description", NEW_DEMAND["description"])
+    enterprise.select_option("#f-industry_cluster", "新一代信息技术")
+    enterprise.select_option("#f-region", "火炬高技术产业开发区")
+    enterprise.fill("#f-keywords", NEW_DEMAND["keywords"])
+    enterprise.fill("#f-budget_wan", "30")
+    enterprise.select_option("#f-cooperation_mode", "委托开发")
+    enterprise.fill("#f-contact", "王工 0631-5550000")
+    enterprise.click("button:has-text('发布')")
+    assert enterprise.locator("h1").inner_text() == NEW_DEMAND["title"]
+    enterprise.goto(f"{base_url}/demands")
+    assert enterprise.locator(f"a.row-title:has-text('{NEW_DEMAND['title']}')").count() == 1
+    enterprise.context.close()
+
+    broker = log_in(browser, base_url, "broker")
+    try:
+        wait_for_text(broker, f"{base_url}/queue", NEW_DEMAND["title"])
+        pair = broker.locator("#zone-strong article.pair, #zone-review article.pair").filter(
+            has_text=NEW_DEMAND["title"]).first
+        assert "热敏" in pair.locator("mark").all_inner_texts()  # shared terms highlighted
+        screenshot(broker, "queue-1366x768.png")
+        screenshot(broker, "queue-1366x768-full.png", full_page=True)
+        pair.locator("button[value=recommended]").click()
+        broker.wait_for_url(f"{base_url}/queue")
+        assert "已推荐" in broker.locator(".flash-success").inner_text()
+
+        recommended = broker.locator("#zone-recommended article.pair").filter(has_text=NEW_DEMAND["title"]).first
+        recommended.locator("summary").click()
+        recommended.locator("select[name=mode]").select_option("委托开发")
+        recommended.locator("input[name=amount_wan]").fill("28")
+        recommended.locator("input[name=confirmed_at]").fill("2021-06-18")
+        recommended.locator("button:has-text('确认合作')").click()
+        broker.wait_for_url(f"{base_url}/queue")
+        assert "已确认合作" in broker.locator(".flash-success").inner_text()
+
+        broker.goto(f"{base_url}/cooperations")
+        row = broker.locator("table.list tbody tr").filter(has_text=NEW_DEMAND["title"])
+        assert row.count() == 1
+        assert "28 万元" in row.inner_text()
+    except Exception:
+        broker.goto(f"{base_url}/queue")
+        screenshot(broker, "queue-on-failure.png", full_page=True)
+        raise
+    finally:
+        broker.context.close()
+
+
+def test_demand_list_reads_on_a_phone(site):
+    base_url, browser = site
+    page = log_in(browser, base_url, "broker", viewport=PHONE)
+    page.goto(f"{base_url}/demands")
+    # No sideways scrolling: the table reflows into cards.
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert page.locator("#site-nav").is_hidden()
+    page.click(".nav-toggle")
+    assert page.locator("#site-nav").is_visible()
+    page.click(".nav-toggle")
+    screenshot(page, "demands-390x844.png")
+    page.context.close()
