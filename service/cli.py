@@ -317,6 +317,67 @@ def demo(data_dir, demo_db, host, port, serve):
     emit([proposal_row(p) for p in proposals if p.rank == 1][:10], "table", PROPOSAL_COLUMNS)
 
 
+# --- the service -------------------------------------------------------------------------------
+
+def build_app(db_path: str):
+    """The web app on this database, with the embedder the instance was indexed with."""
+    import os
+
+    from .app import ConfigError, create_app
+    from .engine import load_settings
+    config = {"DATABASE": db_path}
+    embedder = load_settings(Path(db_path).resolve().parent).get("embedder")
+    if embedder and not os.environ.get("MATCHMAKER_EMBEDDER"):
+        config["EMBEDDER"] = embedder
+    try:
+        return create_app(config)
+    except ConfigError as error:
+        fail(str(error))
+
+
+def run_server(app, host: str, port: int, threads: int = 8) -> None:
+    """Serve under waitress; the engine loads and proposals are refreshed in the background meanwhile."""
+    import waitress
+    app.extensions["live_index"].reload_later()
+    click.echo(f"两清单对接服务已启动：http://{host}:{port}/  （Ctrl+C 停止）")
+    waitress.serve(app, host=host, port=port, threads=threads, ident="matchmaker")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64))
+@pass_context
+def serve(context, host, port, threads):
+    """启动网站与 API（waitress 生产服务器）。"""
+    run_server(build_app(context.db_path), host, port, threads)
+
+
+@cli.group()
+def user():
+    """账号管理。"""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["enterprise", "platform", "broker", "admin"]),
+              help="enterprise 企业、platform 平台、broker 技术经纪人、admin 管理员")
+@click.option("--org", help="所属单位：企业名称（与需求的企业名称一致）或平台名称")
+@click.option("--password", help="登录密码；省略时自动生成并显示")
+@pass_context
+def user_add(context, name, role, org, password):
+    """新建账号，并显示一次性的 API 令牌。"""
+    from .auth import create_user
+    try:
+        created, password_used, token = create_user(context.db, name, role, org, password, actor="cli")
+    except (ValueError, store.Conflict) as error:
+        fail(str(error))
+    click.echo(f"已创建账号 {created['name']}（{role}{'，' + created['org'] if created['org'] else ''}）")
+    if not password:
+        click.echo(f"登录密码：{password_used}")
+    click.echo(f"API 令牌（只显示这一次，请妥善保存）：{token}")
+
+
 def main():
     cli(prog_name="matchmaker")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
-from .records import FIELDS, field_keys
+from .records import FIELDS, OPEN_DEMAND_STATUSES, field_keys
 
 JSON_COLUMNS = ("keywords", "extra", "reasons", "before", "after")
 BOOKKEEPING = ("extra", "version", "updated_at")
@@ -97,6 +97,7 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     )
     db["audit_log"].create_index(["entity", "entity_id"], if_not_exists=True)
     db["embeddings"].create({"key": str, "vector": bytes}, pk="key", if_not_exists=True)
+    _ensure_workflow_schema(db)
 
 
 @contextmanager
@@ -326,3 +327,347 @@ def content_fingerprint(db: sqlite_utils.Database) -> str:
             f"select count(*), max(updated_at), total(version) from [{kind}]").fetchone()
         parts.append(f"{kind}:{count}:{latest}:{versions}")
     return "|".join(parts)
+
+
+# --- the service: accounts, records edited in the app, proposals, decisions --------------------
+
+class Conflict(Exception):
+    """A write that contradicts the store's state: a duplicate id, a stale version, a record in use."""
+
+    def __init__(self, code: str, message: str):
+        self.code = code
+        super().__init__(message)
+
+
+PROPOSAL_EXTRA_COLUMNS = {"enterprise_agreed_at": str, "enterprise_agreed_by": str,
+                          "platform_agreed_at": str, "platform_agreed_by": str}
+
+
+def _ensure_workflow_schema(db: sqlite_utils.Database) -> None:
+    """Tables and columns the broker workflow adds; decisions outlive the proposals they judged."""
+    for column, column_type in PROPOSAL_EXTRA_COLUMNS.items():
+        if column not in db["proposals"].columns_dict:
+            db["proposals"].add_column(column, column_type)
+    if "proposal_id" not in db["cooperations"].columns_dict:
+        db["cooperations"].add_column("proposal_id", int)
+    db["decisions"].create(
+        {"id": int, "proposal_id": int, "demand_id": str, "supply_id": str, "action": str,
+         "from_status": str, "to_status": str, "actor": str, "at": str, "reason": str, "undone_at": str},
+        pk="id", not_null={"proposal_id", "to_status"}, if_not_exists=True,
+    )
+    db["decisions"].create_index(["proposal_id"], if_not_exists=True)
+    db["decisions"].create_index(["demand_id"], if_not_exists=True)
+    db["decisions"].create_index(["supply_id"], if_not_exists=True)
+    db["users"].create_index(["token_hash"], if_not_exists=True)
+
+
+def add_user(db: sqlite_utils.Database, name: str, role: str, org: str | None, password_hash: str,
+             token_hash: str, actor: str = "system") -> dict:
+    """A new account; the name must be free."""
+    with transaction(db):
+        if get_user_by_name(db, name):
+            raise Conflict("duplicate_user", f"用户名「{name}」已存在")
+        user_id = db["users"].insert({"name": name, "role": role, "org": org, "password_hash": password_hash,
+                                      "token_hash": token_hash, "created_at": now()}).last_pk
+        user = get_user(db, user_id)
+        audit(db, actor, "create", "users", str(user_id), None, public_user(user))
+    return user
+
+
+def get_user(db: sqlite_utils.Database, user_id: int) -> dict | None:
+    rows = list(db.query("select * from users where id = ?", [user_id]))
+    return rows[0] if rows else None
+
+
+def get_user_by_name(db: sqlite_utils.Database, name: str) -> dict | None:
+    rows = list(db.query("select * from users where name = ?", [name]))
+    return rows[0] if rows else None
+
+
+def get_user_by_token(db: sqlite_utils.Database, token_hash: str) -> dict | None:
+    rows = list(db.query("select * from users where token_hash = ?", [token_hash]))
+    return rows[0] if rows else None
+
+
+def list_users(db: sqlite_utils.Database) -> list[dict]:
+    return [public_user(row) for row in db.query("select * from users order by id")]
+
+
+def public_user(user: dict | None) -> dict | None:
+    """An account without its secrets."""
+    if user is None:
+        return None
+    return {key: user[key] for key in ("id", "name", "role", "org", "created_at")}
+
+
+def save_record(db: sqlite_utils.Database, kind: str, record: dict, actor: str,
+                expected_version: int | None = None, create: bool = False) -> dict:
+    """Create or edit one demand or supply as a user does in the app; returns the stored record.
+
+    create=True refuses an id in use; otherwise the record must exist at `expected_version`.
+    """
+    known = set(field_keys(kind))
+    with transaction(db):
+        before = get_record(db, kind, record["id"])
+        if create and before is not None:
+            raise Conflict("duplicate_id", f"编号「{record['id']}」已被使用")
+        if not create:
+            if before is None:
+                raise Conflict("not_found", f"编号「{record['id']}」不存在")
+            if expected_version is not None and before["version"] != expected_version:
+                raise Conflict("stale_version", f"该记录已被他人修改（当前版本 {before['version']}），请刷新后重试")
+        row = {key: record.get(key) for key in known}
+        row["keywords"] = json.dumps(record.get("keywords") or [], ensure_ascii=False)
+        extra = {key: value for key, value in record.items() if key not in known and key not in BOOKKEEPING}
+        row["extra"] = json.dumps(extra, ensure_ascii=False) if extra else None
+        row["version"] = before["version"] + 1 if before else 1
+        row["updated_at"] = now()
+        if before is None:
+            db[kind].insert(row)
+        else:
+            db[kind].update(record["id"], row)
+        after = get_record(db, kind, record["id"])
+        audit(db, actor, "create" if before is None else "update", kind, record["id"], _public(before),
+              _public(after))
+    return after
+
+
+def delete_record(db: sqlite_utils.Database, kind: str, record_id: str, actor: str,
+                  expected_version: int | None = None) -> None:
+    """Delete a demand or supply and its open proposals; refused while a cooperation names it."""
+    column = "demand_id" if kind == "demands" else "supply_id"
+    with transaction(db):
+        before = get_record(db, kind, record_id)
+        if before is None:
+            raise Conflict("not_found", f"编号「{record_id}」不存在")
+        if expected_version is not None and before["version"] != expected_version:
+            raise Conflict("stale_version", f"该记录已被他人修改（当前版本 {before['version']}），请刷新后重试")
+        if db.execute(f"select count(*) from cooperations where {column} = ?", [record_id]).fetchone()[0]:
+            raise Conflict("record_in_use", "该记录已有合作，不能删除")
+        db.execute(f"delete from proposals where {column} = ?", [record_id])
+        db.execute(f"delete from [{kind}] where id = ?", [record_id])
+        audit(db, actor, "delete", kind, record_id, _public(before), None)
+
+
+# --- proposals and decisions --------------------------------------------------------------------
+
+OPEN_PROPOSAL_STATUSES = ("proposed", "unsure")
+
+
+def save_proposals(db: sqlite_utils.Database, proposals: list[dict], rescore: bool = True) -> int:
+    """Store the engine's proposals: new pairs are added, undecided ones rescored, decided ones kept.
+
+    Each proposal: demand_id, supply_id, score, dense, lexical, rank, reasons. Returns how many are new.
+    rescore=False only adds new pairs (scores found from the supply side are not the demand's).
+    """
+    stamp = now()
+    added = 0
+    with transaction(db):
+        for proposal in proposals:
+            row = {key: proposal[key] for key in ("demand_id", "supply_id", "score", "dense", "lexical", "rank")}
+            row["reasons"] = json.dumps(proposal.get("reasons") or {}, ensure_ascii=False)
+            row["generated_at"] = stamp
+            existing = db.execute("select id, status from proposals where demand_id = ? and supply_id = ?",
+                                  [row["demand_id"], row["supply_id"]]).fetchone()
+            if existing is None:
+                db["proposals"].insert({**row, "status": "proposed"})
+                added += 1
+            elif rescore and existing[1] == "proposed":
+                db["proposals"].update(existing[0], row)
+    return added
+
+
+def get_proposal(db: sqlite_utils.Database, proposal_id: int) -> dict | None:
+    rows = list(db.query(f"{PROPOSAL_SELECT} where p.id = ?", [proposal_id]))
+    return _decode_proposal(rows[0]) if rows else None
+
+
+def get_proposal_for_pair(db: sqlite_utils.Database, demand_id: str, supply_id: str) -> dict | None:
+    rows = list(db.query(f"{PROPOSAL_SELECT} where p.demand_id = ? and p.supply_id = ?", [demand_id, supply_id]))
+    return _decode_proposal(rows[0]) if rows else None
+
+
+PROPOSAL_SELECT = """select p.*, d.title as demand_title, d.enterprise, d.industry_cluster, d.region,
+    d.posted_at as demand_posted_at, s.title as supply_title, s.platform,
+    s.industry_cluster as supply_cluster
+  from proposals p join demands d on d.id = p.demand_id join supplies s on s.id = p.supply_id"""
+
+
+def _proposal_where(filters: dict) -> tuple[str, list]:
+    """Filters: statuses, demand_id, supply_id, enterprise, platform, cluster, region, month,
+    min_score, max_score (exclusive), ids."""
+    conditions, params = [], []
+    simple = {"demand_id": "p.demand_id", "supply_id": "p.supply_id", "enterprise": "d.enterprise",
+              "platform": "s.platform", "cluster": "d.industry_cluster", "region": "d.region"}
+    for name, column in simple.items():
+        if filters.get(name) not in (None, ""):
+            conditions.append(f"{column} = ?")
+            params.append(filters[name])
+    if filters.get("month"):
+        conditions.append("substr(d.posted_at, 1, 7) = ?")
+        params.append(filters["month"])
+    if filters.get("min_score") is not None:
+        conditions.append("p.score >= ?")
+        params.append(filters["min_score"])
+    if filters.get("max_score") is not None:
+        conditions.append("p.score < ?")
+        params.append(filters["max_score"])
+    for name, column in (("statuses", "p.status"), ("ids", "p.id")):
+        if filters.get(name) is not None:
+            values = list(filters[name])
+            conditions.append(f"{column} in ({','.join('?' * len(values))})" if values else "0")
+            params += values
+    return (" where " + " and ".join(conditions) if conditions else ""), params
+
+
+def list_proposals(db: sqlite_utils.Database, filters: dict | None = None, limit: int | None = None,
+                   offset: int = 0) -> list[dict]:
+    """Proposals with both records' titles, best first; "unsure" ones after the undecided ones."""
+    clause, params = _proposal_where(filters or {})
+    sql = (f"{PROPOSAL_SELECT}{clause} order by (p.status = 'unsure'), p.score desc, p.demand_id, p.supply_id")
+    if limit is not None:
+        sql += " limit ? offset ?"
+        params += [limit, offset]
+    return [_decode_proposal(row) for row in db.query(sql, params)]
+
+
+def count_proposals(db: sqlite_utils.Database, filters: dict | None = None) -> int:
+    clause, params = _proposal_where(filters or {})
+    return db.execute(f"select count(*) from ({PROPOSAL_SELECT}{clause})", params).fetchone()[0]
+
+
+def decided_pairs(db: sqlite_utils.Database, demand_id: str | None = None,
+                  supply_id: str | None = None) -> set[tuple[str, str]]:
+    """(demand, supply) pairs a person has already decided: they are never proposed again."""
+    marks = ",".join("?" * len(OPEN_PROPOSAL_STATUSES))
+    sql = f"select demand_id, supply_id from proposals where status not in ({marks})"
+    params = list(OPEN_PROPOSAL_STATUSES)
+    if demand_id:
+        sql += " and demand_id = ?"
+        params.append(demand_id)
+    if supply_id:
+        sql += " and supply_id = ?"
+        params.append(supply_id)
+    return {(row[0], row[1]) for row in db.execute(sql, params)}
+
+
+def _decode_proposal(row: dict) -> dict:
+    proposal = dict(row)
+    proposal["reasons"] = json.loads(proposal["reasons"]) if proposal.get("reasons") else {}
+    return proposal
+
+
+def update_proposal(db: sqlite_utils.Database, proposal_id: int, changes: dict) -> None:
+    db["proposals"].update(proposal_id, changes)
+
+
+def add_decision(db: sqlite_utils.Database, decision: dict) -> int:
+    """Keep one decision (proposal_id, demand_id, supply_id, action, from_status, to_status, actor, at, reason)."""
+    return db["decisions"].insert(decision).last_pk
+
+
+def last_decision(db: sqlite_utils.Database, proposal_id: int) -> dict | None:
+    """The latest decision on a proposal that has not been undone."""
+    rows = list(db.query("select * from decisions where proposal_id = ? and action = 'decide' and undone_at is null "
+                         "order by id desc limit 1", [proposal_id]))
+    return rows[0] if rows else None
+
+
+def mark_decision_undone(db: sqlite_utils.Database, decision_id: int, at: str) -> None:
+    db["decisions"].update(decision_id, {"undone_at": at})
+
+
+def decisions_for(db: sqlite_utils.Database, kind: str | None = None, record_id: str | None = None,
+                  proposal_id: int | None = None) -> list[dict]:
+    """Every decision about a demand's, a supply's or one proposal's pairs, oldest first."""
+    if proposal_id is not None:
+        return list(db.query("select * from decisions where proposal_id = ? order by id", [proposal_id]))
+    column = "demand_id" if kind == "demands" else "supply_id"
+    return list(db.query(f"select * from decisions where {column} = ? order by id", [record_id]))
+
+
+# --- cooperations made in the app -----------------------------------------------------------------
+
+def add_cooperation(db: sqlite_utils.Database, cooperation: dict) -> int:
+    """Insert a cooperation; the UNIQUE (demand_id, supply_id) index refuses a second one for a pair."""
+    return db["cooperations"].insert(cooperation).last_pk
+
+
+def delete_cooperation(db: sqlite_utils.Database, cooperation_id: int) -> None:
+    db.execute("delete from cooperations where id = ?", [cooperation_id])
+
+
+def get_cooperation_by_id(db: sqlite_utils.Database, cooperation_id: int) -> dict | None:
+    rows = list(db.query(f"{COOPERATION_SELECT} where c.id = ?", [cooperation_id]))
+    return _decode_cooperation(rows[0]) if rows else None
+
+
+COOPERATION_SELECT = """select c.*, d.title as demand_title, d.enterprise, d.industry_cluster, d.region,
+    s.title as supply_title, s.platform
+  from cooperations c join demands d on d.id = c.demand_id join supplies s on s.id = c.supply_id"""
+
+
+def _cooperation_where(filters: dict) -> tuple[str, list]:
+    conditions, params = [], []
+    simple = {"demand_id": "c.demand_id", "supply_id": "c.supply_id", "enterprise": "d.enterprise",
+              "platform": "s.platform", "cluster": "d.industry_cluster", "region": "d.region"}
+    for name, column in simple.items():
+        if filters.get(name) not in (None, ""):
+            conditions.append(f"{column} = ?")
+            params.append(filters[name])
+    if filters.get("month"):
+        conditions.append("substr(c.confirmed_at, 1, 7) = ?")
+        params.append(filters["month"])
+    return (" where " + " and ".join(conditions) if conditions else ""), params
+
+
+def list_cooperations(db: sqlite_utils.Database, filters: dict | None = None, limit: int | None = None,
+                      offset: int = 0) -> list[dict]:
+    """Cooperations with both records' titles, newest first."""
+    clause, params = _cooperation_where(filters or {})
+    sql = f"{COOPERATION_SELECT}{clause} order by c.confirmed_at desc, c.id desc"
+    if limit is not None:
+        sql += " limit ? offset ?"
+        params += [limit, offset]
+    return [_decode_cooperation(row) for row in db.query(sql, params)]
+
+
+def count_cooperations(db: sqlite_utils.Database, filters: dict | None = None) -> int:
+    clause, params = _cooperation_where(filters or {})
+    return db.execute(f"select count(*) from ({COOPERATION_SELECT}{clause})", params).fetchone()[0]
+
+
+def headline_counts(db: sqlite_utils.Database) -> dict:
+    """The two lists' headline figures: records, open demands, cooperations, proposals by status."""
+    open_marks = ",".join("?" * len(OPEN_DEMAND_STATUSES))
+    counts = {
+        "demands": db.execute("select count(*) from demands").fetchone()[0],
+        "open_demands": db.execute(f"select count(*) from demands where coalesce(status, '征集中') in ({open_marks})",
+                                   list(OPEN_DEMAND_STATUSES)).fetchone()[0],
+        "supplies": db.execute("select count(*) from supplies").fetchone()[0],
+        "cooperations": db.execute("select count(*) from cooperations").fetchone()[0],
+        "matched_demands": db.execute("select count(distinct demand_id) from cooperations").fetchone()[0],
+        "matched_supplies": db.execute("select count(distinct supply_id) from cooperations").fetchone()[0],
+    }
+    counts["proposals"] = {status: count for status, count in
+                           db.execute("select status, count(*) from proposals group by status")}
+    return counts
+
+
+
+# --- what the pages' filters offer -----------------------------------------------------------------
+
+def distinct_values(db: sqlite_utils.Database, kind: str, column: str) -> list[str]:
+    """The values a column takes, sorted, blanks left out; column "month" means posted_at's YYYY-MM.
+
+    >>> distinct_values(db, "demands", "region")    # doctest: +SKIP
+    ['文登区', '环翠区']
+    """
+    if column == "month":
+        expression = "substr(posted_at, 1, 7)"
+    elif column in RECORD_COLUMNS.get(kind, {}):
+        expression = f"[{column}]"
+    else:
+        raise ValueError(f"unknown column {column!r}")
+    sql = f"select distinct {expression} from [{kind}] where coalesce({expression}, '') != '' order by 1"
+    return [row[0] for row in db.execute(sql)]

@@ -1,0 +1,21 @@
+"""The JSON API under /api/v1: one blueprint per resource, nested under one parent blueprint.
+
+    >>> register(app)      # doctest: +SKIP
+"""
+from __future__ import annotations
+
+from flask import Flask
+from werkzeug.exceptions import HTTPException
+
+from ..openapi import bp as openapi_bp
+from . import audit, cooperations, gaps, imports, index, lists, proposals, reports, users
+from .base import api, app_http_error
+
+for blueprint in (lists.demands, lists.supplies, proposals.bp, cooperations.bp, gaps.bp, reports.bp, audit.bp,
+                  users.bp, imports.bp, index.bp, openapi_bp):
+    api.register_blueprint(blueprint)
+
+
+def register(app: Flask) -> None:
+    app.register_blueprint(api)
+    app.register_error_handler(HTTPException, app_http_error)

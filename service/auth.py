@@ -1,0 +1,262 @@
+"""Accounts, roles, login and the object-level rules every page and API endpoint applies.
+
+Pages log in with a session (and every form post carries a CSRF token); scripts call the API with
+`Authorization: Bearer <token>`. Views are guarded with decorators:
+
+    @bp.get("/demands/<demand_id>/edit")
+    @roles_required("enterprise", "admin")
+    def edit(demand_id): ...
+
+and a record is shown or changed only where `can_view(user, "demands", demand)` or
+`can_edit(...)` says so.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import secrets
+from urllib.parse import urlsplit
+
+from flask import (Blueprint, abort, g, jsonify, redirect, render_template, request,
+                   session, url_for)
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from . import store
+
+ROLES = ("enterprise", "platform", "broker", "admin")
+ROLE_NAMES = {"enterprise": "企业", "platform": "平台", "broker": "技术经纪人", "admin": "管理员"}
+# Whose records a role owns: an enterprise its demands, a platform its supplies.
+OWNED_KIND = {"enterprise": "demands", "platform": "supplies"}
+OWNER_FIELD = {"demands": "enterprise", "supplies": "platform"}
+SEE_ALL = ("broker", "admin")
+STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
+
+bp = Blueprint("auth", __name__)
+
+
+# --- accounts -----------------------------------------------------------------------------------
+
+def hash_token(token: str) -> str:
+    """API tokens are long random strings, so a plain SHA-256 is enough to store them safely."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_user(db, name: str, role: str, org: str | None = None, password: str | None = None,
+                actor: str = "system") -> tuple[dict, str, str]:
+    """Create an account; returns (user, password, api_token). The token is shown once, never stored.
+
+    Raises ValueError for a bad role or a missing organisation, store.Conflict for a taken name.
+    """
+    name = (name or "").strip()
+    if not name:
+        raise ValueError("用户名不能为空")
+    if role not in ROLES:
+        raise ValueError(f"角色应为 {'、'.join(ROLES)} 之一")
+    org = (org or "").strip() or None
+    if role in OWNED_KIND and not org:
+        raise ValueError(f"{ROLE_NAMES[role]}账号必须指定所属单位（--org）")
+    password = password or secrets.token_urlsafe(9)
+    token = secrets.token_urlsafe(32)
+    user = store.add_user(db, name, role, org, generate_password_hash(password), hash_token(token), actor=actor)
+    return store.public_user(user), password, token
+
+
+def authenticate(db, name: str, password: str) -> dict | None:
+    user = store.get_user_by_name(db, (name or "").strip())
+    if user and user["password_hash"] and check_password_hash(user["password_hash"], password or ""):
+        return store.public_user(user)
+    return None
+
+
+# --- who is asking ------------------------------------------------------------------------------
+
+def current_user() -> dict | None:
+    """The signed-in user as {id, name, role, org, created_at}, or None."""
+    return g.get("user")
+
+
+def is_api_request() -> bool:
+    return request.path.startswith("/api/")
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+@bp.before_app_request
+def load_user() -> None:
+    """Identify the caller by API token (scripts) or session (pages); set g.user and g.auth."""
+    from .app import get_db
+
+    g.user, g.auth = None, None
+    token = bearer_token()
+    if token is not None:
+        user = store.get_user_by_token(get_db(), hash_token(token))
+        if user is None:
+            g.auth = "bad_token"
+            return
+        g.user, g.auth = store.public_user(user), "token"
+        return
+    user_id = session.get("user_id")
+    if user_id is not None:
+        user = store.get_user(get_db(), user_id)
+        if user is None:
+            session.clear()
+        else:
+            g.user, g.auth = store.public_user(user), "session"
+
+
+# --- CSRF -------------------------------------------------------------------------------------
+
+def csrf_token() -> str:
+    """This session's CSRF token, for a form's hidden field `csrf_token`."""
+    if "csrf_token" not in session:
+        session["csrf_token"] = secrets.token_urlsafe(32)
+    return session["csrf_token"]
+
+
+@bp.before_app_request
+def check_csrf():
+    """Every state-changing request that rides on the session cookie must echo the session's token.
+
+    Requests authenticated by a bearer token are exempt (a browser never adds that header by itself);
+    anonymous API calls fall through to the 401 of the endpoint.
+    """
+    if request.method not in STATE_CHANGING or g.auth in ("token", "bad_token"):
+        return None
+    if is_api_request() and g.auth is None:
+        return None
+    sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
+    expected = session.get("csrf_token") or ""
+    if expected and hmac.compare_digest(sent, expected):
+        return None
+    if is_api_request():
+        return api_error(400, "csrf_failed", "请求缺少有效的 CSRF 令牌，请刷新页面后重试")
+    abort(400, description="表单已过期或缺少安全令牌，请刷新页面后重试")
+
+
+# --- guards -----------------------------------------------------------------------------------
+
+def api_error(status: int, code: str, message: str, fields: dict | None = None):
+    """The API's error shape: {"error": {"code", "message", "fields"?}}."""
+    error = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    return jsonify({"error": error}), status
+
+
+def _refuse_anonymous():
+    if is_api_request():
+        if g.get("auth") == "bad_token":
+            return api_error(401, "invalid_token", "API 令牌无效")
+        return api_error(401, "unauthorized", "请先登录或提供 API 令牌")
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def _refuse_role():
+    if is_api_request():
+        return api_error(403, "forbidden", "当前账号无权执行此操作")
+    abort(403, description="当前账号无权访问此页面")
+
+
+def login_required(view):
+    """Pages redirect an anonymous visitor to /login; the API answers 401."""
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        if current_user() is None:
+            return _refuse_anonymous()
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def roles_required(*roles: str):
+    """Only these roles may pass: anonymous → /login or 401, any other role → 403."""
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            user = current_user()
+            if user is None:
+                return _refuse_anonymous()
+            if user["role"] not in roles:
+                return _refuse_role()
+            return view(*args, **kwargs)
+        return wrapped
+    return decorator
+
+
+def owns(user: dict | None, kind: str, record: dict | None) -> bool:
+    """An enterprise owns the demands filed under its name; a platform the supplies it lists."""
+    if not user or not record or OWNED_KIND.get(user["role"]) != kind:
+        return False
+    return bool(user.get("org")) and record.get(OWNER_FIELD[kind]) == user["org"]
+
+
+def can_view(user: dict | None, kind: str, record: dict | None) -> bool:
+    """Brokers and admins see every record; enterprises and platforms only their own."""
+    if not user or not record:
+        return False
+    return user["role"] in SEE_ALL or owns(user, kind, record)
+
+
+def can_edit(user: dict | None, kind: str, record: dict | None) -> bool:
+    """Owners edit their own records; admins edit any (they run imports); brokers only review."""
+    if not user or not record:
+        return False
+    return user["role"] == "admin" or owns(user, kind, record)
+
+
+def can_create(user: dict | None, kind: str) -> bool:
+    return bool(user) and (user["role"] == "admin" or OWNED_KIND.get(user["role"]) == kind)
+
+
+def visible_filter(user: dict, kind: str) -> dict:
+    """The store filter that limits a list to what the user may see (always empty for brokers)."""
+    if user["role"] in SEE_ALL:
+        return {}
+    if OWNED_KIND.get(user["role"]) == kind:
+        return {OWNER_FIELD[kind]: user.get("org") or "\0"}
+    return {"id": "\0"}  # nothing: an enterprise sees no supplies list, a platform no demands list
+
+
+# --- login pages ------------------------------------------------------------------------------
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: never bounce a fresh login to another host."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
+            return target
+    return "/"
+
+
+@bp.route("/login", methods=("GET", "POST"))
+def login():
+    from .app import get_db
+
+    error = None
+    if request.method == "POST":
+        user = authenticate(get_db(), request.form.get("name", ""), request.form.get("password", ""))
+        if user is not None:
+            session.clear()
+            session["user_id"] = user["id"]
+            csrf_token()
+            return redirect(_safe_next(request.form.get("next") or request.args.get("next")))
+        error = "用户名或密码错误"
+    return render_template("login.html", error=error, next=request.values.get("next", "")), (401 if error else 200)
+
+
+@bp.route("/logout", methods=("GET", "POST"))
+def logout():
+    session.clear()
+    return redirect(url_for("auth.login"))
+
+
+def init_app(app) -> None:
+    """Register the blueprint and the Jinja globals templates use."""
+    app.register_blueprint(bp)
+    app.jinja_env.globals.update(current_user=current_user, csrf_token=csrf_token, role_names=ROLE_NAMES)
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")

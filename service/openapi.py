@@ -1,0 +1,361 @@
+"""The OpenAPI 3.1 document of /api/v1, kept beside the routes and checked against every response the
+tests see (tests/test_openapi.py). Served at GET /api/v1/openapi.json.
+"""
+from __future__ import annotations
+
+from flask import Blueprint
+
+from .records import DEMAND_FIELDS, SUPPLY_FIELDS, Field
+
+bp = Blueprint("openapi", __name__)
+
+NULLABLE_STRING = {"type": ["string", "null"]}
+NULLABLE_NUMBER = {"type": ["number", "null"]}
+NULLABLE_INTEGER = {"type": ["integer", "null"]}
+NULLABLE_BOOLEAN = {"type": ["boolean", "null"]}
+
+
+def ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def record_schema(fields: tuple[Field, ...], stored: bool) -> dict:
+    """A demand or supply: the interchange fields; stored ones add version and updated_at."""
+    properties = {}
+    for field in fields:
+        if field.kind == "number":
+            schema = dict(NULLABLE_NUMBER)
+        elif field.kind == "keywords":
+            schema = {"type": "array", "items": {"type": "string"}}
+        elif field.choices:
+            schema = {"type": ["string", "null"], "enum": [*field.choices, None]}
+        else:
+            schema = dict(NULLABLE_STRING)
+        schema["description"] = field.header
+        properties[field.key] = schema
+    required = ["id", "title", "description"]
+    if stored:
+        properties["version"] = {"type": "integer", "minimum": 1, "description": "版本号，修改时须带上"}
+        properties["updated_at"] = NULLABLE_STRING
+        required += ["version", "keywords"]
+    else:
+        properties["id"] = {"type": "string", "description": "编号；省略时自动生成"}
+        required = ["title", "description"]
+    return {"type": "object", "required": required, "properties": properties, "additionalProperties": True}
+
+
+def page_of(item: str) -> dict:
+    return {"type": "object", "required": ["items", "total", "page", "per_page"],
+            "properties": {"items": {"type": "array", "items": ref(item)}, "total": {"type": "integer"},
+                           "page": {"type": "integer"}, "per_page": {"type": "integer"}}}
+
+
+def items_of(item: str, **extra) -> dict:
+    return {"type": "object", "required": ["items"],
+            "properties": {"items": {"type": "array", "items": ref(item)}, **extra}}
+
+
+PROPOSAL_SIDE = {"allOf": [{"type": "object", "required": ["withheld"], "properties": {
+    "withheld": {"type": "array", "items": {"type": "string"},
+                 "description": "对方同意引荐之前不公开的字段（联系人、预算或价格）"}}}]}
+
+SCHEMAS = {
+    "Error": {
+        "type": "object", "required": ["error"], "additionalProperties": False,
+        "properties": {"error": {
+            "type": "object", "required": ["code", "message"], "additionalProperties": False,
+            "properties": {
+                "code": {"type": "string", "pattern": "^[a-z][a-z_]*$", "description": "稳定的错误代码"},
+                "message": {"type": "string", "description": "中文说明"},
+                "fields": {"type": "object", "additionalProperties": {"type": "string"},
+                           "description": "逐字段的错误说明"},
+                "problems": {"type": "array", "description": "导入被拒绝时逐行的问题", "items": {
+                    "type": "object", "required": ["message"],
+                    "properties": {"row": NULLABLE_INTEGER, "field": NULLABLE_STRING, "message": {"type": "string"}}}},
+            }}},
+    },
+    "Demand": record_schema(DEMAND_FIELDS, stored=True),
+    "Supply": record_schema(SUPPLY_FIELDS, stored=True),
+    "DemandInput": record_schema(DEMAND_FIELDS, stored=False),
+    "SupplyInput": record_schema(SUPPLY_FIELDS, stored=False),
+    "RecordEdit": {"allOf": [{"type": "object", "required": ["version"],
+                              "properties": {"version": {"type": "integer"}}}]},
+    "DemandPage": page_of("Demand"),
+    "SupplyPage": page_of("Supply"),
+    "Reasons": {
+        "type": "object", "description": "推荐理由：共同术语、集群与合作方式是否一致、各信号得分",
+        "properties": {"shared_terms": {"type": "array", "items": {"type": "string"}},
+                       "same_cluster": NULLABLE_BOOLEAN, "same_mode": NULLABLE_BOOLEAN,
+                       "dense": {"type": "number"}, "lexical": {"type": "number"}},
+    },
+    "Proposal": {
+        "type": "object",
+        "required": ["id", "demand_id", "supply_id", "score", "status", "status_name", "reasons", "introduction",
+                     "demand", "supply"],
+        "properties": {
+            "id": {"type": ["integer", "null"], "description": "尚未保存的检索结果为 null"},
+            "demand_id": {"type": "string"}, "supply_id": {"type": "string"},
+            "score": {"type": "number"}, "dense": NULLABLE_NUMBER, "lexical": NULLABLE_NUMBER,
+            "rank": NULLABLE_INTEGER, "reasons": ref("Reasons"),
+            "status": {"enum": ["proposed", "unsure", "recommended", "rejected", "confirmed", "declined"]},
+            "status_name": {"type": "string"}, "generated_at": NULLABLE_STRING, "decided_by": NULLABLE_STRING,
+            "decided_at": NULLABLE_STRING, "decision_note": NULLABLE_STRING,
+            "introduction": {"type": "object", "required": ["enterprise_agreed", "platform_agreed"],
+                             "properties": {"enterprise_agreed": {"type": "boolean"},
+                                            "platform_agreed": {"type": "boolean"}}},
+            "demand": {"allOf": [ref("Demand"), PROPOSAL_SIDE]},
+            "supply": {"allOf": [ref("Supply"), PROPOSAL_SIDE]},
+        },
+    },
+    "ProposalPage": {"allOf": [page_of("Proposal"), {"type": "object", "required": ["thresholds"], "properties": {
+        "thresholds": {"type": "object", "required": ["upper", "lower"],
+                       "properties": {"upper": {"type": "number"}, "lower": {"type": "number"}}}}}]},
+    "ProposalList": items_of("Proposal"),
+    "Decision": {
+        "type": "object", "required": ["id", "proposal_id", "demand_id", "supply_id", "to_status", "actor", "at"],
+        "properties": {"id": {"type": "integer"}, "proposal_id": {"type": "integer"},
+                       "demand_id": {"type": "string"}, "supply_id": {"type": "string"},
+                       "action": {"enum": ["decide", "undo"]}, "from_status": NULLABLE_STRING,
+                       "to_status": {"type": "string"}, "from_status_name": NULLABLE_STRING,
+                       "to_status_name": {"type": "string"}, "actor": {"type": "string"},
+                       "at": {"type": "string"}, "reason": NULLABLE_STRING, "undone_at": NULLABLE_STRING},
+    },
+    "DecisionList": items_of("Decision"),
+    "DecisionInput": {"type": "object", "required": ["status"], "properties": {
+        "status": {"enum": ["recommended", "rejected", "unsure", "declined"]},
+        "reason": {"type": "string", "description": "否决时必填"}}},
+    "BulkInput": {"type": "object", "required": ["status"], "properties": {
+        "status": {"enum": ["recommended", "rejected", "unsure"]}, "reason": {"type": "string"},
+        "ids": {"type": "array", "items": {"type": "integer"}},
+        "filters": {"type": "object", "properties": {
+            "zone": {"enum": ["strong", "review"]}, "cluster": {"type": "string"}, "region": {"type": "string"},
+            "platform": {"type": "string"}, "month": {"type": "string"}}}}},
+    "BulkResult": {"type": "object", "required": ["decided", "skipped"], "properties": {
+        "decided": {"type": "array", "items": {"type": "integer"}},
+        "skipped": {"type": "array", "items": {"type": "object", "required": ["id", "code", "message"], "properties": {
+            "id": {"type": "integer"}, "code": {"type": "string"}, "message": {"type": "string"}}}}}},
+    "ConfirmInput": {"type": "object", "required": ["mode", "amount_wan"], "properties": {
+        "mode": {"type": "string"}, "amount_wan": {"type": "number", "minimum": 0},
+        "confirmed_at": {"type": "string", "format": "date", "description": "默认今天"},
+        "note": {"type": "string"}}},
+    "Cooperation": {
+        "type": "object", "required": ["id", "demand_id", "supply_id"],
+        "properties": {"id": {"type": "integer"}, "demand_id": {"type": "string"}, "supply_id": {"type": "string"},
+                       "confirmed_at": NULLABLE_STRING, "mode": NULLABLE_STRING, "amount_wan": NULLABLE_NUMBER,
+                       "broker": NULLABLE_STRING, "note": NULLABLE_STRING, "proposal_id": NULLABLE_INTEGER,
+                       "demand_title": {"type": "string"}, "supply_title": {"type": "string"},
+                       "enterprise": NULLABLE_STRING, "platform": NULLABLE_STRING,
+                       "industry_cluster": NULLABLE_STRING, "region": NULLABLE_STRING},
+    },
+    "CooperationPage": page_of("Cooperation"),
+    "Gap": {"type": "object", "required": ["demand_id", "best_score"], "properties": {
+        "demand_id": {"type": "string"}, "title": {"type": "string"}, "industry_cluster": NULLABLE_STRING,
+        "best_score": {"type": "number"}, "best_supply_id": NULLABLE_STRING}},
+    "GapList": items_of("Gap", threshold={"type": "number"}),
+    "Summary": {"type": "object", "required": ["demands", "open_demands", "supplies", "cooperations",
+                                               "matched_demands", "match_rate", "proposals"],
+                "properties": {"demands": {"type": "integer"}, "open_demands": {"type": "integer"},
+                               "supplies": {"type": "integer"}, "cooperations": {"type": "integer"},
+                               "matched_demands": {"type": "integer"}, "matched_supplies": {"type": "integer"},
+                               "match_rate": {"type": "number", "minimum": 0, "maximum": 1},
+                               "proposals": {"type": "object", "additionalProperties": {"type": "integer"},
+                                             "description": "各状态的推荐数"}}},
+    "AuditEntry": {"type": "object", "required": ["id", "at", "actor", "action", "entity", "entity_id"],
+                   "properties": {"id": {"type": "integer"}, "at": {"type": "string"}, "actor": {"type": "string"},
+                                  "action": {"type": "string"}, "entity": {"type": "string"},
+                                  "entity_id": {"type": "string"},
+                                  "before": {"type": ["object", "null"]}, "after": {"type": ["object", "null"]}}},
+    "AuditList": items_of("AuditEntry"),
+    "User": {"type": "object", "required": ["id", "name", "role"], "additionalProperties": False,
+             "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+                            "role": {"enum": ["enterprise", "platform", "broker", "admin"]},
+                            "org": NULLABLE_STRING, "created_at": NULLABLE_STRING}},
+    "UserList": items_of("User"),
+    "UserInput": {"type": "object", "required": ["name", "role"], "properties": {
+        "name": {"type": "string"}, "role": {"enum": ["enterprise", "platform", "broker", "admin"]},
+        "org": {"type": "string", "description": "企业名称或平台名称；企业、平台账号必填"},
+        "password": {"type": "string", "description": "省略时自动生成并在回应中给出"}}},
+    "NewUser": {"type": "object", "required": ["user", "token"], "properties": {
+        "user": ref("User"), "password": NULLABLE_STRING,
+        "token": {"type": "string", "description": "API 令牌，只显示这一次"}}},
+    "ImportResult": {"type": "object", "required": ["kind", "imported"], "properties": {
+        "kind": {"enum": ["demands", "supplies", "cooperations"]}, "imported": {"type": "integer"}}},
+    "Queued": {"type": "object", "required": ["status"], "properties": {
+        "status": {"const": "queued"}, "message": {"type": "string"}}},
+}
+
+ERROR_TEXT = {400: "请求参数有误", 401: "未登录或令牌无效", 403: "无权执行", 404: "不存在或无权查看",
+              409: "与当前状态冲突", 413: "内容过大", 422: "提交的内容有误"}
+
+
+def json_content(schema: dict) -> dict:
+    return {"application/json": {"schema": schema}}
+
+
+def operation(summary: str, ok: dict[int, str | None], errors: tuple[int, ...] = (401, 403), body: str | None = None,
+              parameters: tuple[str, ...] = (), tag: str | None = None, auth: bool = True) -> dict:
+    """One documented operation: its success responses by status, the error statuses it may answer."""
+    responses = {}
+    for status, schema in ok.items():
+        responses[str(status)] = {"description": "成功" if schema else "无内容"}
+        if schema:
+            responses[str(status)]["content"] = json_content(ref(schema))
+    for status in errors:
+        responses[str(status)] = {"description": ERROR_TEXT[status], "content": json_content(ref("Error"))}
+    op = {"summary": summary, "responses": responses,
+          "parameters": [{"$ref": f"#/components/parameters/{name}"} for name in parameters]}
+    if tag:
+        op["tags"] = [tag]
+    if body:
+        media = "multipart/form-data" if body == "File" else "application/json"
+        schema = {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}} \
+            if body == "File" else ref(body)
+        op["requestBody"] = {"required": True, "content": {media: {"schema": schema}}}
+    if not auth:
+        op["security"] = []
+    return op
+
+
+def query(name: str, description: str, schema: dict | None = None) -> dict:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema or {"type": "string"}}
+
+
+def path_param(name: str, schema: dict | None = None) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": schema or {"type": "string"}}
+
+
+PARAMETERS = {
+    "page": query("page", "页码（从 1 开始）", {"type": "integer", "minimum": 1}),
+    "per_page": query("per_page", "每页条数（最多 200）", {"type": "integer", "minimum": 1, "maximum": 200}),
+    "cluster": query("cluster", "产业集群"),
+    "region": query("region", "所在区市"),
+    "platform": query("platform", "平台名称"),
+    "enterprise": query("enterprise", "企业名称"),
+    "status": query("status", "状态"),
+    "maturity": query("maturity", "成熟度"),
+    "month": query("month", "发布月份 YYYY-MM", {"type": "string", "pattern": r"^\d{4}-\d{2}$"}),
+    "q": query("q", "在名称、概述、关键词中搜索"),
+    "k": query("k", "返回条数", {"type": "integer", "minimum": 1, "maximum": 50}),
+    "retriever": query("retriever", "检索方式", {"enum": ["hybrid", "dense", "lexical"]}),
+    "mode": query("mode", "合作方式"),
+    "zone": query("zone", "审核分区：strong（强推荐）或 review（待复核）", {"enum": ["strong", "review"]}),
+    "demand_id": query("demand_id", "技术需求编号"),
+    "supply_id": query("supply_id", "科技成果编号"),
+    "version": query("version", "删除时可带上当前版本号，过期则 409", {"type": "integer"}),
+    "min_score": query("min_score", "最佳得分低于此值即为缺口", {"type": "number", "minimum": 0, "maximum": 1}),
+    "entity": query("entity", "对象类型（demands、supplies、proposals……）"),
+    "entity_id": query("entity_id", "对象编号"),
+    "limit": query("limit", "最多条数", {"type": "integer", "minimum": 1, "maximum": 1000}),
+    "record_id": path_param("record_id"),
+    "proposal_id": path_param("proposal_id", {"type": "integer"}),
+    "cooperation_id": path_param("cooperation_id", {"type": "integer"}),
+    "kind": path_param("kind", {"enum": ["demands", "supplies", "cooperations"]}),
+}
+
+
+def list_paths(kind: str, item: str, filters: tuple[str, ...]) -> dict:
+    name = "技术需求" if kind == "demands" else "科技成果"
+    return {
+        f"/{kind}": {
+            "get": operation(f"{name}列表（分页、筛选）", {200: f"{item}Page"}, (400, 401),
+                             ("page", "per_page", *filters, "month", "q"), tag=kind),
+            "post": operation(f"发布{name}", {201: item}, (400, 401, 403, 409, 422), body=f"{item}Input", tag=kind),
+        },
+        f"/{kind}/{{record_id}}": {
+            "parameters": [{"$ref": "#/components/parameters/record_id"}],
+            "get": operation(f"{name}详情", {200: item}, (401, 404), tag=kind),
+            "put": operation(f"修改{name}（整体替换，须带 version）", {200: item}, (400, 401, 403, 404, 409, 422),
+                             body=f"{item}Input", tag=kind),
+            "patch": operation(f"修改{name}（部分字段，须带 version）", {200: item},
+                               (400, 401, 403, 404, 409, 422), body="RecordEdit", tag=kind),
+            "delete": operation(f"删除{name}", {204: None}, (400, 401, 403, 404, 409), ("version",), tag=kind),
+        },
+        f"/{kind}/{{record_id}}/proposals": {
+            "parameters": [{"$ref": "#/components/parameters/record_id"}],
+            "get": operation("推荐对接：技术经纪人看到引擎当前的最佳匹配（已决定的不再出现）；企业、平台看到经纪人推荐给它的",
+                             {200: "ProposalList"}, (400, 401, 404),
+                             ("k", "retriever", "cluster", "region", "maturity", "mode"), tag="proposals"),
+        },
+        f"/{kind}/{{record_id}}/history": {
+            "parameters": [{"$ref": "#/components/parameters/record_id"}],
+            "get": operation("审核历史：每个决定的人、时间与理由", {200: "DecisionList"}, (401, 404), tag="proposals"),
+        },
+    }
+
+
+def document() -> dict:
+    paths = {}
+    paths.update(list_paths("demands", "Demand", ("cluster", "region", "enterprise", "status")))
+    paths.update(list_paths("supplies", "Supply", ("cluster", "platform", "maturity")))
+    proposal = {"parameters": [{"$ref": "#/components/parameters/proposal_id"}]}
+    paths.update({
+        "/proposals": {"get": operation(
+            "审核队列（技术经纪人：强推荐区 strong 与待复核区 review，按得分排序）；企业、平台：推荐给自己的",
+            {200: "ProposalPage"}, (400, 401),
+            ("zone", "status", "cluster", "region", "platform", "month", "demand_id", "supply_id", "page", "per_page"),
+            tag="proposals")},
+        "/proposals/{proposal_id}": {**proposal, "get": operation("推荐详情", {200: "Proposal"}, (401, 404),
+                                                                  tag="proposals")},
+        "/proposals/{proposal_id}/decision": {**proposal, "post": operation(
+            "作出决定：推荐、否决（须填理由）、待定（技术经纪人）；婉拒（企业或平台）",
+            {200: "Proposal"}, (400, 401, 403, 404, 409, 422), body="DecisionInput", tag="proposals")},
+        "/proposals/{proposal_id}/undo": {**proposal, "post": operation(
+            "撤销最近一次决定", {200: "Proposal"}, (400, 401, 403, 404, 409), tag="proposals")},
+        "/proposals/{proposal_id}/confirm": {**proposal, "post": operation(
+            "确认合作（重复确认不会产生第二条合作）", {201: "Cooperation", 200: "Cooperation"},
+            (400, 401, 403, 404, 409, 422), body="ConfirmInput", tag="proposals")},
+        "/proposals/{proposal_id}/introduction": {**proposal, "post": operation(
+            "同意引荐：向对方公开本方联系人与预算（价格）", {200: "Proposal"}, (400, 401, 403, 404, 409),
+            tag="proposals")},
+        "/proposals/bulk": {"post": operation("批量决定（编号列表或队列筛选条件）", {200: "BulkResult"},
+                                              (400, 401, 403, 422), body="BulkInput", tag="proposals")},
+        "/cooperations": {"get": operation("合作列表", {200: "CooperationPage"}, (400, 401),
+                                           ("cluster", "region", "platform", "enterprise", "month", "demand_id",
+                                            "supply_id", "page", "per_page"), tag="cooperations")},
+        "/cooperations/{cooperation_id}": {
+            "parameters": [{"$ref": "#/components/parameters/cooperation_id"}],
+            "get": operation("合作详情", {200: "Cooperation"}, (401, 404), tag="cooperations")},
+        "/gaps": {"get": operation("揭榜挂帅候选：没有可信成果的开放需求", {200: "GapList"}, (400, 401, 403),
+                                   ("min_score",), tag="reports")},
+        "/reports/summary": {"get": operation("两清单概况", {200: "Summary"}, (401,), tag="reports")},
+        "/audit": {"get": operation("操作日志（技术经纪人、管理员）", {200: "AuditList"}, (400, 401, 403),
+                                    ("entity", "entity_id", "limit"), tag="admin")},
+        "/me": {"get": operation("当前账号", {200: "User"}, (401,), tag="admin")},
+        "/users": {
+            "get": operation("账号列表（管理员）", {200: "UserList"}, (401, 403), tag="admin"),
+            "post": operation("新建账号（管理员）；回应中给出一次性 API 令牌", {201: "NewUser"},
+                              (400, 401, 403, 409, 422), body="UserInput", tag="admin")},
+        "/imports/{kind}": {
+            "parameters": [{"$ref": "#/components/parameters/kind"}],
+            "post": operation("导入 JSONL / CSV / XLSX 文件（管理员；有错误行则整体拒绝）", {200: "ImportResult"},
+                              (400, 401, 403, 404, 413, 422), body="File", tag="admin")},
+        "/reindex": {"post": operation("重建索引并更新推荐（管理员，后台进行）", {202: "Queued"}, (400, 401, 403),
+                                       tag="admin")},
+        "/openapi.json": {"get": {"summary": "本文档", "security": [], "tags": ["admin"],
+                                  "responses": {"200": {"description": "OpenAPI 文档",
+                                                        "content": json_content({"type": "object"})}}}},
+    })
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "两清单对接服务 API", "version": "1.0.0",
+                 "description": "技术需求 × 科技成果 智能匹配与技术经纪人审核。错误统一为 "
+                                "{\"error\": {\"code\", \"message\", \"fields\"}}。"},
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}, {"session": []}],
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "parameters": PARAMETERS,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "matchmaker user add 给出的 API 令牌"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "session",
+                            "description": "页面登录的会话；写操作须带 X-CSRF-Token 头"},
+            },
+        },
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    return document()

