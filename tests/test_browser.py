@@ -116,3 +116,17 @@ def test_demand_list_reads_on_a_phone(site):
     page.click(".nav-toggle")
     screenshot(page, "demands-390x844.png")
     page.context.close()
+
+
+def test_a_missing_chromium_skips_locally_but_fails_under_ci(monkeypatch, tmp_path):
+    from _pytest.outcomes import Failed, Skipped
+
+    from . import browser_support
+
+    monkeypatch.setattr(browser_support, "CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(Skipped, match="chromium"):
+        browser_support.require_browser()
+    monkeypatch.setenv("CI", "1")
+    with pytest.raises(Failed, match="CI"):
+        browser_support.require_browser()
