@@ -142,6 +142,12 @@ def test_an_enterprise_lists_only_its_own_demands(client, db):
     log_in(client, db, "enterprise")
     body = text(client.get("/demands"))
     assert "我的技术需求" in body and "D2021-001" in body and "D2021-005" not in body
+    assert '#proposals">' not in body  # nothing recommended to it yet
+
+
+def test_the_demand_list_counts_each_demands_proposals(client, db):
+    log_in(client, db, "broker")
+    assert '<a href="/demands/D2021-001#proposals">3 项</a>' in text(client.get("/demands"))
 
 
 def test_supply_list_filters_by_platform_and_paginates(client, db):
@@ -199,6 +205,7 @@ def test_an_enterprise_sees_only_recommended_proposals_and_contacts_after_introd
     assert "基于主轴功率与振动信号" in body and "同意引荐" in body
     assert supply_contact not in body and "在对方同意引荐后可见" in body
 
+    assert "「基于主轴功率与振动信号的刀具状态在线监测技术」标记为「已推荐」" in body  # its history says so
     response = post(client, f"/proposals/{pair}/agree", {"next": "/demands/D2021-001"})
     assert response.status_code == 302
     assert store.get_proposal(db, pair)["enterprise_agreed_at"]
@@ -350,6 +357,8 @@ def test_a_broker_recommends_undoes_and_rejects_with_a_reason(client, db):
     rejected = store.get_proposal(db, pair)
     assert rejected["status"] == "rejected" and rejected["decision_note"] == "刀具监测需在线，成果为离线"
     assert f'id="pair-{pair}"' not in text(client.get("/queue"))
+    log_in(client, db, "enterprise")  # a pair turned down is not shown to the enterprise, nor why
+    assert "刀具监测需在线" not in text(client.get("/demands/D2021-001"))
 
 
 def test_unsure_pairs_come_back_later_in_the_queue(client, db):

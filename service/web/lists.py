@@ -6,7 +6,7 @@ import re
 
 from flask import abort, flash, redirect, render_template, request, url_for
 
-from .. import auth, store
+from .. import auth, store, workflow
 from ..records import DEMAND_STATUSES, FIELDS, INDUSTRY_CLUSTERS, MATURITY_LEVELS, clean_record
 from . import COOPERATION_MODES, bp, presenting
 from .access import counterpart_visible, get_db, record_saved, thresholds, visible_proposals
@@ -71,6 +71,10 @@ def _list_page(kind: str):
         "maturity": MATURITY_LEVELS,
         "month": list(reversed(store.distinct_values(db, kind, "month"))),
     }
+    column = "demand_id" if kind == "demands" else "supply_id"
+    visible = workflow.party_filter(user)
+    for record in records:
+        record["proposal_count"] = store.count_proposals(db, {**visible, column: record["id"]})
     args = {name: value for name, value in {**chosen, "q": search}.items() if value}
     return render_template(f"{kind}.html", records=records, page=page, chosen=chosen, search=search,
                            options=options, args=args, own_only=user["role"] not in auth.SEE_ALL,
@@ -128,12 +132,20 @@ def _history(db, user: dict, kind: str, record_id: str) -> list[dict]:
     for entry in store.audit_entries(db, kind, record_id, limit=50):
         events.append({"at": entry["at"], "actor": entry["actor"], "action": entry["action"],
                        "changes": _changes(entry["before"], entry["after"])})
-    if user["role"] in auth.SEE_ALL:
-        for decision in store.decisions_for(db, kind, record_id):
-            events.append({"at": decision["at"], "actor": decision["actor"],
-                           "action": decision.get("to_status") or decision.get("action"),
-                           "pair": (decision["demand_id"], decision["supply_id"]), "reason": decision.get("reason"),
-                           "undone": bool(decision.get("undone_at"))})
+    other = "supplies" if kind == "demands" else "demands"
+    titles: dict[str, str] = {}
+    for decision in store.decisions_for(db, kind, record_id):
+        # An enterprise or a platform sees what a broker put forward to it, not the pairs turned down.
+        if user["role"] not in auth.SEE_ALL and (decision["to_status"] not in workflow.SHOWN_TO_PARTIES
+                                                 or decision.get("undone_at")):
+            continue
+        other_id = decision["supply_id" if kind == "demands" else "demand_id"]
+        if other_id not in titles:
+            counterpart = store.get_record(db, other, other_id)
+            titles[other_id] = counterpart["title"] if counterpart else other_id
+        events.append({"at": decision["at"], "actor": decision["actor"], "action": decision["to_status"],
+                       "pair": titles[other_id], "reason": decision.get("reason"),
+                       "undone": bool(decision.get("undone_at"))})
     return sorted(events, key=lambda event: event["at"] or "", reverse=True)
 
 
