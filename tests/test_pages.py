@@ -126,6 +126,7 @@ def test_home_shows_the_two_lists_headline_figures(client, db):
         assert label in body
     assert "16.7%" in body  # 1 of the 6 demands has a cooperation
     assert "数控车床刀具崩了才知道" in body
+    assert "进入审核队列（2 对待审）" in body  # the two strong pairs; the rest score below the lower threshold
 
 
 def test_demand_list_searches_filters_and_links_each_row_to_its_detail(client, db):
@@ -201,6 +202,7 @@ def test_an_enterprise_sees_only_recommended_proposals_and_contacts_after_introd
     supply_contact = store.get_record(db, "supplies", "S2021-009")["contact"]
 
     log_in(client, db, "enterprise")
+    assert "待您回复的推荐" in text(client.get("/"))
     body = text(client.get("/demands/D2021-001"))
     assert "基于主轴功率与振动信号" in body and "同意引荐" in body
     assert supply_contact not in body and "在对方同意引荐后可见" in body
@@ -209,6 +211,7 @@ def test_an_enterprise_sees_only_recommended_proposals_and_contacts_after_introd
     response = post(client, f"/proposals/{pair}/agree", {"next": "/demands/D2021-001"})
     assert response.status_code == 302
     assert store.get_proposal(db, pair)["enterprise_agreed_at"]
+    assert "待您回复的推荐" not in text(client.get("/"))
     workflow.agree_introduction(db, pair, {"name": "x", "role": "platform",
                                            "org": store.get_record(db, "supplies", "S2021-009")["platform"]})
     assert supply_contact in text(client.get("/demands/D2021-001"))

@@ -27,7 +27,8 @@ TITLE_MAX = 80
 def home():
     db = get_db()
     counts = store.headline_counts(db)
-    awaiting = sum(counts["proposals"].get(status, 0) for status in ("proposed", "unsure"))
+    # What the queue holds: undecided pairs scoring at least the lower threshold.
+    awaiting = store.count_proposals(db, workflow.queue_filters(None, "all", *thresholds()))
     figures = {
         **counts,
         "platforms": len(store.distinct_values(db, "supplies", "platform")),
@@ -40,7 +41,16 @@ def home():
         for kind in ("demands", "supplies"):
             if _may_list(user, kind):
                 latest[kind] = store.list_records(db, kind, where=auth.visible_filter(user, kind), limit=6)
-    return render_template("home.html", figures=figures, latest=latest)
+    return render_template("home.html", figures=figures, latest=latest, waiting=_waiting_for(db, user))
+
+
+def _waiting_for(db, user: dict | None) -> list[dict]:
+    """Pairs a broker recommended to this enterprise or platform that it has not yet answered."""
+    if not user or user["role"] not in auth.OWNED_KIND:
+        return []
+    agreed = "enterprise_agreed_at" if user["role"] == "enterprise" else "platform_agreed_at"
+    recommended = store.list_proposals(db, {**workflow.party_filter(user), "statuses": ("recommended",)})
+    return [proposal for proposal in recommended if not proposal.get(agreed)]
 
 
 # --- lists -----------------------------------------------------------------------------------
