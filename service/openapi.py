@@ -185,7 +185,7 @@ SCHEMAS = {
 }
 
 ERROR_TEXT = {400: "请求参数有误", 401: "未登录或令牌无效", 403: "无权执行", 404: "不存在或无权查看",
-              409: "与当前状态冲突", 413: "内容过大", 422: "提交的内容有误"}
+              409: "与当前状态冲突", 413: "内容过大", 422: "提交的内容有误", 500: "服务器内部错误（不是输入的问题）"}
 
 
 def json_content(schema: dict) -> dict:
@@ -200,7 +200,7 @@ def operation(summary: str, ok: dict[int, str | None], errors: tuple[int, ...] =
         responses[str(status)] = {"description": "成功" if schema else "无内容"}
         if schema:
             responses[str(status)]["content"] = json_content(ref(schema))
-    for status in errors:
+    for status in (*errors, 500):
         responses[str(status)] = {"description": ERROR_TEXT[status], "content": json_content(ref("Error"))}
     op = {"summary": summary, "responses": responses,
           "parameters": [{"$ref": f"#/components/parameters/{name}"} for name in parameters]}

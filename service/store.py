@@ -478,6 +478,8 @@ def save_proposals(db: sqlite_utils.Database, proposals: list[dict], rescore: bo
 
 
 def get_proposal(db: sqlite_utils.Database, proposal_id: int) -> dict | None:
+    if not _fits_sqlite(proposal_id):
+        return None
     rows = list(db.query(f"{PROPOSAL_SELECT} where p.id = ?", [proposal_id]))
     return _decode_proposal(rows[0]) if rows else None
 
@@ -557,6 +559,11 @@ def _decode_proposal(row: dict) -> dict:
     return proposal
 
 
+def _fits_sqlite(number: int) -> bool:
+    """An id from a URL can be any size; SQLite integers stop at 2**63 - 1."""
+    return -2**63 <= number < 2**63
+
+
 def update_proposal(db: sqlite_utils.Database, proposal_id: int, changes: dict) -> None:
     db["proposals"].update(proposal_id, changes)
 
@@ -598,6 +605,8 @@ def delete_cooperation(db: sqlite_utils.Database, cooperation_id: int) -> None:
 
 
 def get_cooperation_by_id(db: sqlite_utils.Database, cooperation_id: int) -> dict | None:
+    if not _fits_sqlite(cooperation_id):
+        return None
     rows = list(db.query(f"{COOPERATION_SELECT} where c.id = ?", [cooperation_id]))
     return _decode_cooperation(rows[0]) if rows else None
 
