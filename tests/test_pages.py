@@ -311,6 +311,7 @@ def test_a_form_post_without_the_csrf_token_is_refused(client, db):
     log_in(client, db, "enterprise")
     response = client.post("/demands/new", data=GOOD_DEMAND)
     assert response.status_code == 400
+    assert "请刷新页面后重试" in text(response)
     assert store.count_records(db, "demands") == 6
 
 
