@@ -438,3 +438,21 @@ def test_audit_log_shows_who_changed_what(client, db):
     post(client, f"/queue/{pair}/decide", {"decision": "recommended"})
     body = text(client.get("/audit?entity=proposals"))
     assert USERS["broker"][0] in body and "recommended" in body
+
+
+# --- how values are shown ------------------------------------------------------------------------
+
+def test_highlighting_escapes_the_text_and_marks_adjacent_terms_as_one():
+    from service.web.presenting import highlight
+
+    assert str(highlight("热敏打印头<b>驱动</b>", ["热敏", "打印头"])) == "<mark>热敏打印头</mark>&lt;b&gt;驱动&lt;/b&gt;"
+    assert str(highlight("<script>", [])) == "&lt;script&gt;"
+
+
+def test_the_pager_shows_the_pages_around_the_current_one():
+    from service.web.presenting import page_of
+
+    page = page_of("6", total=240, size=20)
+    assert (page.number, page.pages, page.offset) == (6, 12, 100)
+    assert page.window == [1, None, 4, 5, 6, 7, 8, None, 12]
+    assert page_of("999", total=5).number == 1 and page_of("abc", total=50).number == 1
