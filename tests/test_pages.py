@@ -424,6 +424,10 @@ def test_cooperation_list_filters_and_sums_amounts(client, db):
     assert "暂无合作记录" in text(client.get("/cooperations?cluster=康养旅游"))
     log_in(client, db, "enterprise")  # its demand has no cooperation
     assert "暂无合作记录" in text(client.get("/cooperations"))
+    log_in(client, db, "platform")  # its supply S2021-001 has one; the demand is shown, not linked
+    body = text(client.get("/cooperations"))
+    assert "便携票据打印机长单据后半段字迹发灰" in body and 'href="/demands/D2021-003"' not in body
+    assert 'href="/supplies/S2021-001"' in body
 
 
 def test_gap_list_shows_demands_without_a_credible_supply(client, db):
