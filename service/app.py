@@ -40,6 +40,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
+    store.open_db(app.config["DATABASE"]).close()  # create or upgrade the schema once, at start
     app.teardown_appcontext(close_db)
     app.extensions["live_index"] = LiveIndex(app.config["DATABASE"], app.config["INSTANCE"],
                                              app.config["EMBEDDER"], app.config["PROPOSALS_PER_DEMAND"])
@@ -92,7 +93,7 @@ def _finish_config(app: Flask) -> None:
 def get_db():
     """This request's database connection, opened on first use and closed when the request ends."""
     if "db" not in g:
-        g.db = store.open_db(current_app.config["DATABASE"])
+        g.db = store.open_db(current_app.config["DATABASE"], schema=False)
     return g.db
 
 

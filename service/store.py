@@ -38,8 +38,11 @@ RECORD_COLUMNS = {
 }
 
 
-def open_db(path: str | Path) -> sqlite_utils.Database:
-    """Open (and create if needed) the database with WAL, foreign keys and the full schema."""
+def open_db(path: str | Path, schema: bool = True) -> sqlite_utils.Database:
+    """Open (and create if needed) the database with WAL, foreign keys and the full schema.
+
+    schema=False skips the schema check: the web app checks once at start, not on every request.
+    """
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     # Autocommit at the driver level: transactions are explicit (transaction() / db.atomic()).
@@ -49,7 +52,8 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
     db.execute("PRAGMA busy_timeout = 30000")
     if str(path) != ":memory:":
         db.enable_wal()
-    ensure_schema(db)
+    if schema:
+        ensure_schema(db)
     return db
 
 

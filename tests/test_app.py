@@ -71,3 +71,33 @@ def test_each_request_gets_its_own_connection_closed_at_the_end(app):
         assert get_db() is db
     with pytest.raises(sqlite3.ProgrammingError):
         db.execute("select 1")
+
+
+def test_matchmaker_serve_runs_the_site_under_waitress(instance):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "MATCHMAKER_ENV": "development"}
+    server = subprocess.Popen([sys.executable, "-m", "service.cli", "--db", str(instance / "matchmaker.db"), "serve",
+                               "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline, answer = time.monotonic() + 20, None
+        while time.monotonic() < deadline and answer is None:
+            try:
+                answer = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=2)
+            except OSError:
+                time.sleep(0.2)
+        assert answer is not None and answer.status == 200
+        assert answer.headers["Server"] == "matchmaker"  # waitress, not the development server
+    finally:
+        server.send_signal(signal.SIGINT)
+        output = server.communicate(timeout=20)[0].decode()
+    assert f"http://127.0.0.1:{port}/" in output
