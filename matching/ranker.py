@@ -33,7 +33,7 @@ class FusionConfig:
     rrf: Σ 1 / (rrf_k + rank), for comparison.
     """
     method: str = "convex"
-    alpha: float = 0.6
+    alpha: float = 0.5
     rrf_k: int = 10
     candidates: int = 50
     cluster_bonus: float = 0.0

@@ -24,9 +24,9 @@ from . import store
 from .records import OPEN_DEMAND_STATUSES
 
 # Chosen by `matchmaker eval` on the sample (BENCHMARKS.md has the comparison).
-DEFAULT_FUSION = FusionConfig(method="convex", alpha=0.6)
+DEFAULT_FUSION = FusionConfig(method="convex", alpha=0.5)
 # Below this best score a demand has no credible supply: the 揭榜挂帅 candidate list.
-DEFAULT_GAP_THRESHOLD = 0.45
+DEFAULT_GAP_THRESHOLD = 0.50
 # Every record is embedded once, with the "query: " prefix on both sides: the lists are matched
 # symmetrically (either can be the query), and that is how the model was measured on zh-STS.
 EMBEDDING_KIND = "query"
