@@ -17,7 +17,8 @@ import click
 
 from matching.ranker import RETRIEVERS
 
-from . import importers, store
+from . import importers, store, workflow
+from .auth import create_user
 
 RECORD_KINDS = ("demands", "supplies", "cooperations")
 DEFAULT_DB = Path("instance") / "matchmaker.db"
@@ -157,16 +158,9 @@ def propose(context, demand_id, supply_id, top_k, min_score, retriever, output_f
             proposals = engine.propose_all(top_k, retriever)
     except KeyError as missing:
         fail(f"找不到编号为「{missing.args[0]}」的{'技术需求' if demand_id else '科技成果'}")
-    rows = [proposal_row(proposal, reverse=bool(supply_id)) for proposal in proposals
+    rows = [workflow.proposal_row(proposal, reverse=bool(supply_id)) for proposal in proposals
             if proposal.score >= min_score]
     emit(rows, output_format, PROPOSAL_COLUMNS)
-
-
-def proposal_row(proposal, reverse: bool = False) -> dict:
-    demand_id, supply_id = (proposal.candidate_id, proposal.query_id) if reverse else \
-        (proposal.query_id, proposal.candidate_id)
-    return {"demand_id": demand_id, "supply_id": supply_id, "rank": proposal.rank, "score": proposal.score,
-            "dense": proposal.dense, "lexical": proposal.lexical, "reasons": proposal.reasons}
 
 
 @cli.command()
@@ -311,10 +305,25 @@ def demo(data_dir, demo_db, host, port, serve):
         click.echo(f"已载入 {count} 条{importers.KIND_NAMES[kind]}")
     started = time.perf_counter()
     engine = open_engine(context).load()
-    proposals = engine.propose_all(5)
-    click.echo(f"已索引并为 {len({p.query_id for p in proposals})} 条开放需求生成 {len(proposals)} 条推荐，"
-               f"用时 {time.perf_counter() - started:.1f} 秒")
-    emit([proposal_row(p) for p in proposals if p.rank == 1][:10], "table", PROPOSAL_COLUMNS)
+    stored = workflow.generate_proposals(context.db, engine, k=5)
+    click.echo(f"已建立索引并为开放需求生成 {stored} 条推荐，用时 {time.perf_counter() - started:.1f} 秒")
+    click.echo("\n演示账号（密码每次运行重新生成）：")
+    for name, role, org in demo_accounts(context.db):
+        _, password, _ = create_user(context.db, name, role, org, actor="demo")
+        click.echo(f"  {ROLE_NAMES[role]:<6} 用户名 {name:<10} 密码 {password}{'  （' + org + '）' if org else ''}")
+    if serve:
+        run_server(build_app(str(demo_db)), host, port)
+
+
+ROLE_NAMES = {"enterprise": "企业", "platform": "平台", "broker": "技术经纪人", "admin": "管理员"}
+
+
+def demo_accounts(db) -> list[tuple[str, str, str | None]]:
+    """One account per role; the enterprise and platform are the ones with the most open proposals."""
+    enterprise = store.busiest_party(db, "enterprise")
+    platform = store.busiest_party(db, "platform")
+    return [("enterprise", "enterprise", enterprise), ("platform", "platform", platform),
+            ("broker", "broker", None), ("admin", "admin", None)]
 
 
 # --- the service -------------------------------------------------------------------------------
@@ -367,7 +376,6 @@ def user():
 @pass_context
 def user_add(context, name, role, org, password):
     """新建账号，并显示一次性的 API 令牌。"""
-    from .auth import create_user
     try:
         created, password_used, token = create_user(context.db, name, role, org, password, actor="cli")
     except (ValueError, store.Conflict) as error:

@@ -64,7 +64,6 @@ class Engine:
         self.spec = spec
         self.lock = threading.RLock()
         self.matcher: Matcher | None = None
-        self.fingerprint: str | None = None
         self.rebuilt: dict[str, bool] = {}
 
     # --- building --------------------------------------------------------------------------
@@ -72,7 +71,6 @@ class Engine:
     def load(self) -> "Engine":
         """Embed what is not cached, load or rebuild each side's index, calibrate the scores."""
         with self.lock:
-            fingerprint = store.content_fingerprint(self.db)
             matcher = Matcher(default_tokenizer(), self.embedder.dim, self.fusion)
             vectors = {}
             for name in ("demands", "supplies"):
@@ -82,13 +80,13 @@ class Engine:
                 self._build_side(side, records, vectors[name])
             matcher.calibrate(vectors["demands"], vectors["supplies"])
             self.matcher = matcher
-            self.fingerprint = fingerprint
             return self
 
     def ensure_current(self) -> Matcher:
-        """The matcher, rebuilt first when the store changed behind our back (another process)."""
+        """The matcher, loaded on first use. Writes reach it through refresh() (the app's worker)
+        or a new load() (the CLI, an import, a re-index request)."""
         with self.lock:
-            if self.matcher is None or store.content_fingerprint(self.db) != self.fingerprint:
+            if self.matcher is None:
                 self.load()
             return self.matcher
 
@@ -116,9 +114,9 @@ class Engine:
 
     def refresh(self, kind: str, record_id: str) -> None:
         """Make one created, edited or deleted record matchable now, without a rebuild."""
-        record = store.get_record(self.db, kind, record_id)
-        vector = self.embed([record])[0] if record else None
         with self.lock:
+            record = store.get_record(self.db, kind, record_id)
+            vector = self.embed([record])[0] if record else None
             if self.matcher is None:
                 self.load()
                 return
@@ -127,7 +125,6 @@ class Engine:
                 side.remove(record_id)
             else:
                 side.upsert(record, vector, self.matcher.tokenizer)
-            self.fingerprint = store.content_fingerprint(self.db)
 
     # --- proposals --------------------------------------------------------------------------
 
@@ -140,7 +137,8 @@ class Engine:
         return self._propose("supplies", supply_id, k, retriever, filters)
 
     def _propose(self, kind: str, record_id: str, k: int, retriever: str, filters: dict | None) -> list[Proposal]:
-        record = store.get_record(self.db, kind, record_id)
+        with self.lock:
+            record = store.get_record(self.db, kind, record_id)
         if record is None:
             raise KeyError(record_id)
         return self.propose_for_record(kind, record, k, retriever, filters)
@@ -148,8 +146,8 @@ class Engine:
     def propose_for_record(self, kind: str, record: dict, k: int = 5, retriever: str = "hybrid",
                            filters: dict | None = None) -> list[Proposal]:
         """Proposals for a record that need not be stored yet (a draft being typed)."""
-        vector = self.embed([record])[0]
-        with self.lock:
+        with self.lock:  # one connection writes the embedding cache: one thread at a time
+            vector = self.embed([record])[0]
             matcher = self.ensure_current()
             if kind == "demands":
                 return matcher.supplies_for(record, vector, k, retriever, filters)

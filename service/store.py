@@ -323,16 +323,6 @@ class EmbeddingCache:
                  for key, vector in items.items()), pk="key")
 
 
-def content_fingerprint(db: sqlite_utils.Database) -> str:
-    """Changes whenever any demand or supply is written: the derived caches compare against it."""
-    parts = []
-    for kind in RECORD_COLUMNS:
-        count, latest, versions = db.execute(
-            f"select count(*), max(updated_at), total(version) from [{kind}]").fetchone()
-        parts.append(f"{kind}:{count}:{latest}:{versions}")
-    return "|".join(parts)
-
-
 # --- the service: accounts, records edited in the app, proposals, decisions --------------------
 
 class Conflict(Exception):
@@ -684,3 +674,15 @@ def distinct_values(db: sqlite_utils.Database, kind: str, column: str) -> list[s
         raise ValueError(f"unknown column {column!r}")
     sql = f"select distinct {expression} from [{kind}] where coalesce({expression}, '') != '' order by 1"
     return [row[0] for row in db.execute(sql)]
+
+
+def busiest_party(db: sqlite_utils.Database, party: str) -> str | None:
+    """The enterprise (or platform) with the most open proposals: a good account to show in a demo."""
+    kind, column, key = ("demands", "enterprise", "demand_id") if party == "enterprise" else \
+        ("supplies", "platform", "supply_id")
+    row = db.execute(
+        f"select r.[{column}], count(*) as n from proposals p join [{kind}] r on r.id = p.{key} "
+        f"where p.status = 'proposed' and r.[{column}] is not null group by r.[{column}] "
+        f"order by n desc, r.[{column}] limit 1").fetchone()
+    return row[0] if row else None
+
