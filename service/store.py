@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +21,8 @@ import sqlite_utils
 from .records import FIELDS, OPEN_DEMAND_STATUSES, field_keys
 
 JSON_COLUMNS = ("keywords", "extra", "reasons", "before", "after")
-BOOKKEEPING = ("extra", "version", "updated_at")
+# visit_id links a demand to the visit it was found on: kept by the store, not part of the interchange format.
+BOOKKEEPING = ("extra", "version", "updated_at", "visit_id")
 
 RECORD_COLUMNS = {
     "demands": {
@@ -102,6 +104,7 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     db["audit_log"].create_index(["entity", "entity_id"], if_not_exists=True)
     db["embeddings"].create({"key": str, "vector": bytes}, pk="key", if_not_exists=True)
     _ensure_workflow_schema(db)
+    _ensure_sessions_schema(db)
 
 
 @contextmanager
@@ -126,6 +129,67 @@ def transaction(db: sqlite_utils.Database):
 
 def now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+# --- backup and restore -----------------------------------------------------------------------
+
+# A file without these tables is not a matchmaker database, however sound SQLite finds it.
+REQUIRED_TABLES = ("demands", "supplies", "cooperations", "proposals", "users", "audit_log")
+
+
+def backup_database(db: sqlite_utils.Database, target: str | Path) -> None:
+    """Copy the database to `target` with SQLite's online backup: one consistent snapshot even while
+    the server writes (in WAL mode the copy reads a snapshot and blocks no one).
+
+        >>> backup_database(db, "backups/matchmaker-2024-05-01.db")    # doctest: +SKIP
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(target.name + ".tmp")
+    temporary.unlink(missing_ok=True)
+    copy = sqlite3.connect(str(temporary), isolation_level=None)
+    try:
+        db.conn.backup(copy)  # all pages in one step: one read transaction, one snapshot
+        copy.execute("PRAGMA journal_mode = DELETE")  # a backup is one self-contained file
+    finally:
+        copy.close()
+    os.replace(temporary, target)  # a backup file is either complete or absent
+
+
+def check_database(path: str | Path) -> list[str]:
+    """What makes a file unfit to restore from (PRAGMA integrity_check, the tables); empty when sound.
+
+        >>> check_database("backups/matchmaker-2024-05-01.db")        # doctest: +SKIP
+        []
+    """
+    if not Path(path).is_file():
+        return ["文件不存在"]
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    try:
+        verdict = [row[0] for row in conn.execute("PRAGMA integrity_check")]
+        tables = {row[0] for row in conn.execute("select name from sqlite_master where type = 'table'")}
+    except sqlite3.DatabaseError as error:
+        return [f"不是有效的 SQLite 数据库，或文件已损坏（{error}）"]
+    finally:
+        conn.close()
+    if verdict != ["ok"]:
+        return ["完整性检查未通过，文件已损坏：" + "；".join(verdict[:5])]
+    missing = [table for table in REQUIRED_TABLES if table not in tables]
+    return [f"不是两清单对接服务的数据库（缺少数据表：{'、'.join(missing)}）"] if missing else []
+
+
+def restore_database(db: sqlite_utils.Database, source: str | Path) -> None:
+    """Replace the whole database with a checked backup, atomically and safely beside a running server.
+
+    The backup API writes the pages inside one write transaction on the live file, so readers see
+    the old database or the restored one, never a mix; swapping the file by rename would leave the
+    old -wal file to be replayed onto the new database.
+    """
+    backup = sqlite3.connect(str(source), isolation_level=None)
+    try:
+        backup.backup(db.conn)
+    finally:
+        backup.close()
 
 
 # --- demands and supplies ---------------------------------------------------------------
@@ -492,16 +556,7 @@ PROPOSAL_SELECT = """select p.*, d.title as demand_title, d.enterprise, d.indust
 def _proposal_where(filters: dict) -> tuple[str, list]:
     """Filters: statuses, demand_id, supply_id, enterprise, platform, cluster, region, month,
     min_score, max_score (exclusive), ids."""
-    conditions, params = [], []
-    simple = {"demand_id": "p.demand_id", "supply_id": "p.supply_id", "enterprise": "d.enterprise",
-              "platform": "s.platform", "cluster": "d.industry_cluster", "region": "d.region"}
-    for name, column in simple.items():
-        if filters.get(name) not in (None, ""):
-            conditions.append(f"{column} = ?")
-            params.append(filters[name])
-    if filters.get("month"):
-        conditions.append("substr(d.posted_at, 1, 7) = ?")
-        params.append(filters["month"])
+    conditions, params = _pair_conditions(filters, "p", "d.posted_at")
     if filters.get("min_score") is not None:
         conditions.append("p.score >= ?")
         params.append(filters["min_score"])
@@ -611,17 +666,23 @@ COOPERATION_SELECT = """select c.*, d.title as demand_title, d.enterprise, d.ind
 
 
 def _cooperation_where(filters: dict) -> tuple[str, list]:
+    conditions, params = _pair_conditions(filters, "c", "c.confirmed_at")
+    return (" where " + " and ".join(conditions) if conditions else ""), params
+
+
+def _pair_conditions(filters: dict, pair: str, month_column: str) -> tuple[list[str], list]:
+    """Filters shared by proposals and cooperations: both join one demand (d) and one supply (s)."""
     conditions, params = [], []
-    simple = {"demand_id": "c.demand_id", "supply_id": "c.supply_id", "enterprise": "d.enterprise",
+    simple = {"demand_id": f"{pair}.demand_id", "supply_id": f"{pair}.supply_id", "enterprise": "d.enterprise",
               "platform": "s.platform", "cluster": "d.industry_cluster", "region": "d.region"}
     for name, column in simple.items():
         if filters.get(name) not in (None, ""):
             conditions.append(f"{column} = ?")
             params.append(filters[name])
     if filters.get("month"):
-        conditions.append("substr(c.confirmed_at, 1, 7) = ?")
+        conditions.append(f"substr({month_column}, 1, 7) = ?")
         params.append(filters["month"])
-    return (" where " + " and ".join(conditions) if conditions else ""), params
+    return conditions, params
 
 
 def list_cooperations(db: sqlite_utils.Database, filters: dict | None = None, limit: int | None = None,
@@ -686,3 +747,183 @@ def busiest_party(db: sqlite_utils.Database, party: str) -> str | None:
         f"order by n desc, r.[{column}] limit 1").fetchone()
     return row[0] if row else None
 
+
+# --- themed matchmaking sessions (专题对接) and visits (双走进) -------------------------------------
+
+def _ensure_sessions_schema(db: sqlite_utils.Database) -> None:
+    """Sessions with their agenda of pairs, visits; a cooperation keeps its session, a demand its visit."""
+    db["sessions"].create(
+        {"id": int, "title": str, "theme_kind": str, "theme": str, "held_on": str, "per_party_limit": int,
+         "note": str, "created_by": str, "created_at": str},
+        pk="id", not_null={"theme_kind", "theme"}, if_not_exists=True,
+    )
+    db["session_pairs"].create(
+        {"id": int, "session_id": int, "demand_id": str, "supply_id": str, "position": int, "score": float,
+         "reasons": str, "outcome": str, "outcome_note": str, "outcome_by": str, "outcome_at": str},
+        pk="id", not_null={"session_id", "demand_id", "supply_id"},
+        foreign_keys=[("session_id", "sessions", "id"), ("demand_id", "demands", "id"),
+                      ("supply_id", "supplies", "id")],
+        if_not_exists=True,
+    )
+    db["session_pairs"].create_index(["session_id", "demand_id", "supply_id"], unique=True, if_not_exists=True)
+    db["visits"].create(
+        {"id": int, "direction": str, "enterprise": str, "partner": str, "visited_on": str, "region": str,
+         "industry_cluster": str, "notes": str, "created_by": str, "created_at": str},
+        pk="id", not_null={"enterprise", "partner"}, if_not_exists=True,
+    )
+    db["visits"].create_index(["visited_on"], if_not_exists=True)
+    if "session_id" not in db["cooperations"].columns_dict:
+        db["cooperations"].add_column("session_id", int)
+    if "visit_id" not in db["demands"].columns_dict:
+        db["demands"].add_column("visit_id", int)
+
+
+def add_session(db: sqlite_utils.Database, session: dict) -> int:
+    return db["sessions"].insert(session).last_pk
+
+
+def get_session(db: sqlite_utils.Database, session_id: int) -> dict | None:
+    if not _fits_sqlite(session_id):
+        return None
+    rows = list(db.query(f"{SESSION_SELECT} where s.id = ?", [session_id]))
+    return rows[0] if rows else None
+
+
+SESSION_SELECT = """select s.*,
+    (select count(*) from session_pairs p where p.session_id = s.id) as pair_count,
+    (select count(*) from cooperations c where c.session_id = s.id) as cooperation_count
+  from sessions s"""
+
+
+def list_sessions(db: sqlite_utils.Database, month: str | None = None) -> list[dict]:
+    """Sessions, latest date first, with how many pairs their agenda holds and cooperations they made."""
+    clause, params = ("where substr(s.held_on, 1, 7) = ?", [month]) if month else ("", [])
+    return list(db.query(f"{SESSION_SELECT} {clause} order by s.held_on desc, s.id desc", params))
+
+
+SESSION_PAIR_SELECT = """select p.*, d.title as demand_title, d.enterprise, d.region, d.industry_cluster,
+    s.title as supply_title, s.platform, c.id as cooperation_id
+  from session_pairs p join demands d on d.id = p.demand_id join supplies s on s.id = p.supply_id
+  left join cooperations c on c.demand_id = p.demand_id and c.supply_id = p.supply_id"""
+
+
+def session_pairs(db: sqlite_utils.Database, session_id: int) -> list[dict]:
+    """A session's agenda in order, with both records' titles and the cooperation a pair became, if any."""
+    rows = db.query(f"{SESSION_PAIR_SELECT} where p.session_id = ? order by p.position, p.id", [session_id])
+    return [_decode_proposal(row) for row in rows]
+
+
+def get_session_pair(db: sqlite_utils.Database, pair_id: int) -> dict | None:
+    if not _fits_sqlite(pair_id):
+        return None
+    rows = list(db.query(f"{SESSION_PAIR_SELECT} where p.id = ?", [pair_id]))
+    return _decode_proposal(rows[0]) if rows else None
+
+
+def add_session_pair(db: sqlite_utils.Database, pair: dict) -> int:
+    """Append a pair to an agenda; the UNIQUE index refuses the same pair twice in one session."""
+    row = {**pair, "reasons": json.dumps(pair.get("reasons") or {}, ensure_ascii=False)}
+    if row.get("position") is None:
+        row["position"] = db.execute("select coalesce(max(position), 0) + 1 from session_pairs where session_id = ?",
+                                     [pair["session_id"]]).fetchone()[0]
+    return db["session_pairs"].insert(row).last_pk
+
+
+def update_session_pair(db: sqlite_utils.Database, pair_id: int, changes: dict) -> None:
+    db["session_pairs"].update(pair_id, changes)
+
+
+def delete_session_pair(db: sqlite_utils.Database, pair_id: int) -> None:
+    db.execute("delete from session_pairs where id = ?", [pair_id])
+
+
+def link_cooperation_to_session(db: sqlite_utils.Database, cooperation_id: int, session_id: int) -> None:
+    db.execute("update cooperations set session_id = ? where id = ?", [session_id, cooperation_id])
+
+
+def add_visit(db: sqlite_utils.Database, visit: dict) -> int:
+    return db["visits"].insert(visit).last_pk
+
+
+VISIT_SELECT = """select v.*, (select count(*) from demands d where d.visit_id = v.id) as demand_count
+  from visits v"""
+
+
+def get_visit(db: sqlite_utils.Database, visit_id: int) -> dict | None:
+    if not _fits_sqlite(visit_id):
+        return None
+    rows = list(db.query(f"{VISIT_SELECT} where v.id = ?", [visit_id]))
+    return rows[0] if rows else None
+
+
+def list_visits(db: sqlite_utils.Database, filters: dict | None = None) -> list[dict]:
+    """Visits, latest first; filters: enterprise, partner, region, month (of visited_on)."""
+    conditions, params = [], []
+    for name in ("enterprise", "partner", "region"):
+        if (filters or {}).get(name):
+            conditions.append(f"v.{name} = ?")
+            params.append(filters[name])
+    if (filters or {}).get("month"):
+        conditions.append("substr(v.visited_on, 1, 7) = ?")
+        params.append(filters["month"])
+    clause = " where " + " and ".join(conditions) if conditions else ""
+    return list(db.query(f"{VISIT_SELECT}{clause} order by v.visited_on desc, v.id desc", params))
+
+
+def link_demand_to_visit(db: sqlite_utils.Database, demand_id: str, visit_id: int) -> None:
+    db.execute("update demands set visit_id = ? where id = ?", [visit_id, demand_id])
+
+
+def visit_demands(db: sqlite_utils.Database, visit_id: int) -> list[dict]:
+    """The demands registered on a visit, in the order they were found."""
+    return [_decode_record(row) for row in db.query("select * from demands where visit_id = ? order by id",
+                                                     [visit_id])]
+
+
+def session_figures_by(db: sqlite_utils.Database, month: str, column: str) -> list[dict]:
+    """Per demand cluster (column="industry_cluster") or district ("region") in a month's sessions:
+    sessions held, pairs discussed, cooperations the sessions made."""
+    if column not in ("industry_cluster", "region"):
+        raise ValueError(f"unknown column {column!r}")
+    sql = f"""select coalesce(d.[{column}], '未填') as name, count(distinct s.id) as sessions,
+        count(*) as pairs, count(distinct c.id) as cooperations
+      from sessions s join session_pairs p on p.session_id = s.id join demands d on d.id = p.demand_id
+      left join cooperations c on c.session_id = s.id and c.demand_id = p.demand_id and c.supply_id = p.supply_id
+      where substr(s.held_on, 1, 7) = ? group by 1 order by pairs desc, name"""
+    return list(db.query(sql, [month]))
+
+
+def visit_figures_by(db: sqlite_utils.Database, month: str, column: str) -> list[dict]:
+    """Per cluster or district of a month's visits: visits made and demands collected on them."""
+    if column not in ("industry_cluster", "region"):
+        raise ValueError(f"unknown column {column!r}")
+    sql = f"""select coalesce(v.[{column}], '未填') as name, count(distinct v.id) as visits, count(d.id) as demands
+      from visits v left join demands d on d.visit_id = v.id
+      where substr(v.visited_on, 1, 7) = ? group by 1 order by visits desc, name"""
+    return list(db.query(sql, [month]))
+
+
+# --- the monthly report's raw facts (service/reports.py turns them into figures) ----------------------
+
+def report_facts(db: sqlite_utils.Database) -> dict[str, list[dict]]:
+    """Every dated event the match-rate report counts, each with its cluster, district and platform.
+
+    >>> sorted(report_facts(db))    # doctest: +SKIP
+    ['cooperations', 'decisions', 'demands', 'proposals', 'supplies']
+    """
+    return {
+        "demands": list(db.query("select id, title, industry_cluster, region, status, posted_at from demands")),
+        "supplies": list(db.query("select id, industry_cluster, platform, posted_at from supplies")),
+        "proposals": list(db.query(
+            "select p.demand_id, p.supply_id, p.generated_at, d.industry_cluster, d.region, s.platform "
+            "from proposals p join demands d on d.id = p.demand_id join supplies s on s.id = p.supply_id")),
+        # Undone decisions and the undo rows themselves are not reviews.
+        "decisions": list(db.query(
+            "select x.demand_id, x.supply_id, x.to_status, x.at, d.industry_cluster, d.region, s.platform "
+            "from decisions x left join demands d on d.id = x.demand_id left join supplies s on s.id = x.supply_id "
+            "where x.action = 'decide' and x.undone_at is null order by x.at, x.id")),
+        "cooperations": list(db.query(
+            "select c.demand_id, c.supply_id, c.confirmed_at, c.amount_wan, d.industry_cluster, d.region, "
+            "d.posted_at as demand_posted_at, s.platform "
+            "from cooperations c join demands d on d.id = c.demand_id join supplies s on s.id = c.supply_id")),
+    }
