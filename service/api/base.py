@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 
-from flask import Blueprint, request
+from flask import Blueprint, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from .. import store
@@ -57,7 +57,18 @@ def _conflict(error):
 def http_error(error: HTTPException):
     """Werkzeug's HTTP errors (unknown URL, wrong method, body too large) as JSON on the API."""
     code, message = HTTP_ERRORS.get(error.code, ("http_error", error.name))
+    if error.code == 413:
+        message = upload_limit_message()
     return api_error(error.code or 500, code, message)
+
+
+def upload_limit_message() -> str:
+    """413 says what the limit is: 上传的内容过大（上限 5 MB）."""
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if not limit:
+        return HTTP_ERRORS[413][1]
+    size = f"{limit / 1024 / 1024:g} MB" if limit >= 1024 * 1024 else f"{limit / 1024:g} KB"
+    return f"上传的内容过大（上限 {size}）"
 
 
 @api.errorhandler(Exception)
