@@ -203,20 +203,42 @@ def upsert_records(db: sqlite_utils.Database, kind: str, records: list[dict], ac
     known = set(field_keys(kind))
     stamp = now()
     with transaction(db):
+        current = records_by_id(db, kind, [record["id"] for record in records])
+        rows, entries = [], []
         for record in records:
-            before = get_record(db, kind, record["id"])
+            before = current.get(record["id"])
             row = {key: record.get(key) for key in known}
             row["keywords"] = json.dumps(record.get("keywords") or [], ensure_ascii=False)
             extra = {key: value for key, value in record.items() if key not in known}
             row["extra"] = json.dumps(extra, ensure_ascii=False) if extra else None
             row["version"] = (before["version"] + 1) if before else 1
             row["updated_at"] = stamp
-            db[kind].upsert(row, pk="id")
-            audit(db, actor, "import" if before is None else "update", kind, record["id"], _public(before),
-                  _public(record))
+            rows.append(row)
+            entries.append(audit_entry(actor, "import" if before is None else "update", kind, record["id"],
+                                       _public(before), _public(record)))
+            current[record["id"]] = _decode_record(row)  # an id repeated later in the file updates this one
+        # In batches, not row by row: a large import holds the write lock for a fraction of a second
+        # per thousand rows instead of seconds, so the server's other writers are not kept waiting.
+        for start in range(0, len(rows), IMPORT_BATCH):
+            db[kind].upsert_all(rows[start:start + IMPORT_BATCH], pk="id")
+            db["audit_log"].insert_all(entries[start:start + IMPORT_BATCH])
             if progress:
-                progress(1)
+                progress(len(rows[start:start + IMPORT_BATCH]))
     return len(records)
+
+
+IMPORT_BATCH = 500
+
+
+def records_by_id(db: sqlite_utils.Database, kind: str, record_ids: list[str]) -> dict[str, dict]:
+    """The stored demands or supplies among `record_ids`, by id."""
+    found = {}
+    unique = list(dict.fromkeys(record_ids))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start:start + 500]
+        for row in db.query(f"select * from [{kind}] where id in ({','.join('?' * len(chunk))})", chunk):
+            found[row["id"]] = _decode_record(row)
+    return found
 
 
 def get_record(db: sqlite_utils.Database, kind: str, record_id: str) -> dict | None:
@@ -341,11 +363,17 @@ def _decode_cooperation(row: dict) -> dict:
 def audit(db: sqlite_utils.Database, actor: str, action: str, entity: str, entity_id: str,
           before: dict | None, after: dict | None) -> None:
     """Record who changed what; called inside the caller's transaction."""
-    db["audit_log"].insert({
+    db["audit_log"].insert(audit_entry(actor, action, entity, entity_id, before, after))
+
+
+def audit_entry(actor: str, action: str, entity: str, entity_id: str, before: dict | None,
+                after: dict | None) -> dict:
+    """One audit_log row, for audit() or a batch insert."""
+    return {
         "at": now(), "actor": actor, "action": action, "entity": entity, "entity_id": entity_id,
         "before": json.dumps(before, ensure_ascii=False, default=str) if before is not None else None,
         "after": json.dumps(after, ensure_ascii=False, default=str) if after is not None else None,
-    })
+    }
 
 
 def audit_entries(db: sqlite_utils.Database, entity: str | None = None, entity_id: str | None = None,
