@@ -202,14 +202,22 @@ def can_view(user: dict | None, kind: str, record: dict | None) -> bool:
 
 
 def can_edit(user: dict | None, kind: str, record: dict | None) -> bool:
-    """Owners edit their own records; admins edit any (they run imports); brokers only review."""
+    """Owners edit their own records; admins (imports) and brokers (records taken down on visits) any."""
+    if not user or not record:
+        return False
+    return user["role"] in ("admin", "broker") or owns(user, kind, record)
+
+
+def can_delete(user: dict | None, kind: str, record: dict | None) -> bool:
+    """Owners delete their own records and admins any; a broker edits but does not delete."""
     if not user or not record:
         return False
     return user["role"] == "admin" or owns(user, kind, record)
 
 
 def can_create(user: dict | None, kind: str) -> bool:
-    return bool(user) and (user["role"] == "admin" or OWNED_KIND.get(user["role"]) == kind)
+    """Owners post their own kind; brokers post both lists (demands found on visits); admins anything."""
+    return bool(user) and (user["role"] in ("admin", "broker") or OWNED_KIND.get(user["role"]) == kind)
 
 
 def visible_filter(user: dict, kind: str) -> dict:

@@ -145,7 +145,8 @@ SCHEMAS = {
                        "broker": NULLABLE_STRING, "note": NULLABLE_STRING, "proposal_id": NULLABLE_INTEGER,
                        "demand_title": {"type": "string"}, "supply_title": {"type": "string"},
                        "enterprise": NULLABLE_STRING, "platform": NULLABLE_STRING,
-                       "industry_cluster": NULLABLE_STRING, "region": NULLABLE_STRING},
+                       "industry_cluster": NULLABLE_STRING, "region": NULLABLE_STRING,
+                       "session_id": {"type": ["integer", "null"], "description": "促成合作的专题对接会"}},
     },
     "CooperationPage": page_of("Cooperation"),
     "Gap": {"type": "object", "required": ["demand_id", "best_score"], "properties": {
@@ -182,6 +183,72 @@ SCHEMAS = {
         "kind": {"enum": ["demands", "supplies", "cooperations"]}, "imported": {"type": "integer"}}},
     "Queued": {"type": "object", "required": ["status"], "properties": {
         "status": {"const": "queued"}, "message": {"type": "string"}}},
+    # Themed matchmaking sessions (专题对接) and visits (双走进): service/sessions.py.
+    "SessionPair": {
+        "type": "object", "required": ["id", "session_id", "demand_id", "supply_id", "position", "score", "reasons",
+                                       "outcome", "outcome_name"],
+        "properties": {"id": {"type": "integer"}, "session_id": {"type": "integer"},
+                       "demand_id": {"type": "string"}, "supply_id": {"type": "string"},
+                       "position": {"type": "integer"}, "score": NULLABLE_NUMBER, "reasons": ref("Reasons"),
+                       "outcome": {"enum": ["interested", "not_interested", "follow_up", None]},
+                       "outcome_name": {"enum": ["有意向", "无意向", "需跟进", None]},
+                       "outcome_note": NULLABLE_STRING, "outcome_by": NULLABLE_STRING, "outcome_at": NULLABLE_STRING,
+                       "demand_title": {"type": "string"}, "supply_title": {"type": "string"},
+                       "enterprise": NULLABLE_STRING, "platform": NULLABLE_STRING, "region": NULLABLE_STRING,
+                       "industry_cluster": NULLABLE_STRING,
+                       "cooperation_id": {"type": ["integer", "null"], "description": "该配对已确认的合作"}},
+    },
+    "SessionSummary": {
+        "type": "object", "required": ["id", "title", "theme_kind", "theme", "held_on", "pair_count",
+                                       "cooperation_count"],
+        "properties": {"id": {"type": "integer"}, "title": {"type": "string"},
+                       "theme_kind": {"enum": ["cluster", "chain", "region", "platform"]},
+                       "theme": {"type": "string"}, "held_on": {"type": "string", "format": "date"},
+                       "per_party_limit": {"type": "integer"}, "note": NULLABLE_STRING,
+                       "created_by": NULLABLE_STRING, "created_at": NULLABLE_STRING,
+                       "pair_count": {"type": "integer"}, "cooperation_count": {"type": "integer"}},
+    },
+    "Session": {"allOf": [ref("SessionSummary"), {"type": "object", "required": ["pairs", "theme_kind_name"],
+                                                  "properties": {"theme_kind_name": {"type": "string"},
+                                                                 "pairs": {"type": "array",
+                                                                           "items": ref("SessionPair")}}}]},
+    "SessionList": items_of("SessionSummary"),
+    "SessionInput": {"type": "object", "required": ["theme_kind", "theme", "held_on"], "properties": {
+        "title": {"type": "string", "description": "省略时为「主题 + 专题对接会」"},
+        "theme_kind": {"enum": ["cluster", "chain", "region", "platform"],
+                       "description": "主题类型：产业集群、产业链、区市、平台"},
+        "theme": {"type": "string"}, "held_on": {"type": "string", "format": "date"},
+        "per_party_limit": {"type": "integer", "minimum": 1, "maximum": 20,
+                            "description": "每家企业、每个平台在议程中最多出现的次数，默认 3"},
+        "size": {"type": "integer", "minimum": 1, "maximum": 100, "description": "议程最多配对数，默认 20"},
+        "min_score": {"type": "number", "minimum": 0, "maximum": 1,
+                      "description": "入选议程的最低匹配分，默认 0.45（审核队列的下阈值）"},
+        "note": {"type": "string"}}},
+    "PairInput": {"type": "object", "required": ["demand_id", "supply_id"], "properties": {
+        "demand_id": {"type": "string"}, "supply_id": {"type": "string"}}},
+    "OrderInput": {"type": "object", "required": ["pair_ids"], "properties": {
+        "pair_ids": {"type": "array", "items": {"type": "integer"}, "description": "议程中全部配对编号的新顺序"}}},
+    "OutcomeInput": {"type": "object", "required": ["outcome"], "properties": {
+        "outcome": {"enum": ["interested", "not_interested", "follow_up"],
+                    "description": "有意向、无意向、需跟进"}, "note": {"type": "string"}}},
+    "VisitSummary": {
+        "type": "object", "required": ["id", "direction", "enterprise", "partner", "visited_on", "demand_count"],
+        "properties": {"id": {"type": "integer"}, "direction": {"enum": ["into_enterprise", "into_platform"]},
+                       "enterprise": {"type": "string"}, "partner": {"type": "string", "description": "平台或经纪人"},
+                       "visited_on": {"type": "string", "format": "date"}, "region": NULLABLE_STRING,
+                       "industry_cluster": NULLABLE_STRING, "notes": NULLABLE_STRING,
+                       "created_by": NULLABLE_STRING, "created_at": NULLABLE_STRING,
+                       "demand_count": {"type": "integer"}},
+    },
+    "Visit": {"allOf": [ref("VisitSummary"), {"type": "object", "required": ["direction_name", "demands"],
+                                              "properties": {"direction_name": {"type": "string"},
+                                                             "demands": {"type": "array", "items": ref("Demand")}}}]},
+    "VisitList": items_of("VisitSummary"),
+    "VisitInput": {"type": "object", "required": ["enterprise", "visited_on"], "properties": {
+        "direction": {"enum": ["into_enterprise", "into_platform"], "description": "走进企业（默认）或走进平台"},
+        "enterprise": {"type": "string"}, "visited_on": {"type": "string", "format": "date"},
+        "partner": {"type": "string", "description": "走访的平台或经纪人；平台账号为本单位，经纪人默认本人"},
+        "region": {"type": "string"}, "industry_cluster": {"type": "string"}, "notes": {"type": "string"}}},
 }
 
 ERROR_TEXT = {400: "请求参数有误", 401: "未登录或令牌无效", 403: "无权执行", 404: "不存在或无权查看",
@@ -251,6 +318,9 @@ PARAMETERS = {
     "proposal_id": path_param("proposal_id", {"type": "integer"}),
     "cooperation_id": path_param("cooperation_id", {"type": "integer"}),
     "kind": path_param("kind", {"enum": ["demands", "supplies", "cooperations"]}),
+    "session_id": path_param("session_id", {"type": "integer"}),
+    "pair_id": path_param("pair_id", {"type": "integer"}),
+    "visit_id": path_param("visit_id", {"type": "integer"}),
 }
 
 
@@ -281,6 +351,46 @@ def list_paths(kind: str, item: str, filters: tuple[str, ...]) -> dict:
             "parameters": [{"$ref": "#/components/parameters/record_id"}],
             "get": operation("审核历史：每个决定的人、时间与理由", {200: "DecisionList"}, (401, 404), tag="proposals"),
         },
+    }
+
+
+def session_paths() -> dict:
+    """专题对接 (brokers plan, admins read) and 双走进 (brokers and platforms record)."""
+    session = [{"$ref": "#/components/parameters/session_id"}]
+    pair = session + [{"$ref": "#/components/parameters/pair_id"}]
+    visit = [{"$ref": "#/components/parameters/visit_id"}]
+    return {
+        "/sessions": {
+            "get": operation("专题对接会列表（技术经纪人、管理员）", {200: "SessionList"}, (400, 401, 403), ("month",),
+                             tag="sessions"),
+            "post": operation("策划专题对接会：按主题选出开放需求与成果，给出议程（最佳配对在前，每家企业、每个平台有次数上限，"
+                              "已决定的配对不再出现）", {201: "Session"}, (400, 401, 403, 422), body="SessionInput",
+                              tag="sessions")},
+        "/sessions/{session_id}": {"parameters": session, "get": operation(
+            "对接会详情与议程", {200: "Session"}, (401, 403, 404), tag="sessions")},
+        "/sessions/{session_id}/pairs": {"parameters": session, "post": operation(
+            "按编号向议程添加配对", {201: "SessionPair"}, (400, 401, 403, 404, 409, 422), body="PairInput",
+            tag="sessions")},
+        "/sessions/{session_id}/pairs/{pair_id}": {"parameters": pair, "delete": operation(
+            "从议程中移除配对", {204: None}, (400, 401, 403, 404), tag="sessions")},
+        "/sessions/{session_id}/order": {"parameters": session, "put": operation(
+            "调整议程顺序", {200: "Session"}, (400, 401, 403, 404, 422), body="OrderInput", tag="sessions")},
+        "/sessions/{session_id}/pairs/{pair_id}/outcome": {"parameters": pair, "post": operation(
+            "记录洽谈结果：有意向、无意向、需跟进", {200: "SessionPair"}, (400, 401, 403, 404, 422), body="OutcomeInput",
+            tag="sessions")},
+        "/sessions/{session_id}/pairs/{pair_id}/confirm": {"parameters": pair, "post": operation(
+            "确认为合作（合作记录关联到本次对接会）", {201: "Cooperation", 200: "Cooperation"},
+            (400, 401, 403, 404, 409, 422), body="ConfirmInput", tag="sessions")},
+        "/visits": {
+            "get": operation("走访记录（经纪人、管理员：全部；平台：本单位的；企业：走访本企业的）", {200: "VisitList"},
+                             (400, 401), ("month",), tag="sessions"),
+            "post": operation("记录一次走访（技术经纪人、平台）", {201: "Visit"}, (400, 401, 403, 422),
+                              body="VisitInput", tag="sessions")},
+        "/visits/{visit_id}": {"parameters": visit, "get": operation(
+            "走访详情及其中发现的技术需求", {200: "Visit"}, (401, 404), tag="sessions")},
+        "/visits/{visit_id}/demands": {"parameters": visit, "post": operation(
+            "登记走访中发现的技术需求（企业、区市取自走访记录）", {201: "Demand"}, (400, 401, 403, 404, 409, 422),
+            body="DemandInput", tag="sessions")},
     }
 
 
@@ -332,6 +442,7 @@ def document() -> dict:
                               (400, 401, 403, 404, 413, 422), body="File", tag="admin")},
         "/reindex": {"post": operation("重建索引并更新推荐（管理员，后台进行）", {202: "Queued"}, (400, 401, 403),
                                        tag="admin")},
+        **session_paths(),
         "/openapi.json": {"get": {"summary": "本文档", "security": [], "tags": ["admin"],
                                   "responses": {"200": {"description": "OpenAPI 文档",
                                                         "content": json_content({"type": "object"})}}}},

@@ -61,11 +61,11 @@ PAGES = [
     ("/demands/D2021-005", ("broker", "admin")),                 # another enterprise's
     ("/supplies/S2021-001", ("platform", "broker", "admin")),   # the platform's own supply
     ("/supplies/S2021-009", ("broker", "admin")),
-    ("/demands/new", ("enterprise", "admin")),
-    ("/supplies/new", ("platform", "admin")),
-    ("/demands/D2021-001/edit", ("enterprise", "admin")),
-    ("/demands/D2021-005/edit", ("admin",)),
-    ("/supplies/S2021-001/edit", ("platform", "admin")),
+    ("/demands/new", ("enterprise", "broker", "admin")),
+    ("/supplies/new", ("platform", "broker", "admin")),
+    ("/demands/D2021-001/edit", ("enterprise", "broker", "admin")),
+    ("/demands/D2021-005/edit", ("broker", "admin")),
+    ("/supplies/S2021-001/edit", ("platform", "broker", "admin")),
     ("/queue", ("broker", "admin")),
     ("/cooperations", ROLES),
     ("/gaps", ("broker", "admin")),

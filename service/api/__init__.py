@@ -9,10 +9,11 @@ from werkzeug.exceptions import HTTPException
 
 from ..openapi import bp as openapi_bp
 from . import audit, cooperations, gaps, imports, index, lists, proposals, reports, users
+from . import sessions
 from .base import api, app_http_error
 
 for blueprint in (lists.demands, lists.supplies, proposals.bp, cooperations.bp, gaps.bp, reports.bp, audit.bp,
-                  users.bp, imports.bp, index.bp, openapi_bp):
+                  users.bp, imports.bp, index.bp, sessions.bp, sessions.visits, openapi_bp):
     api.register_blueprint(blueprint)
 
 

@@ -18,7 +18,7 @@ ACTION_NAMES = {
     "decide": "审核决定", "introduce": "同意引荐", "generate": "生成推荐",
 }
 ENTITY_NAMES = {"demands": "技术需求", "supplies": "科技成果", "cooperations": "合作", "proposals": "推荐对",
-                "users": "账号"}
+                "users": "账号", "sessions": "专题对接会", "session_pairs": "议程配对", "visits": "走访"}
 PAGE_SIZE = 20
 
 

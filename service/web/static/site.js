@@ -16,6 +16,10 @@ document.addEventListener("DOMContentLoaded", function () {
       }
     });
   });
+  // A print button (the session handout).
+  document.querySelectorAll("[data-print]").forEach(function (button) {
+    button.addEventListener("click", function () { window.print(); });
+  });
   // Filter selects submit their form on change.
   document.querySelectorAll("form.filters select").forEach(function (select) {
     select.addEventListener("change", function () { select.form.submit(); });

@@ -1,0 +1,134 @@
+"""/sessions (专题对接) and /visits (双走进): brokers plan sessions; brokers and platforms record visits."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, url_for
+
+from .. import sessions as domain
+from .. import store
+from ..app import get_db, live_index
+from ..auth import current_user, login_required, roles_required
+from .base import ApiError, json_body, month_arg
+from .lists import clean, new_id
+
+bp = Blueprint("sessions", __name__, url_prefix="/sessions")
+visits = Blueprint("visits", __name__, url_prefix="/visits")
+
+
+def created(body: dict, location: str | None = None):
+    response = jsonify(body)
+    response.status_code = 201
+    if location:
+        response.headers["Location"] = location
+    return response
+
+
+# --- sessions ----------------------------------------------------------------------------------
+
+@bp.get("")
+@roles_required("broker", "admin")
+def index():
+    return {"items": store.list_sessions(get_db(), month_arg())}
+
+
+@bp.post("")
+@roles_required("broker")
+def create():
+    session = domain.plan_session(get_db(), live_index().engine(), current_user(), json_body())
+    return created(session, url_for(".show", session_id=session["id"]))
+
+
+@bp.get("/<int:session_id>")
+@roles_required("broker", "admin")
+def show(session_id):
+    return domain.session_view(get_db(), session_id)
+
+
+@bp.post("/<int:session_id>/pairs")
+@roles_required("broker")
+def add_pair(session_id):
+    body = json_body()
+    return created(domain.add_pair(get_db(), live_index().engine(), session_id, body.get("demand_id"),
+                                   body.get("supply_id"), current_user()))
+
+
+@bp.delete("/<int:session_id>/pairs/<int:pair_id>")
+@roles_required("broker")
+def remove_pair(session_id, pair_id):
+    domain.remove_pair(get_db(), session_id, pair_id, current_user())
+    return "", 204
+
+
+@bp.put("/<int:session_id>/order")
+@roles_required("broker")
+def reorder(session_id):
+    return domain.reorder(get_db(), session_id, json_body().get("pair_ids"), current_user())
+
+
+@bp.post("/<int:session_id>/pairs/<int:pair_id>/outcome")
+@roles_required("broker")
+def outcome(session_id, pair_id):
+    body = json_body()
+    return domain.record_outcome(get_db(), session_id, pair_id, body.get("outcome"), current_user(), body.get("note"))
+
+
+@bp.post("/<int:session_id>/pairs/<int:pair_id>/confirm")
+@roles_required("broker")
+def confirm(session_id, pair_id):
+    body = json_body()
+    cooperation, made = domain.confirm_pair(get_db(), session_id, pair_id, current_user(), mode=body.get("mode"),
+                                            amount_wan=body.get("amount_wan"), confirmed_at=body.get("confirmed_at"),
+                                            note=body.get("note"))
+    response = jsonify(cooperation)
+    response.status_code = 201 if made else 200
+    return response
+
+
+# --- visits ------------------------------------------------------------------------------------
+
+def visible_visit(visit_id: int) -> dict:
+    """A visit the caller may see; anyone else's is as good as absent."""
+    visit = store.get_visit(get_db(), visit_id)
+    if not domain.can_see_visit(current_user(), visit):
+        raise ApiError(404, "not_found", f"找不到编号为 {visit_id} 的走访记录")
+    return visit
+
+
+@visits.get("")
+@login_required
+def visit_index():
+    filters = {**domain.visit_filter(current_user()), "month": month_arg()}
+    return {"items": store.list_visits(get_db(), filters)}
+
+
+@visits.post("")
+@roles_required("broker", "platform")
+def visit_create():
+    visit = domain.record_visit(get_db(), current_user(), json_body())
+    return created(visit, url_for(".visit_show", visit_id=visit["id"]))
+
+
+@visits.get("/<int:visit_id>")
+@login_required
+def visit_show(visit_id):
+    visible_visit(visit_id)
+    return domain.visit_view(get_db(), visit_id)
+
+
+@visits.post("/<int:visit_id>/demands")
+@login_required
+def visit_demand(visit_id):
+    """Register a demand found on the visit: the visit's enterprise, district and date are its defaults."""
+    visit = visible_visit(visit_id)
+    user = current_user()
+    if not domain.may_register_demands(user, visit):
+        raise ApiError(403, "forbidden", "只有技术经纪人或该次走访的平台可以登记走访中发现的需求")
+    body = json_body()
+    if body.get("enterprise") not in (None, "", visit["enterprise"]):
+        raise ApiError(422, "invalid_input", "走访中发现的需求属于被走访的企业",
+                       {"enterprise": f"应为「{visit['enterprise']}」"})
+    defaults = domain.visit_demand_defaults(visit)
+    record = clean("demands", {**defaults, **{key: value for key, value in body.items() if value not in (None, "")},
+                               "id": new_id("demands")})
+    saved = domain.register_demand(get_db(), user, visit, record)
+    live_index().refresh_later("demands", saved["id"])
+    return created(saved, url_for("api.demands.show", record_id=saved["id"]))

@@ -1,0 +1,184 @@
+"""Pages for sessions (专题对接) and visits (双走进), through the real app, and the handout in chromium."""
+from __future__ import annotations
+
+import io
+import re
+
+import openpyxl
+import pytest
+
+from service import store
+
+from .browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LAPTOP, require_browser, screenshot, serve
+from .site_support import ENTERPRISE_ORG, PASSWORD, PLATFORM_ORG, USERS, make_site
+from .test_pages import ROLES, app, client, db, log_in, post, text  # noqa: F401  (fixtures reused)
+
+CLUSTER = "先进装备与智能制造"
+
+
+def plan_by_form(client, **fields):
+    data = {"theme": f"cluster:{CLUSTER}", "held_on": "2021-06-18", "per_party_limit": "3", "size": "20",
+            "min_score": "0", **fields}
+    return post(client, "/sessions", data)
+
+
+def only_session(db) -> dict:
+    [session] = store.list_sessions(db)
+    return session
+
+
+# --- who sees which page -----------------------------------------------------------------------
+
+def test_session_pages_are_for_brokers_and_admins_and_visit_pages_for_everyone_signed_in(client, db):
+    log_in(client, db, "broker")
+    plan_by_form(client)
+    session_id = only_session(db)["id"]
+    pages = {"/sessions": ("broker", "admin"), f"/sessions/{session_id}": ("broker", "admin"),
+             f"/sessions/{session_id}/handout": ("broker", "admin"), "/visits": ROLES}
+    for url, allowed in pages.items():
+        for role in ROLES:
+            log_in(client, db, role)
+            assert client.get(url).status_code == (200 if role in allowed else 403), f"{role} GET {url}"
+    log_in(client, db, None)
+    assert client.get("/sessions").status_code == 302
+
+
+def test_the_nav_offers_sessions_to_brokers_and_visits_to_platforms(client, db):
+    log_in(client, db, "broker")
+    page = text(client.get("/"))
+    assert "专题对接" in page and "走访" in page
+    log_in(client, db, "platform")
+    page = text(client.get("/"))
+    assert "专题对接" not in page and "走访" in page
+
+
+# --- planning, editing, recording --------------------------------------------------------------
+
+def test_a_broker_plans_a_session_by_form_and_edits_its_agenda(client, db):
+    log_in(client, db, "broker")
+    response = plan_by_form(client)
+    session = only_session(db)
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/sessions/{session['id']}")
+    page = text(client.get(f"/sessions/{session['id']}"))
+    assert f"{CLUSTER}专题对接会" in page and "打印材料" in page
+    pairs = store.session_pairs(db, session["id"])
+    assert pairs and all(pair["industry_cluster"] == CLUSTER for pair in pairs)
+
+    assert len(pairs) > 1
+    last = pairs[-1]["id"]
+    post(client, f"/sessions/{session['id']}/pairs/{last}/move", {"direction": "up"})
+    assert [pair["id"] for pair in store.session_pairs(db, session["id"])][-2] == last
+    post(client, f"/sessions/{session['id']}/pairs/{last}/remove")
+    assert last not in [pair["id"] for pair in store.session_pairs(db, session["id"])]
+    added = post(client, f"/sessions/{session['id']}/pairs", {"demand_id": "D2021-003", "supply_id": "S2021-001"},
+                 follow_redirects=True)
+    assert "已将 D2021-003 × S2021-001 加入议程" in text(added)
+    unknown = post(client, f"/sessions/{session['id']}/pairs", {"demand_id": "D1999-1", "supply_id": "S2021-001"},
+                   follow_redirects=True)
+    assert "配对的编号有误" in text(unknown)
+
+
+def test_the_broker_records_outcomes_and_confirms_a_pair_as_a_cooperation_of_the_session(client, db):
+    log_in(client, db, "broker")
+    plan_by_form(client)
+    session = only_session(db)
+    first, second, *_ = store.session_pairs(db, session["id"])
+    page = post(client, f"/sessions/{session['id']}/pairs/{second['id']}/outcome",
+                {"outcome": "not_interested", "note": "价格过高"}, follow_redirects=True)
+    assert "已记录洽谈结果：无意向" in text(page) and "价格过高" in text(page)
+    page = post(client, f"/sessions/{session['id']}/pairs/{first['id']}/confirm",
+                {"mode": "技术服务", "amount_wan": "20", "confirmed_at": "2021-06-18"}, follow_redirects=True)
+    assert "已确认为合作" in text(page)
+    cooperation = store.get_cooperation(db, first["demand_id"], first["supply_id"])
+    assert cooperation["session_id"] == session["id"] and cooperation["amount_wan"] == 20
+    assert only_session(db)["cooperation_count"] == 1
+
+
+def test_the_xlsx_handout_has_chinese_headers_and_one_row_per_pair(client, db):
+    log_in(client, db, "broker")
+    plan_by_form(client)
+    session = only_session(db)
+    response = client.get(f"/sessions/{session['id']}/handout.xlsx")
+    assert response.status_code == 200 and response.mimetype.endswith("spreadsheetml.sheet")
+    sheet = openpyxl.load_workbook(io.BytesIO(response.data)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][:4] == ("序号", "需求编号", "需求名称", "企业名称")
+    assert {"成果名称", "平台名称", "匹配分", "共同关键词", "洽谈结果"} <= set(rows[0])
+    pairs = store.session_pairs(db, session["id"])
+    assert [row[1] for row in rows[1:]] == [pair["demand_id"] for pair in pairs]
+
+
+def test_the_print_handout_carries_each_pairs_summaries_score_and_reasons_without_inline_script(client, db):
+    log_in(client, db, "broker")
+    plan_by_form(client)
+    session = only_session(db)
+    page = text(client.get(f"/sessions/{session['id']}/handout"))
+    assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", page) == [] and "handout.css" in page
+    for pair in store.session_pairs(db, session["id"]):
+        assert pair["demand_title"] in page and pair["supply_title"] in page
+        assert f"匹配分 {pair['score']:.2f}" in page
+    assert "推荐理由" in page and "□ 有意向" in page
+    assert "size: A4" in text(client.get("/assets/handout.css"))
+
+
+# --- visits --------------------------------------------------------------------------------------
+
+def test_a_platform_records_a_visit_and_registers_a_demand_from_the_visit_page(client, db):
+    log_in(client, db, "platform")
+    response = post(client, "/visits", {"direction": "into_enterprise", "enterprise": ENTERPRISE_ORG,
+                                        "visited_on": "2021-06-03", "region": "文登区", "notes": "走访装配车间"})
+    [visit] = store.list_visits(db)
+    assert response.headers["Location"].endswith(f"/visits/{visit['id']}") and visit["partner"] == PLATFORM_ORG
+    page = text(client.get(f"/visits/{visit['id']}"))
+    assert f'value="{ENTERPRISE_ORG}" readonly' in page and 'value="文登区" selected' in page
+
+    refused = post(client, f"/visits/{visit['id']}/demands", {"title": "", "description": "太短"})
+    assert refused.status_code == 422 and "需要修改" in text(refused)
+    saved = post(client, f"/visits/{visit['id']}/demands",
+                 {"title": "装配线螺栓拧紧质量追溯", "description": "装配线上螺栓拧紧扭矩没有记录，出了质量问题无法追溯，希望实时采集扭矩曲线。",
+                  "region": "文登区", "keywords": "拧紧、扭矩、追溯"}, follow_redirects=True)
+    assert "已登记技术需求「装配线螺栓拧紧质量追溯」" in text(saved)
+    [demand] = store.visit_demands(db, visit["id"])
+    assert demand["enterprise"] == ENTERPRISE_ORG and demand["region"] == "文登区" and demand["posted_at"] == "2021-06-03"
+
+    log_in(client, db, "enterprise")  # the visited enterprise sees the visit and the demand as its own
+    assert "装配线螺栓拧紧质量追溯" in text(client.get(f"/visits/{visit['id']}"))
+    assert client.get(f"/demands/{demand['id']}").status_code == 200
+    assert post(client, f"/visits/{visit['id']}/demands", {"title": "x", "description": "y"}).status_code == 403
+
+
+# --- in a real browser ------------------------------------------------------------------------------
+
+@pytest.mark.browser
+def test_a_broker_plans_a_session_for_one_cluster_and_prints_its_handout(tmp_path):
+    sync_playwright = require_browser()
+    app = make_site(tmp_path / "site")
+    with serve(app) as base_url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport=LAPTOP, locale="zh-CN").new_page()
+            page.goto(f"{base_url}/login")
+            page.fill("#name", USERS["broker"][0])
+            page.fill("#password", PASSWORD)
+            page.click("form.form button[type=submit]")
+            page.wait_for_url(f"{base_url}/")
+            page.click("nav >> text=专题对接")
+            page.select_option("#s-theme", f"cluster:{CLUSTER}")
+            page.fill("#s-held_on", "2021-06-18")
+            page.click("#plan-session button[type=submit]")
+            page.wait_for_url(re.compile(r".*/sessions/\d+$"))
+            assert page.locator("h1").inner_text() == f"{CLUSTER}专题对接会"
+            rows = page.locator("table.agenda tbody tr").count()
+            assert rows >= 1
+
+            page.click("#handout-link")
+            page.wait_for_url(re.compile(r".*/handout$"))
+            assert page.locator("article.pair").count() == rows
+            page.emulate_media(media="print")
+            assert not page.locator(".toolbar").is_visible()  # the screen toolbar is not printed
+            screenshot(page, "handout.png", full_page=True)
+            pdf = page.pdf(format="A4", print_background=True)
+            assert pdf.startswith(b"%PDF")
+            (ARTIFACTS / "handout.pdf").write_bytes(pdf)
+        finally:
+            browser.close()
