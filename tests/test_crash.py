@@ -98,7 +98,7 @@ class AcknowledgedWrites:
                     "description": "服务被强行终止前已确认写入的记录", "enterprise": HUALIAN}
             try:
                 status, _ = http_call(self.server.base, "POST", "/api/v1/demands", self.token, body, timeout=30)
-            except OSError:
+            except (OSError, http.client.HTTPException):  # the server is gone
                 return
             if status == 201:
                 self.acknowledged.append(body["id"])
