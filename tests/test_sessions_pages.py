@@ -170,6 +170,7 @@ def test_a_broker_plans_a_session_for_one_cluster_and_prints_its_handout(tmp_pat
             assert page.locator("h1").inner_text() == f"{CLUSTER}专题对接会"
             rows = page.locator("table.agenda tbody tr").count()
             assert rows >= 1
+            screenshot(page, "session-agenda.png", full_page=True)
 
             page.click("#handout-link")
             page.wait_for_url(re.compile(r".*/handout$"))
