@@ -187,6 +187,37 @@ def gaps(context, min_score, output_format):
     emit(found, output_format, ("demand_id", "best_score", "best_supply_id", "industry_cluster", "title"))
 
 
+@cli.command()
+@click.option("--month", required=True, help="报告月份 YYYY-MM，如 2021-12")
+@click.option("--format", "output_format", type=click.Choice(["html", "xlsx", "json"]), default="html",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="输出文件；html、json 省略时打印到标准输出")
+@click.option("--gaps/--no-gaps", default=True, show_default=True,
+              help="是否用匹配引擎计算缺口清单（需要已建立的索引）")
+@pass_context
+def report(context, month, output_format, output, gaps):
+    """月度匹配报告：本月与本年累计的各项指标，按产业集群、平台、区市分解。"""
+    from . import reports
+    try:
+        reports.parse_month(month)
+    except reports.ReportError as error:
+        fail(str(error))
+    if output_format == "xlsx" and not output:
+        fail("Excel 报告须用 -o 指定输出文件，如 -o report-2021-12.xlsx")
+    gap_list = reports.gaps_from_engine(open_engine(context)) if gaps else None
+    built = reports.monthly_report(context.db, month, gap_list)
+    if output_format == "xlsx":
+        reports.render_xlsx(built, output)
+    else:
+        text = reports.render_html(built) if output_format == "html" else reports.render_json(built)
+        if not output:
+            click.echo(text)
+            return
+        Path(output).write_text(text, encoding="utf-8")
+    click.echo(f"已生成 {reports.year_and_month(built)} 报告：{output}（本年累计确认合作 {built['ytd']['cooperations']} 项，"
+               f"新增需求 {built['ytd']['new_demands']} 项，匹配率 {reports.shown('match_rate', built['ytd']['match_rate'])}）")
+
+
 def emit(rows: list[dict], output_format: str, columns: tuple[str, ...]) -> None:
     """Print rows as an aligned table, JSON Lines or CSV."""
     if output_format == "jsonl":

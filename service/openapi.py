@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from .records import DEMAND_FIELDS, SUPPLY_FIELDS, Field
+from .reports import REPORT_SCHEMA
 
 bp = Blueprint("openapi", __name__)
 
@@ -161,6 +162,7 @@ SCHEMAS = {
                                "match_rate": {"type": "number", "minimum": 0, "maximum": 1},
                                "proposals": {"type": "object", "additionalProperties": {"type": "integer"},
                                              "description": "各状态的推荐数"}}},
+    "MonthlyReport": {**REPORT_SCHEMA, "description": "月度匹配报告；各指标口径见 definitions 与 README 的“报告”一节"},
     "AuditEntry": {"type": "object", "required": ["id", "at", "actor", "action", "entity", "entity_id"],
                    "properties": {"id": {"type": "integer"}, "at": {"type": "string"}, "actor": {"type": "string"},
                                   "action": {"type": "string"}, "entity": {"type": "string"},
@@ -302,6 +304,8 @@ PARAMETERS = {
     "status": query("status", "状态"),
     "maturity": query("maturity", "成熟度"),
     "month": query("month", "发布月份 YYYY-MM", {"type": "string", "pattern": r"^\d{4}-\d{2}$"}),
+    "report_month": {**query("report_month", "报告月份 YYYY-MM（必填）", {"type": "string", "pattern": r"^\d{4}-(0[1-9]|1[0-2])$"}),
+                     "name": "month", "required": True},
     "q": query("q", "在名称、概述、关键词中搜索"),
     "k": query("k", "返回条数", {"type": "integer", "minimum": 1, "maximum": 50}),
     "retriever": query("retriever", "检索方式", {"enum": ["hybrid", "dense", "lexical"]}),
@@ -429,6 +433,9 @@ def document() -> dict:
         "/gaps": {"get": operation("揭榜挂帅候选：没有可信成果的开放需求", {200: "GapList"}, (400, 401, 403),
                                    ("min_score",), tag="reports")},
         "/reports/summary": {"get": operation("两清单概况", {200: "Summary"}, (401,), tag="reports")},
+        "/reports/monthly": {"get": operation("月度匹配报告（技术经纪人、管理员）：本月、上月、环比、本年累计，按集群、平台、区市分解",
+                                              {200: "MonthlyReport"}, (400, 401, 403), ("report_month",),
+                                              tag="reports")},
         "/audit": {"get": operation("操作日志（技术经纪人、管理员）", {200: "AuditList"}, (400, 401, 403),
                                     ("entity", "entity_id", "limit"), tag="admin")},
         "/me": {"get": operation("当前账号", {200: "User"}, (401,), tag="admin")},

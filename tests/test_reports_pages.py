@@ -1,0 +1,118 @@
+"""The report in the web app: the page and the API for brokers and admins only, the API answer fits its
+schema and the OpenAPI document, and in headless Chromium the charts render (test-artifacts/report.png)."""
+from __future__ import annotations
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from service import reports, store
+
+from .browser_support import CHROMIUM, CHROMIUM_ARGS, require_browser, screenshot, serve
+from .service_fixtures import check_against_openapi
+from .site_support import PASSWORD, USERS, make_site
+
+MONTH = "2021-02"   # the seed's one cooperation was confirmed on 2021-02-26
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    return make_site(tmp_path_factory.mktemp("report-site"))
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def log_in(client, app, role: str | None) -> None:
+    db = store.open_db(app.config["DATABASE"])
+    with client.session_transaction() as session:
+        session.clear()
+        if role is not None:
+            session["user_id"] = store.get_user_by_name(db, USERS[role][0])["id"]
+    db.close()
+
+
+@pytest.mark.parametrize("role, status", [(None, 302), ("enterprise", 403), ("platform", 403), ("broker", 200),
+                                          ("admin", 200)])
+def test_only_brokers_and_admins_see_the_report_page(client, app, role, status):
+    log_in(client, app, role)
+    response = client.get(f"/reports?month={MONTH}")
+    assert response.status_code == status
+    if status == 302:
+        assert "/login" in response.headers["Location"]
+    if status == 200:
+        page = response.get_data(as_text=True)
+        assert "两清单月度匹配报告 · 2021 年 2 月" in page and page.count('class="chart chart-') == 4
+
+
+@pytest.mark.parametrize("role, status", [(None, 401), ("enterprise", 403), ("platform", 403), ("broker", 200),
+                                          ("admin", 200)])
+def test_only_brokers_and_admins_get_the_report_from_the_api(client, app, role, status):
+    log_in(client, app, role)
+    path = f"/api/v1/reports/monthly?month={MONTH}"
+    response = client.get(path)
+    assert response.status_code == status
+    check_against_openapi(app, "GET", "/api/v1/reports/monthly", status, response.get_json())
+    if status == 200:
+        report = response.get_json()
+        assert not list(Draft202012Validator(reports.REPORT_SCHEMA).iter_errors(report))
+        assert report["current"]["cooperations"] == 1 and report["gaps"]["available"] is True
+
+
+@pytest.mark.parametrize("query", ["month=2021-13", "month=", ""])
+def test_a_bad_month_is_a_400_in_chinese(client, app, query):
+    log_in(client, app, "broker")
+    response = client.get(f"/api/v1/reports/monthly?{query}")
+    assert response.status_code == 400 and "YYYY-MM" in response.get_json()["error"]["message"]
+    check_against_openapi(app, "GET", "/api/v1/reports/monthly", 400, response.get_json())
+    assert client.get("/reports?month=2021-13").status_code == 400
+
+
+def test_the_downloads_are_refused_to_enterprises_and_given_to_brokers(client, app):
+    log_in(client, app, "enterprise")
+    assert client.get(f"/reports/download?month={MONTH}&format=xlsx").status_code == 403
+    log_in(client, app, "broker")
+    response = client.get(f"/reports/download?month={MONTH}&format=xlsx")
+    assert response.status_code == 200 and response.data[:2] == b"PK"
+    assert client.get(f"/reports/download?month={MONTH}&format=json").get_json()["month"] == MONTH
+
+
+@pytest.mark.browser
+def test_the_report_page_renders_its_charts_in_chromium(app):
+    """Under the site's CSP (no inline script or style): no refused resource, charts with real size."""
+    sync_playwright = require_browser()
+    with serve(app) as base_url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+            problems = []
+            page.on("response", lambda response: problems.append(response.url)
+                    if response.status >= 400 and not response.url.endswith("/favicon.ico") else None)
+            page.on("console", lambda message: problems.append(message.text)
+                    if "Content Security Policy" in message.text else None)
+            page.goto(f"{base_url}/login")
+            page.fill("#name", USERS["broker"][0])
+            page.fill("#password", PASSWORD)
+            page.click("form.form button[type=submit]")
+            page.wait_for_url(f"{base_url}/")
+            page.goto(f"{base_url}/reports?month={MONTH}")
+            assert page.locator("h1#report-title").inner_text() == "两清单月度匹配报告 · 2021 年 2 月"
+            for kind in ("line", "bar", "heatmap"):
+                charts = page.locator(f"svg.chart-{kind}")
+                assert charts.count() >= 1
+                for index in range(charts.count()):
+                    box = charts.nth(index).bounding_box()
+                    assert box and box["width"] > 100 and box["height"] > 100, kind
+            assert page.locator("svg.chart-line polyline.series").count() >= 1
+            assert page.locator("svg.chart-bar rect.bar").count() >= 2
+            assert page.locator("svg.chart-heatmap rect.cell").count() >= 4
+            label = page.locator("svg.chart-bar text", has_text="新一代信息技术").first.bounding_box()
+            assert label and label["width"] > 40    # the Chinese label has glyphs, not a zero-width box
+            assert page.evaluate("getComputedStyle(document.querySelector('.report-head h1')).fontSize") != ""
+            screenshot(page, "report.png", full_page=True)
+            page.emulate_media(media="print")
+            assert not page.locator("header.topbar").is_visible()
+            assert not problems, problems
+        finally:
+            browser.close()
