@@ -72,7 +72,9 @@ def read_rows(path: str | Path) -> list[tuple[int, dict]]:
 def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
     rows, problems = [], []
     text = _decode(path)
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a line: str.splitlines() also splits at U+2028 and \x1c, which json.dumps leaves raw
+    # inside strings, so a file we wrote ourselves would come back broken.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

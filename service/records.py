@@ -27,6 +27,9 @@ MATURITY_LEVELS = ("实验室阶段", "小试", "中试", "产业化")
 DEMAND_STATUSES = ("征集中", "对接中", "已合作", "已关闭")
 OPEN_DEMAND_STATUSES = ("征集中", "对接中")
 KEYWORD_SEPARATORS = re.compile(r"[，,;；、\n]+")
+# C0 control characters other than tab and newlines: invisible, and a spreadsheet cannot hold them.
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,11 @@ def clean_record(kind: str, raw: dict) -> tuple[dict, list[tuple[str, str]]]:
     aliases = header_to_key(kind)
     record: dict = {}
     extra: dict = {}
+    broken = [str(name) for name, value in raw.items() if _has_surrogates(name) or _has_surrogates(value)]
+    if broken:
+        # Half of a UTF-16 pair cannot be stored as UTF-8; say which field rather than fail on save.
+        return {}, [(SURROGATES.sub("\ufffd", name), "含有无效字符（不成对的 UTF-16 代理码位），请检查文件编码")
+                    for name in broken]
     for name, value in raw.items():
         name = str(name).strip() if name is not None else ""
         if not name:
@@ -141,6 +149,8 @@ def _clean_value(field: Field, value) -> tuple[object, str | None]:
     if isinstance(value, (dict, list)):
         return None, f"「{field.header}」应为文本"
     text = _plain_text(value)
+    if not text:  # only control characters: as blank as an empty cell
+        return _clean_value(field, None)
     if field.choices and text not in field.choices:
         return None, f"「{field.header}」的取值「{text}」不在允许范围内（{'、'.join(field.choices)}）"
     return text, None
@@ -151,7 +161,7 @@ def _clean_number(field: Field, value) -> tuple[object, str | None]:
         return None, f"「{field.header}」应为数字"
     try:
         number = float(str(value).replace(",", "").strip()) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond any float
         return None, f"「{field.header}」应为数字，而不是「{value}」"
     if math.isnan(number) or math.isinf(number) or number < 0:
         return None, f"「{field.header}」应为非负数，而不是「{value}」"
@@ -194,10 +204,20 @@ def _is_blank(value) -> bool:
     return value is None or (isinstance(value, str) and not value.strip()) or value == []
 
 
+def _has_surrogates(value) -> bool:
+    if isinstance(value, str):
+        return bool(SURROGATES.search(value))
+    if isinstance(value, (list, tuple)):
+        return any(_has_surrogates(item) for item in value)
+    if isinstance(value, dict):
+        return any(_has_surrogates(key) or _has_surrogates(item) for key, item in value.items())
+    return False
+
+
 def _plain_text(value) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return str(value).strip()
+    return CONTROL_CHARACTERS.sub("", str(value)).strip()
 
 
 def _plain(value):
@@ -206,4 +226,6 @@ def _plain(value):
         return value.isoformat()
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if isinstance(value, str):
+        return CONTROL_CHARACTERS.sub("", value)
     return value
