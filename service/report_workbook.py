@@ -12,7 +12,7 @@ from openpyxl.formatting.rule import ColorScaleRule
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
-from .reports import DIMENSIONS, FIGURES, UNITS, year_and_month
+from .reports import ACTIVITY_NAMES, DIMENSIONS, FIGURES, UNITS, year_and_month
 
 HEADER_FILL = PatternFill("solid", fgColor="E6F0F7")
 HEADER_FONT = Font(bold=True, color="0A4568")
@@ -98,6 +98,12 @@ def _summary(sheet, report: dict) -> None:
         for column, block in enumerate(("current", "previous", "change", "ytd"), start=2):
             _put(sheet, row, column, report[block][figure.key], figure.unit)
         _put(sheet, row, 6, figure.definition).alignment = Alignment(wrap_text=True, vertical="top")
+    row += 2
+    sheet.cell(row=row, column=1, value="专题对接与双走进（本月）").font = Font(bold=True)
+    for key, name in ACTIVITY_NAMES.items():
+        row += 1
+        _put(sheet, row, 1, name)
+        _put(sheet, row, 2, report["activities"][key], "count")
     _widths(sheet, {1: 26, 2: 12, 3: 12, 4: 12, 5: 12, 6: 70})
 
 

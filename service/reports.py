@@ -74,6 +74,11 @@ FIGURES = (
 FIGURE_KEYS = tuple(figure.key for figure in FIGURES)
 FIGURE_NAMES = {figure.key: figure.name for figure in FIGURES}
 
+ACTIVITY_KEYS = ("sessions_held", "pairs_discussed", "session_cooperations", "visits_made", "demands_collected")
+ACTIVITY_NAMES = {"sessions_held": "专题对接会", "pairs_discussed": "上会对接", "session_cooperations": "对接会促成合作",
+                  "visits_made": "双走进走访", "demands_collected": "走访收集需求"}
+
+
 DIMENSIONS = {"cluster": "产业集群", "platform": "平台", "region": "所在区市"}
 # Which event lists carry which breakdown: a demand has no platform, a supply no district.
 CARRIES = {
@@ -91,6 +96,11 @@ NEEDS = {
     "precision": ("reviews", "cooperations"), "days_to_recommendation": ("reviews",),
     "days_to_cooperation": ("cooperations",),
 }
+
+
+def applies(key: str, dimension: str) -> bool:
+    """Does a figure mean something per group of this breakdown (match rate per platform does not)?"""
+    return all(dimension in CARRIES[name] for name in NEEDS[key])
 
 
 # --- months -------------------------------------------------------------------------------------
@@ -297,7 +307,17 @@ def monthly_report(db, month: str, gaps: dict | None = None) -> dict:
     report["heatmap"] = _heatmap(events, windows["ytd"])
     report["platforms"] = _platform_view(facts, events, windows["ytd"])
     report["gaps"] = gap_block
+    report["activities"] = _activities(db, report["month"])
     return report
+
+
+def _activities(db, month: str) -> dict:
+    """The month's 专题对接 sessions and 双走进 visits, as service/sessions.py counts them."""
+    from .sessions import session_figures
+    counted = session_figures(db, month)
+    return {**{key: counted[key] for key in ACTIVITY_KEYS},
+            "sessions": [{key: session[key] for key in ("title", "held_on", "pair_count", "cooperation_count")}
+                         for session in counted["per_session"]]}
 
 
 def _windows(year: int, month: int) -> dict[str, tuple[str, str]]:
@@ -417,7 +437,7 @@ BLOCK = {"current": FIGURES_SCHEMA, "previous": FIGURES_SCHEMA, "change": CHANGE
 REPORT_SCHEMA = {
     "title": "两清单月度匹配报告", "type": "object",
     "required": ["month", "generated_at", "windows", "definitions", *BLOCK, "trend", "breakdowns", "heatmap",
-                 "platforms", "gaps"],
+                 "platforms", "gaps", "activities"],
     "properties": {
         "month": MONTH_SCHEMA,
         "generated_at": {"type": "string"},
@@ -460,6 +480,12 @@ REPORT_SCHEMA = {
                            "recommended": {"type": "integer"}, "cooperations": {"type": "integer"},
                            "amount_wan": {"type": "number"}, "demands_served": {"type": "integer"},
                            "precision": {"type": ["number", "null"]}}}},
+        "activities": {"type": "object", "required": [*ACTIVITY_KEYS, "sessions"], "properties": {
+            **{key: {"type": "integer", "minimum": 0, "description": ACTIVITY_NAMES[key]} for key in ACTIVITY_KEYS},
+            "sessions": {"type": "array", "items": {
+                "type": "object", "required": ["title", "held_on", "pair_count", "cooperation_count"],
+                "properties": {"title": {"type": ["string", "null"]}, "held_on": {"type": ["string", "null"]},
+                               "pair_count": {"type": "integer"}, "cooperation_count": {"type": "integer"}}}}}},
         "gaps": {"type": "object", "required": ["available", "threshold", "items", "by_cluster", "by_region"],
                  "properties": {
                      "available": {"type": "boolean"}, "threshold": {"type": ["number", "null"]},
@@ -525,7 +551,8 @@ def html_context(report: dict) -> dict:
     from . import charts
     return {"report": report, "charts": charts.report_charts(report), "figures": FIGURES, "shown": shown,
             "shown_change": shown_change, "title": f"两清单月度匹配报告 · {year_and_month(report)}",
-            "dimensions": DIMENSIONS, "sparkline": charts.sparkline}
+            "dimensions": DIMENSIONS, "sparkline": charts.sparkline, "activity_names": ACTIVITY_NAMES,
+            "applicable": {dimension: [key for key in FIGURE_KEYS if applies(key, dimension)] for dimension in DIMENSIONS}}
 
 
 def render_html(report: dict) -> str:

@@ -19,7 +19,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from openpyxl import load_workbook
 
-from service import importers, reports, store
+from service import importers, reports, sessions, store
 
 from .conftest import sample_files
 
@@ -143,6 +143,8 @@ def test_breakdowns_attribute_pairs_to_the_demands_cluster_and_the_supplys_platf
     assert (second["current"]["proposals_reviewed"], second["current"]["precision"]) == (2, 0.5)
     assert first["current"]["new_demands"] is None and first["gaps"] is None
     assert group(march, "region", "文登区")["current"]["new_supplies"] is None
+    assert not reports.applies("match_rate", "platform") and reports.applies("cooperations", "platform")
+    assert not reports.applies("new_supplies", "region") and reports.applies("new_supplies", "cluster")
 
 
 def test_the_trend_covers_twelve_months_ending_with_the_report_month(march):
@@ -161,6 +163,14 @@ def test_the_heat_map_and_the_platform_view(march):
     assert first == {"platform": "平台甲", "supplies_listed": 1, "new_supplies": 1, "proposals": 1, "recommended": 2,
                      "cooperations": 2, "amount_wan": 80, "demands_served": 2, "precision": 1.0}
     assert [row["platform"] for row in march["platforms"]] == ["平台甲", "平台乙"]
+
+
+def test_the_months_sessions_and_visits_come_from_the_sessions_module(counted):
+    broker = {"role": "broker", "name": "孙立明", "org": None}
+    sessions.record_visit(counted, broker, {"enterprise": "威海某企业", "visited_on": "2021-03-12", "region": "环翠区"})
+    report = reports.monthly_report(counted, "2021-03")
+    assert report["activities"]["visits_made"] == 1 and report["activities"]["sessions_held"] == 0
+    assert reports.monthly_report(counted, "2021-04")["activities"]["visits_made"] == 0
 
 
 def test_the_gap_list_is_optional(counted, march):
