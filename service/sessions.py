@@ -123,7 +123,7 @@ def clean_session(fields: dict) -> dict:
     """A session's settings from a form or a JSON body; 422 with one message per wrong field."""
     problems = {}
     theme_kind, theme = fields.get("theme_kind"), str(fields.get("theme") or "").strip()
-    if theme_kind not in THEME_KINDS:
+    if not isinstance(theme_kind, str) or theme_kind not in THEME_KINDS:
         problems["theme_kind"] = "应为 cluster（产业集群）、chain（产业链）、region（区市）或 platform（平台）"
     if not theme:
         problems["theme"] = "请填写主题（集群、产业链、区市或平台名称）"
@@ -267,7 +267,7 @@ def move_pair(db, session_id: int, pair_id: int, offset: int, user: dict) -> dic
 
 def record_outcome(db, session_id: int, pair_id: int, outcome: str, user: dict, note: str | None = None) -> dict:
     """Record how a pair's talk went: interested (有意向), not_interested (无意向) or follow_up (需跟进)."""
-    if outcome not in OUTCOMES:
+    if not isinstance(outcome, str) or outcome not in OUTCOMES:
         raise _invalid("洽谈结果应为 有意向、无意向 或 需跟进", {"outcome": "应为 interested、not_interested 或 follow_up"})
     if note is not None and not isinstance(note, str):
         raise _invalid("备注应为文本", {"note": "应为文本"})
@@ -343,7 +343,7 @@ def clean_visit(fields: dict, user: dict) -> dict:
     """A visit from a form or a JSON body; a platform records visits in its own name."""
     problems = {}
     direction = fields.get("direction") or "into_enterprise"
-    if direction not in DIRECTIONS:
+    if not isinstance(direction, str) or direction not in DIRECTIONS:
         problems["direction"] = "应为 into_enterprise（走进企业）或 into_platform（走进平台）"
     texts = {name: str(fields.get(name) or "").strip() for name in ("enterprise", "partner", "region", "notes",
                                                                     "industry_cluster")}

@@ -106,6 +106,18 @@ def test_a_bad_session_is_refused_field_by_field(api):
                                                   "held_on": "2021-06-18"}).status_code == 422
 
 
+def test_values_of_the_wrong_type_are_refused_with_422_not_a_500(api):
+    broker = api("broker")
+    assert broker.post("/sessions", json={"theme_kind": ["cluster"], "theme": FOOD,
+                                          "held_on": "2021-06-18"}).status_code == 422
+    assert broker.post("/visits", json={**VISIT, "direction": {"a": 1}}).status_code == 422
+    session = plan(api).json
+    outcome = broker.post(f"/sessions/{session['id']}/pairs/{session['pairs'][0]['id']}/outcome",
+                          json={"outcome": ["interested"]})
+    assert outcome.status_code == 422
+    assert broker.put(f"/sessions/{session['id']}/order", json={"pair_ids": "1,2"}).status_code == 422
+
+
 # --- editing the agenda -------------------------------------------------------------------------
 
 def test_the_broker_removes_adds_and_reorders_pairs(api):
