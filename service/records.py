@@ -111,11 +111,10 @@ def clean_record(kind: str, raw: dict) -> tuple[dict, list[tuple[str, str]]]:
     aliases = header_to_key(kind)
     record: dict = {}
     extra: dict = {}
-    broken = [str(name) for name, value in raw.items() if _has_surrogates(name) or _has_surrogates(value)]
+    broken = [(SURROGATES.sub("\ufffd", str(name)), problem) for name, value in raw.items()
+              if (problem := _unstorable(name) or _unstorable(value))]
     if broken:
-        # Half of a UTF-16 pair cannot be stored as UTF-8; say which field rather than fail on save.
-        return {}, [(SURROGATES.sub("\ufffd", name), "含有无效字符（不成对的 UTF-16 代理码位），请检查文件编码")
-                    for name in broken]
+        return {}, broken
     for name, value in raw.items():
         name = str(name).strip() if name is not None else ""
         if not name:
@@ -204,20 +203,29 @@ def _is_blank(value) -> bool:
     return value is None or (isinstance(value, str) and not value.strip()) or value == []
 
 
-def _has_surrogates(value) -> bool:
-    if isinstance(value, str):
-        return bool(SURROGATES.search(value))
+def _unstorable(value) -> str | None:
+    """Why a raw value cannot be kept at all, or None.
+
+    Half of a UTF-16 pair cannot be stored as UTF-8, and NaN or Infinity (JSON Lines allow them)
+    would make the API's JSON invalid: say which field rather than fail on save or on output.
+    """
+    if isinstance(value, str) and SURROGATES.search(value):
+        return "含有无效字符（不成对的 UTF-16 代理码位），请检查文件编码"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"不是有效的数值（{value}）"
     if isinstance(value, (list, tuple)):
-        return any(_has_surrogates(item) for item in value)
+        return next((problem for item in value if (problem := _unstorable(item))), None)
     if isinstance(value, dict):
-        return any(_has_surrogates(key) or _has_surrogates(item) for key, item in value.items())
-    return False
+        return next((problem for key, item in value.items() if (problem := _unstorable(key) or _unstorable(item))),
+                    None)
+    return None
 
 
 def _plain_text(value) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return CONTROL_CHARACTERS.sub("", str(value)).strip()
+    # One line ending: a spreadsheet (XML) reads a lone \r back as \n, and forms post \r\n.
+    return CONTROL_CHARACTERS.sub("", str(value)).replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
 def _plain(value):

@@ -83,7 +83,23 @@ def test_any_jsonl_file_imports_exactly_or_is_refused_whole(rows):
             assert set(stored) == {record["id"] for record in records}
             for record in records:  # the last row with an id wins
                 assert {k: stored[record["id"]][k] for k in KEYS["demands"]} == {k: record[k] for k in KEYS["demands"]}
+                json.dumps(stored[record["id"]], allow_nan=False)  # the API can send it as strict JSON
         db.close()
+
+
+@pytest.mark.parametrize("line", [
+    '{"id": "D1", "title": "t", "description": "d", "备注": NaN}',
+    '{"id": "D1", "title": "t", "description": "d", "x": [1, Infinity]}',
+    '{"id": "D1", "title": "t", "description": "d", "budget_wan": -Infinity}',
+    '{"id": "D1", "title": "\\ud800", "description": "d"}',
+    '{"id": "D1", "title": "t", "description": "d", "\\udc00": "x"}',
+])
+def test_values_the_store_or_strict_json_cannot_hold_are_refused_by_field(tmp_path, line):
+    path = tmp_path / "demands.jsonl"
+    path.write_text(line + "\n", encoding="utf-8")
+    db = fresh_db(tmp_path)
+    assert import_and_check("demands", path, db) is None
+    db.close()
 
 
 @SETTINGS
