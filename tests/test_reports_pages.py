@@ -116,3 +116,9 @@ def test_the_report_page_renders_its_charts_in_chromium(app):
             assert not problems, problems
         finally:
             browser.close()
+
+
+@pytest.mark.parametrize("role, shown", [("broker", True), ("admin", True), ("enterprise", False), ("platform", False)])
+def test_the_report_is_in_the_navigation_of_those_who_may_open_it(client, app, role, shown):
+    log_in(client, app, role)
+    assert ('href="/reports"' in client.get("/").get_data(as_text=True)) is shown
