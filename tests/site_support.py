@@ -12,6 +12,8 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from service import auth, store, workflow
 from service.worker import LiveIndex
 
@@ -82,3 +84,40 @@ def copy_instance(seed_folder: Path, target_folder: Path) -> None:
     """The seed's derived index files too, so a test's engine loads instead of rebuilding."""
     if (seed_folder / "instance").exists():
         shutil.copytree(seed_folder / "instance", target_folder, dirs_exist_ok=True)
+
+
+# --- fixtures and helpers shared by the page tests ------------------------------------------------
+
+CSRF = "test-csrf-token"
+
+
+@pytest.fixture
+def app(tmp_path):
+    return make_site(tmp_path / "site")
+
+
+@pytest.fixture
+def db(app):
+    database = store.open_db(app.config["DATABASE"])
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def log_in(client, db, role: str | None) -> None:
+    """Sign the test client in as the seed's account for a role (None: signed out); the session
+    carries a known CSRF token either way."""
+    with client.session_transaction() as session:
+        session.clear()
+        session["csrf_token"] = CSRF
+        if role is not None:
+            session["user_id"] = store.get_user_by_name(db, USERS[role][0])["id"]
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True)
+

@@ -7,44 +7,13 @@ import pytest
 
 from service import store, workflow
 
-from .site_support import ENTERPRISE_ORG, PLATFORM_ORG, USERS, make_site
+from .site_support import CSRF, ENTERPRISE_ORG, PLATFORM_ORG, USERS, app, client, db, log_in, make_site, text  # noqa: F401 (fixtures)
 
 ROLES = ("enterprise", "platform", "broker", "admin")
-CSRF = "test-csrf-token"
-
-
-@pytest.fixture
-def app(tmp_path):
-    return make_site(tmp_path / "site")
-
-
-@pytest.fixture
-def db(app):
-    database = store.open_db(app.config["DATABASE"])
-    yield database
-    database.close()
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-def log_in(client, db, role: str | None) -> None:
-    """Sign the test client in as the seed's account for a role (None: signed out)."""
-    with client.session_transaction() as session:
-        session.clear()
-        if role is not None:
-            session["user_id"] = store.get_user_by_name(db, USERS[role][0])["id"]
-            session["csrf_token"] = CSRF
 
 
 def post(client, url: str, data: dict | None = None, **kwargs):
     return client.post(url, data={"csrf_token": CSRF, **(data or {})}, **kwargs)
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
 
 
 def proposal_id(db, demand_id: str, supply_id: str) -> int:

@@ -16,43 +16,12 @@ import pytest
 from service import auth, store, workflow
 from service.security import LoginThrottle
 
-from .site_support import PASSWORD, USERS, make_site
+from .site_support import CSRF, PASSWORD, USERS, app, client, db, log_in, make_site, text  # noqa: F401 (fixtures)
 
 ROLES = ("enterprise", "platform", "broker", "admin")
 CALLERS = (None, *ROLES)
-CSRF = "test-csrf-token"
 PAYLOAD = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
-
-
-@pytest.fixture
-def app(tmp_path):
-    return make_site(tmp_path / "site")
-
-
-@pytest.fixture
-def db(app):
-    database = store.open_db(app.config["DATABASE"])
-    yield database
-    database.close()
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-def log_in(client, db, role: str | None) -> None:
-    """Sign in as the seed's account for a role (None: anonymous, but with a CSRF token in the session)."""
-    with client.session_transaction() as session:
-        session.clear()
-        session["csrf_token"] = CSRF
-        if role is not None:
-            session["user_id"] = store.get_user_by_name(db, USERS[role][0])["id"]
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
 
 
 def pair(db, demand_id: str, supply_id: str) -> int:
