@@ -198,7 +198,8 @@ def build_graph(config: E5Config, tensors: dict[str, np.ndarray]):
 
     The 4-bit weights are expanded to float32 here (85 MB): on AVX2 cores ONNX
     Runtime's float32 GEMM is as fast as its int8 x 4-bit kernels (bench/embed_speed.py)
-    and keeps the activations exact. Q, K and V share one MatMul, split after.
+    and keeps the activations exact. Q, K and V share one MatMul, split after, and
+    attention is ONNX Runtime's fused MultiHeadAttention (scaled by 1/sqrt(head size)).
     """
     from onnx import TensorProto, helper, numpy_helper
 
@@ -222,10 +223,6 @@ def build_graph(config: E5Config, tensors: dict[str, np.ndarray]):
                                            constant(name + ".b", tensors[prefix + ".b"])],
                     name, axis=-1, epsilon=config.eps)
 
-    split_heads = constant("shape.heads", np.array([0, 0, heads, hidden // heads], np.int64))
-    merge_heads = constant("shape.hidden", np.array([0, 0, hidden], np.int64))
-    scale = constant("attention.scale", np.array(1.0 / np.sqrt(hidden // heads), np.float32))
-    # Padding keys get -10000 before the softmax: exp() makes them zero.
     x = layer_norm("embeddings", "emb.ln", "emb.ln")
     for number in range(config.layers):
         p = f"l{number}."
@@ -234,14 +231,8 @@ def build_graph(config: E5Config, tensors: dict[str, np.ndarray]):
         qkv = linear(x, p + "qkv", stacked, bias)
         nodes.append(helper.make_node("Split", [qkv, constant(p + "split", np.array([hidden] * 3, np.int64))],
                                       [p + "q", p + "k", p + "v"], axis=-1, name=p + "split"))
-        q, k, v = (node("Reshape", [p + part, split_heads], p + part + ".heads") for part in "qkv")
-        q = node("Transpose", [q], p + "q.t", perm=[0, 2, 1, 3])
-        k = node("Transpose", [k], p + "k.t", perm=[0, 2, 3, 1])
-        v = node("Transpose", [v], p + "v.t", perm=[0, 2, 1, 3])
-        scores = node("Mul", [node("MatMul", [q, k], p + "qk"), scale], p + "scores")
-        context = node("MatMul", [node("Softmax", [scores], p + "attention", axis=-1), v], p + "context")
-        context = node("Reshape", [node("Transpose", [context], p + "context.t", perm=[0, 2, 1, 3]), merge_heads],
-                       p + "context.merged")
+        context = node("MultiHeadAttention", [p + "q", p + "k", p + "v"], p + "context",
+                       domain="com.microsoft", num_heads=heads)
         attended = linear(context, p + "ao", tensors[p + "ao.w"], tensors[p + "ao.b"])
         x = layer_norm(node("Add", [x, attended], p + "residual1"), p + "aln", p + "aln")
         inner = node("Gelu", [linear(x, p + "fi", tensors[p + "fi.w"], tensors[p + "fi.b"])], p + "gelu",
