@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import os
 import secrets
+import threading
 from pathlib import Path
 
 from flask import Flask, current_app, g
@@ -42,6 +43,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.sort_keys = False
 
     store.open_db(app.config["DATABASE"]).close()  # create or upgrade the schema once, at start
+    app.extensions["connections"] = threading.local()  # each serving thread's own connection
     app.teardown_appcontext(close_db)
     app.extensions["live_index"] = LiveIndex(app.config["DATABASE"], app.config["INSTANCE"],
                                              app.config["EMBEDDER"], app.config["PROPOSALS_PER_DEMAND"])
@@ -93,16 +95,21 @@ def _finish_config(app: Flask) -> None:
 
 
 def get_db():
-    """This request's database connection, opened on first use and closed when the request ends."""
+    """This request's database connection: the serving thread's own, opened on its first request and
+    kept for the next (opening one costs more than a typical request's queries together)."""
     if "db" not in g:
-        g.db = store.open_db(current_app.config["DATABASE"], schema=False)
+        kept = current_app.extensions["connections"]
+        if getattr(kept, "db", None) is None:
+            kept.db = store.open_db(current_app.config["DATABASE"], schema=False)
+        g.db = kept.db
     return g.db
 
 
 def close_db(error=None) -> None:
+    """The request is over: its connection stays open for the thread's next one, never mid-transaction."""
     db = g.pop("db", None)
-    if db is not None:
-        db.close()
+    if db is not None and db.conn.in_transaction:
+        db.conn.rollback()
 
 
 def live_index() -> LiveIndex:

@@ -31,6 +31,7 @@ DEFAULT_GAP_THRESHOLD = 0.50
 # symmetrically (either can be the query), and that is how the model was measured on zh-STS.
 EMBEDDING_KIND = "query"
 PROGRESS_CHUNK = 32  # records embedded between two progress reports
+RANKED_LIMIT = 2048  # remembered rankings; all are dropped when full or when the matcher changes
 
 
 def text_hash(text: str) -> str:
@@ -66,6 +67,8 @@ class Engine:
         self.lock = threading.RLock()
         self.matcher: Matcher | None = None
         self.rebuilt: dict[str, bool] = {}
+        # Rankings already computed against the current matcher (see propose_for_record).
+        self._ranked: dict[tuple, list[Proposal]] = {}
 
     # --- building --------------------------------------------------------------------------
 
@@ -86,6 +89,7 @@ class Engine:
                 self._build_side(side, records[name], vectors[name])
             matcher.calibrate(vectors["demands"], vectors["supplies"])
             self.matcher = matcher
+            self._ranked.clear()
             return self
 
     def ensure_current(self) -> Matcher:
@@ -133,6 +137,7 @@ class Engine:
                 self.load()
                 return
             side = getattr(self.matcher, kind)
+            self._ranked.clear()
             if record is None:
                 side.remove(record_id)
             else:
@@ -157,13 +162,23 @@ class Engine:
 
     def propose_for_record(self, kind: str, record: dict, k: int = 5, retriever: str = "hybrid",
                            filters: dict | None = None) -> list[Proposal]:
-        """Proposals for a record that need not be stored yet (a draft being typed)."""
+        """Proposals for a record that need not be stored yet (a draft being typed).
+
+        Ranking is deterministic, so the same record asked again before the matcher changes gets the
+        remembered answer: a broker paging through proposals costs a lookup, not a FAISS + BM25 run.
+        The answer holds ids and scores only (who may see what is decided by the caller, per request).
+        """
+        key = (kind, json.dumps(record, sort_keys=True, ensure_ascii=False, default=str), k, retriever,
+               json.dumps(filters or {}, sort_keys=True, ensure_ascii=False))
         with self.lock:  # one connection writes the embedding cache: one thread at a time
-            vector = self.embed([record])[0]
-            matcher = self.ensure_current()
-            if kind == "demands":
-                return matcher.supplies_for(record, vector, k, retriever, filters)
-            return matcher.demands_for(record, vector, k, retriever, filters)
+            if key not in self._ranked:
+                if len(self._ranked) >= RANKED_LIMIT:
+                    self._ranked.clear()
+                vector = self.embed([record])[0]
+                matcher = self.ensure_current()
+                rank = matcher.supplies_for if kind == "demands" else matcher.demands_for
+                self._ranked[key] = rank(record, vector, k, retriever, filters)
+            return list(self._ranked[key])
 
     def propose_all(self, k: int = 5, retriever: str = "hybrid", min_score: float = 0.0,
                     demand_ids: list[str] | None = None) -> list[Proposal]:

@@ -545,22 +545,42 @@ def save_proposals(db: sqlite_utils.Database, proposals: list[dict], rescore: bo
 
     Each proposal: demand_id, supply_id, score, dense, lexical, rank, reasons. Returns how many are new.
     rescore=False only adds new pairs (scores found from the supply side are not the demand's).
+    A pair whose figures are unchanged is left alone (generated_at stays the time they were produced),
+    and when nothing changes no write lock is taken: a broker re-reading proposals does not write.
     """
     stamp = now()
+    rows = []
+    for proposal in proposals:
+        row = {key: proposal[key] for key in ("demand_id", "supply_id", "score", "dense", "lexical", "rank")}
+        row["reasons"] = json.dumps(proposal.get("reasons") or {}, ensure_ascii=False)
+        row["generated_at"] = stamp
+        rows.append(row)
+    if not any(_proposal_change(db, row, rescore) for row in rows):
+        return 0
     added = 0
     with transaction(db):
-        for proposal in proposals:
-            row = {key: proposal[key] for key in ("demand_id", "supply_id", "score", "dense", "lexical", "rank")}
-            row["reasons"] = json.dumps(proposal.get("reasons") or {}, ensure_ascii=False)
-            row["generated_at"] = stamp
-            existing = db.execute("select id, status from proposals where demand_id = ? and supply_id = ?",
-                                  [row["demand_id"], row["supply_id"]]).fetchone()
-            if existing is None:
+        for row in rows:
+            change = _proposal_change(db, row, rescore)
+            if change == "new":
                 db["proposals"].insert({**row, "status": "proposed"})
                 added += 1
-            elif rescore and existing[1] == "proposed":
-                db["proposals"].update(existing[0], row)
+            elif change is not None:
+                db["proposals"].update(change, row)
     return added
+
+
+PROPOSAL_FIGURES = ("score", "dense", "lexical", "rank", "reasons")
+
+
+def _proposal_change(db: sqlite_utils.Database, row: dict, rescore: bool) -> str | int | None:
+    """What saving this row would do: "new", the id of an undecided pair to rescore, or None."""
+    existing = db.execute(f"select id, status, {', '.join(PROPOSAL_FIGURES)} from proposals "
+                          "where demand_id = ? and supply_id = ?", [row["demand_id"], row["supply_id"]]).fetchone()
+    if existing is None:
+        return "new"
+    if rescore and existing[1] == "proposed" and tuple(existing[2:]) != tuple(row[key] for key in PROPOSAL_FIGURES):
+        return existing[0]
+    return None
 
 
 def get_proposal(db: sqlite_utils.Database, proposal_id: int) -> dict | None:

@@ -360,8 +360,17 @@ def record_for(user: dict, proposal: dict, kind: str, record: dict | None) -> di
     return shown
 
 
-def proposal_view(db, user: dict, proposal: dict) -> dict:
-    """A proposal with both records, shaped for the API and the pages."""
+def pair_records(db, proposals: list[dict]) -> dict[str, dict[str, dict]]:
+    """Both sides' records of these proposals, read in one query per side: {kind: {id: record}}."""
+    return {kind: store.records_by_id(db, kind, [proposal[column] for proposal in proposals])
+            for kind, column in (("demands", "demand_id"), ("supplies", "supply_id"))}
+
+
+def proposal_view(db, user: dict, proposal: dict, records: dict[str, dict[str, dict]] | None = None) -> dict:
+    """A proposal with both records, shaped for the API and the pages.
+
+    records: what pair_records() read for a whole list, so each proposal does not read its own.
+    """
     view = {key: proposal.get(key) for key in
             ("id", "demand_id", "supply_id", "score", "dense", "lexical", "rank", "reasons", "status",
              "generated_at", "decided_by", "decided_at", "decision_note")}
@@ -369,6 +378,7 @@ def proposal_view(db, user: dict, proposal: dict) -> dict:
     view["status_name"] = STATUS_NAMES[view["status"]]
     view["introduction"] = {"enterprise_agreed": bool(proposal.get("enterprise_agreed_at")),
                             "platform_agreed": bool(proposal.get("platform_agreed_at"))}
-    view["demand"] = record_for(user, proposal, "demands", store.get_record(db, "demands", proposal["demand_id"]))
-    view["supply"] = record_for(user, proposal, "supplies", store.get_record(db, "supplies", proposal["supply_id"]))
+    for kind, column, key in (("demands", "demand_id", "demand"), ("supplies", "supply_id", "supply")):
+        record = records[kind].get(proposal[column]) if records else store.get_record(db, kind, proposal[column])
+        view[key] = record_for(user, proposal, kind, record)
     return view

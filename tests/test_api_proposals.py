@@ -143,6 +143,22 @@ def test_an_edited_supply_is_matchable_at_once(api, app):
     assert created["id"] not in live.engine().matcher.supplies.records
 
 
+def test_proposals_asked_again_follow_every_change_to_the_lists(api, app):
+    live = app.extensions["live_index"]
+    live.engine()
+    before = [item["supply_id"] for item in api("broker").get("/demands/D2021-108/proposals?k=3").json["items"]]
+    assert api("broker").get("/demands/D2021-108/proposals?k=3").json["items"][0]["supply_id"] == before[0]
+    created = api("other_platform").post("/supplies", json={
+        "title": "便携式毫米波跌倒报警器", "description": "毫米波雷达识别老人跌倒，无摄像头保护隐私，适合康养社区。",
+        "keywords": ["毫米波雷达", "跌倒监测", "养老"]}).json
+    assert live.wait(2.0)
+    assert created["id"] in [item["supply_id"] for item in
+                             api("broker").get("/demands/D2021-108/proposals?k=3").json["items"]]
+    api("other_platform").delete(f"/supplies/{created['id']}")
+    assert live.wait(2.0)
+    assert [item["supply_id"] for item in api("broker").get("/demands/D2021-108/proposals?k=3").json["items"]] == before
+
+
 def test_gaps_list_open_demands_without_a_credible_supply(api):
     everything = api("broker").get("/gaps?min_score=1").json
     assert everything["threshold"] == 1

@@ -1,7 +1,7 @@
 """The application factory: configuration from the environment, and what it refuses to start with."""
 from __future__ import annotations
 
-import sqlite3
+import threading
 
 import pytest
 
@@ -65,12 +65,24 @@ def test_the_api_answers_json_errors_for_unknown_urls_and_methods(client):
     assert wrong_method.status_code == 405 and wrong_method.json["error"]["code"] == "method_not_allowed"
 
 
-def test_each_request_gets_its_own_connection_closed_at_the_end(app):
+def test_a_serving_thread_keeps_one_connection_and_no_request_leaves_a_transaction_open(app):
     with app.test_request_context("/"):
         db = get_db()
         assert get_db() is db
-    with pytest.raises(sqlite3.ProgrammingError):
-        db.execute("select 1")
+        db.execute("BEGIN IMMEDIATE")
+    assert not db.conn.in_transaction  # rolled back at the end of the request
+    with app.test_request_context("/"):
+        assert get_db() is db and get_db().execute("select 1").fetchone() == (1,)
+    elsewhere = []
+    thread = threading.Thread(target=lambda: elsewhere.append(_request_connection(app)))
+    thread.start()
+    thread.join()
+    assert elsewhere[0] is not db  # another thread never shares it
+
+
+def _request_connection(app):
+    with app.test_request_context("/"):
+        return get_db()
 
 
 def test_matchmaker_serve_runs_the_site_under_waitress(instance):

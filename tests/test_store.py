@@ -59,3 +59,18 @@ def test_embedding_cache_round_trips_vectors(db):
     vector = np.arange(4, dtype=np.float32)
     cache.put_many({"m|query|abc": vector})
     assert np.array_equal(cache.get_many(["m|query|abc", "missing"])["m|query|abc"], vector)
+
+
+def test_proposals_saved_again_unchanged_are_not_rewritten(db):
+    store.upsert_records(db, "demands", [DEMAND])
+    store.upsert_records(db, "supplies", [SUPPLY])
+    proposal = {"demand_id": "D-001", "supply_id": "S-001", "score": 0.7, "dense": 0.8, "lexical": 0.6, "rank": 1,
+                "reasons": {"shared_terms": ["轴承"]}}
+    assert store.save_proposals(db, [proposal]) == 1
+    first = store.get_proposal_for_pair(db, "D-001", "S-001")
+    store.update_proposal(db, first["id"], {"generated_at": "2021-01-01T00:00:00"})
+    assert store.save_proposals(db, [proposal]) == 0
+    assert store.get_proposal_for_pair(db, "D-001", "S-001")["generated_at"] == "2021-01-01T00:00:00"
+    store.save_proposals(db, [{**proposal, "score": 0.75}])
+    rescored = store.get_proposal_for_pair(db, "D-001", "S-001")
+    assert rescored["score"] == 0.75 and rescored["generated_at"] > "2021-01-01T00:00:00"

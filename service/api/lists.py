@@ -135,17 +135,22 @@ def list_blueprint(kind: str) -> Blueprint:
         column = "demand_id" if kind == "demands" else "supply_id"
         if user["role"] not in ("broker", "admin"):
             found = store.list_proposals(db, {**workflow.party_filter(user), column: record_id}, limit=k)
-            return {"items": [workflow.proposal_view(db, user, proposal) for proposal in found]}
+            records = workflow.pair_records(db, found)
+            return {"items": [workflow.proposal_view(db, user, proposal, records) for proposal in found]}
         filters = {PROPOSAL_FILTERS[name]: request.args[name] for name in PROPOSAL_FILTERS if request.args.get(name)}
         rows = workflow.live_proposals(db, live_index().engine(), kind, record_id, k, retriever, filters)
         if retriever == "hybrid":
             store.save_proposals(db, rows, rescore=kind == "demands")
+        # One query for the stored pairs and one per side for the records, not three per pair.
+        pairs = {(stored["demand_id"], stored["supply_id"]): stored
+                 for stored in store.list_proposals(db, {column: record_id})}
+        records = workflow.pair_records(db, rows)
         items = []
         for row in rows:
-            stored = store.get_proposal_for_pair(db, row["demand_id"], row["supply_id"])
+            stored = pairs.get((row["demand_id"], row["supply_id"]))
             proposal = {**(stored or {}), **row, "id": stored["id"] if stored else None,
                         "status": stored["status"] if stored else "proposed"}
-            items.append(workflow.proposal_view(db, user, proposal))
+            items.append(workflow.proposal_view(db, user, proposal, records))
         return {"items": items}
 
     @bp.get("/<record_id>/history")

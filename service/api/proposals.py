@@ -59,7 +59,9 @@ def index():
     total = store.count_proposals(db, filters)
     found = store.list_proposals(db, filters, limit=per_page, offset=(page - 1) * per_page)
     upper, lower = thresholds()
-    return {**paginated([workflow.proposal_view(db, user, proposal) for proposal in found], total, page, per_page),
+    records = workflow.pair_records(db, found)
+    return {**paginated([workflow.proposal_view(db, user, proposal, records) for proposal in found], total, page,
+                        per_page),
             "thresholds": {"upper": upper, "lower": lower}}
 
 
