@@ -88,6 +88,11 @@ class ServerProcess:
                 return int(line.split()[1])
         return 0
 
+    def cpu_seconds(self) -> float:
+        """CPU time the server has used so far (user + system), from /proc."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def log(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-3000:]

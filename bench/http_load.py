@@ -1,0 +1,198 @@
+"""HTTP under load: `wrk --latency` against a real `matchmaker serve` on loopback.
+
+The instance is the one bench/soak.py builds (the sample lists imported and indexed, a broker's API
+token); the server is started as a real process, and wrk runs two read scenarios at each number of
+connections:
+
+    proposals   GET /api/v1/demands/{id}/proposals, rotating over several open demands
+    list        GET /api/v1/demands?cluster=…&status=征集中&per_page=20, rotating over the clusters
+
+    python bench/http_load.py                                  # 10 s per run; figures go to BENCHMARKS.md
+    python bench/http_load.py --duration 5 --connections 16 --scenario proposals --workdir /tmp/load
+
+wrk shares the machine's cores with the server, so it runs with few threads (--wrk-threads, default 1).
+Exit status 0 when the issue's target holds: proposals at 16 connections ≥ 300 requests/s, p99 ≤ 100 ms,
+no errors.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from service import store  # noqa: E402
+from soak import build_instance  # noqa: E402  (bench/ is on sys.path when this script runs)
+from tests.server_process import ServerProcess  # noqa: E402
+
+MAX_DURATION = 30.0
+DEMANDS_ROTATED = 20
+TARGET = {"scenario": "proposals", "connections": 16, "requests_per_second": 300, "p99_ms": 100}
+
+# wrk's Lua side: rotate over the paths with the token, and print the summary as one JSON line.
+WRK_SCRIPT = """
+local paths = {%(paths)s}
+local headers = {["Authorization"] = "Bearer %(token)s", ["Accept"] = "application/json"}
+local counter = 0
+request = function()
+  counter = counter %% #paths + 1
+  return wrk.format("GET", paths[counter], headers)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_SUMMARY {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, "max_us": %%d, ' ..
+    '"non_2xx": %%d, "connect": %%d, "read": %%d, "write": %%d, "timeout": %%d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.max,
+    e.status, e.connect, e.read, e.write, e.timeout))
+end
+"""
+
+
+def open_demands_and_clusters(db_path: Path) -> tuple[list[str], list[str]]:
+    """Open demands to rotate over (sorted, so every run asks the same ones) and the demand clusters."""
+    db = store.open_db(db_path)
+    try:
+        demands = [record for record in store.list_records(db, "demands", order="id")
+                   if record.get("status") == "征集中"]
+    finally:
+        db.close()
+    return [record["id"] for record in demands[:DEMANDS_ROTATED]], \
+        sorted({record["industry_cluster"] for record in demands if record.get("industry_cluster")})
+
+
+def scenario_paths(scenario: str, demand_ids: list[str], clusters: list[str]) -> list[str]:
+    if scenario == "proposals":
+        return [f"/api/v1/demands/{demand_id}/proposals" for demand_id in demand_ids]
+    return ["/api/v1/demands?" + urlencode({"cluster": cluster, "status": "征集中", "page": 1, "per_page": 20})
+            for cluster in clusters]
+
+
+def write_script(folder: Path, scenario: str, paths: list[str], token: str) -> Path:
+    script = folder / f"wrk-{scenario}.lua"
+    script.write_text(WRK_SCRIPT % {"paths": ", ".join(json.dumps(path) for path in paths), "token": token},
+                      encoding="utf-8")
+    return script
+
+
+def run_wrk(base: str, script: Path, connections: int, threads: int, duration: float, log: Path) -> dict:
+    """One bounded wrk run; returns its summary (requests/s, p50, p99 in ms, errors)."""
+    threads = min(threads, connections)
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--timeout", "10s", "--latency",
+               "-s", str(script), base + "/"]
+    output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=duration + 60).stdout
+    with open(log, "a", encoding="utf-8") as out:
+        out.write("$ " + " ".join(command) + "\n" + output + "\n")
+    line = next(line for line in output.splitlines() if line.startswith("WRK_SUMMARY "))
+    raw = json.loads(line.removeprefix("WRK_SUMMARY "))
+    return {"requests": raw["requests"],
+            "requests_per_second": raw["requests"] / (raw["duration_us"] / 1e6),
+            "p50_ms": raw["p50_us"] / 1000, "p99_ms": raw["p99_us"] / 1000, "max_ms": raw["max_us"] / 1000,
+            "non_2xx": raw["non_2xx"],
+            "socket_errors": raw["connect"] + raw["read"] + raw["write"] + raw["timeout"],
+            "wrk_threads": threads}
+
+
+def wait_until_warm(server: ServerProcess, token: str, demand_id: str) -> None:
+    """The server's start-up reload (index load, proposals for every open demand) holds the engine:
+    wait for one live-proposals answer, then until the stored proposals stop growing."""
+    server.call("GET", f"/api/v1/demands/{demand_id}/proposals", token, timeout=600)
+    previous = None
+    while True:
+        status, answer = server.call("GET", "/api/v1/proposals?per_page=1&status=proposed", token)
+        total = answer["total"] if status == 200 else None
+        if total and total == previous:
+            return
+        previous = total
+        time.sleep(1.0)
+
+
+def machine() -> str:
+    memory_kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                      if line.startswith("MemTotal:"))
+    return (f"{platform.machine()}, {os.cpu_count()} cores, {memory_kib / 1024 / 1024:.0f} GiB, "
+            f"{platform.system()} {platform.release()}, Python {platform.python_version()}")
+
+
+def print_table(rows: list[dict]) -> None:
+    print("| scenario | connections | requests/s | p50 ms | p99 ms | max ms | requests | non-2xx | socket errors "
+          "| server CPU ms/request |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        print(f"| {row['scenario']} | {row['connections']} | {row['requests_per_second']:.0f} | {row['p50_ms']:.1f} "
+              f"| {row['p99_ms']:.1f} | {row['max_ms']:.0f} | {row['requests']} | {row['non_2xx']} "
+              f"| {row['socket_errors']} | {row['cpu_ms']:.2f} |")
+
+
+def target_met(rows: list[dict]) -> bool | None:
+    """None when the target's run was not part of this run."""
+    for row in rows:
+        if row["scenario"] == TARGET["scenario"] and row["connections"] == TARGET["connections"]:
+            return (row["requests_per_second"] >= TARGET["requests_per_second"] and row["p99_ms"] <= TARGET["p99_ms"]
+                    and row["non_2xx"] == 0 and row["socket_errors"] == 0)
+    return None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10, help=f"seconds per wrk run (default 10, max {MAX_DURATION:g})")
+    parser.add_argument("--connections", default="1,16,64", help="comma-separated (default 1,16,64)")
+    parser.add_argument("--scenario", choices=("proposals", "list", "both"), default="both")
+    parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1: wrk shares the cores)")
+    parser.add_argument("--server-threads", type=int, default=8, help="waitress threads (matchmaker serve --threads)")
+    parser.add_argument("--workdir", help="instance folder, reused when it holds one (default: a fresh temporary one)")
+    args = parser.parse_args()
+    if not 0 < args.duration <= MAX_DURATION:
+        parser.error(f"--duration must be in (0, {MAX_DURATION:g}] seconds")
+    connections = [int(value) for value in args.connections.split(",")]
+    scenarios = ("proposals", "list") if args.scenario == "both" else (args.scenario,)
+
+    folder = Path(args.workdir or tempfile.mkdtemp(prefix="matchmaker-http-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    db_path, tokens = build_instance(folder)
+    demand_ids, clusters = open_demands_and_clusters(db_path)
+    print(f"instance ready in {time.monotonic() - started:.0f} s: {folder}", flush=True)
+    server = ServerProcess(db_path, threads=args.server_threads).start()
+    rows = []
+    try:
+        wait_until_warm(server, tokens["broker"], demand_ids[0])
+        log = folder / "wrk.log"
+        for scenario in scenarios:
+            script = write_script(folder, scenario, scenario_paths(scenario, demand_ids, clusters), tokens["broker"])
+            for count in connections:
+                cpu_before = server.cpu_seconds()
+                row = {"scenario": scenario, "connections": count,
+                       **run_wrk(server.base, script, count, args.wrk_threads, args.duration, log)}
+                # The server's own CPU time per request: steadier than requests/s on a shared machine.
+                row["cpu_ms"] = 1000 * (server.cpu_seconds() - cpu_before) / max(1, row["requests"])
+                rows.append(row)
+                # Requests wrk left in flight are still queued in the server: let them finish first.
+                server.call("GET", "/api/v1/demands?per_page=1", tokens["broker"], timeout=600)
+                print(f"  {scenario} × {count}: {row['requests_per_second']:.0f} requests/s, "
+                      f"p99 {row['p99_ms']:.1f} ms", file=sys.stderr, flush=True)
+    finally:
+        server.stop()
+    print(f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {machine()}; "
+          f"wrk -t{args.wrk_threads} --latency, {args.duration:g} s per run; matchmaker serve --threads "
+          f"{args.server_threads}; broker token; proposals rotate over {len(demand_ids)} open demands, "
+          f"list over {len(clusters)} clusters\n")
+    print_table(rows)
+    met = target_met(rows)
+    if met is not None:
+        print(f"\ntarget (proposals × 16: ≥ {TARGET['requests_per_second']} requests/s, p99 ≤ {TARGET['p99_ms']} ms, "
+              f"no errors): {'met' if met else 'MISSED'}")
+    return 0 if met in (None, True) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
