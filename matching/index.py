@@ -19,6 +19,7 @@ import logging
 import math
 import os
 from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import faiss
@@ -28,12 +29,20 @@ log = logging.getLogger(__name__)
 
 INDEX_FILE = "vectors.faiss"
 SIDECAR_FILE = "vectors.json"
-SIDECAR_FORMAT = 1
+# 2: IVF indexes keep ids themselves (format 1 put them behind an IDMap2, which lost track
+# of ids on removal), so format-1 files are rebuilt.
+SIDECAR_FORMAT = 2
 # HNSW graphs cannot delete; past this share of dead entries, searches waste
 # most of their over-fetch and the caller should rebuild.
 TOMBSTONE_LIMIT = 0.2
 # faiss warns below 39 training points per IVF list: centroids from fewer are poor.
 IVF_POINTS_PER_LIST = 39
+# choose_spec: exact search below this many vectors (~5 ms a query at 30k on this machine).
+EXACT_LIMIT = 30_000
+# IVF lists searched per query: recall@10 >= 0.95 with ~sqrt(n) lists from 10k to 1M vectors.
+DEFAULT_NPROBE = 32
+# Below this many queries in one call, search on one thread (see _one_thread_below).
+PARALLEL_QUERIES = 20
 
 
 def choose_spec(n_vectors: int) -> str:
@@ -41,20 +50,21 @@ def choose_spec(n_vectors: int) -> str:
 
         >>> choose_spec(586)           # the two lists: exact search costs nothing
         'Flat'
-        >>> choose_spec(300_000)
-        'HNSW32'
-        >>> choose_spec(8_000_000)
-        'IVF16384,SQ8'
+        >>> choose_spec(100_000)
+        'IVF256,SQ8'
+        >>> choose_spec(1_000_000)
+        'IVF1024,SQ8'
 
-    Exact ("Flat") below 50k vectors; an HNSW graph up to 2M (fast, memory-
-    hungry, no deletes); beyond that IVF with 8-bit scalar codes, ~4*sqrt(n)
-    lists rounded to a power of two. SQ8 works for any dimension, unlike PQ.
+    Exact ("Flat") below EXACT_LIMIT vectors, where one search still takes a few milliseconds;
+    above, an inverted file over 8-bit codes with ~sqrt(n) lists rounded to a power of two,
+    searched with DEFAULT_NPROBE lists. Measured by bench/index_scale.py (BENCHMARKS.md, scale):
+    at 1M x 384 it holds ~0.6 GB, builds in ~2.5 min and reaches recall@10 0.95 in a few ms.
+    Unlike HNSW it removes records for real (the engine edits one record at a time), needs a
+    quarter of HNSW32's memory and builds several times faster.
     """
-    if n_vectors < 50_000:
+    if n_vectors < EXACT_LIMIT:
         return "Flat"
-    if n_vectors <= 2_000_000:
-        return "HNSW32"
-    nlist = 2 ** round(math.log2(4 * math.sqrt(n_vectors)))
+    nlist = 2 ** round(math.log2(math.sqrt(n_vectors)))
     return f"IVF{nlist},SQ8"
 
 
@@ -86,13 +96,61 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _supports_removal(index: faiss.Index) -> bool:
-    """Whether `index.remove_ids` works (Flat, IVF, PQ do; HNSW does not)."""
+def _ivf_of(index: faiss.Index) -> faiss.IndexIVF | None:
+    """The IVF inside an index built from a factory string, or None when it has none."""
     try:
-        index.remove_ids(np.empty(0, dtype=np.int64))
+        return faiss.extract_index_ivf(index)
+    except RuntimeError:
+        return None
+
+
+def _keyed(inner: faiss.Index) -> faiss.Index:
+    """The index that holds our int64 labels: an IVF keeps ids itself, others go in an IDMap2.
+
+    IndexIDMap2 expects the index inside to renumber on removal, as Flat does; an IVF does not,
+    so behind IDMap2 every record after a removed one came back under the wrong id.
+    """
+    ivf = _ivf_of(inner)
+    if ivf is None:
+        return faiss.IndexIDMap2(inner)
+    # id -> list position, so `vector` can decode a stored vector; a hashtable still allows removal.
+    ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
+    return inner
+
+
+def _remove_labels(index: faiss.Index, labels: np.ndarray) -> None:
+    if _ivf_of(index) is not None:  # the hashtable direct map accepts only an IDSelectorArray
+        index.remove_ids(faiss.IDSelectorArray(len(labels), faiss.swig_ptr(labels)))
+    else:
+        index.remove_ids(labels)
+
+
+def _supports_removal(index: faiss.Index) -> bool:
+    """Whether removing ids works (Flat, IVF, PQ do; HNSW does not)."""
+    try:
+        _remove_labels(index, np.empty(0, dtype=np.int64))
     except RuntimeError:
         return False
     return True
+
+
+@contextmanager
+def _one_thread_below(threshold: int, query_count: int):
+    """Run faiss on one OpenMP thread for fewer than `threshold` queries, then restore.
+
+    faiss parallelises over queries, so one query gains nothing from more threads, but it still
+    waits at the OpenMP barrier for them: on a busy 2-core machine that wait was 10-35 ms per
+    search (BENCHMARKS.md, scale). The setting is the calling thread's own, so others are unaffected.
+    """
+    if query_count >= threshold:
+        yield
+        return
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(threads)
 
 
 def _write_atomically(path: Path, write) -> None:
@@ -116,7 +174,7 @@ class VectorIndex:
     `requested_spec` what was asked for.
     """
 
-    def __init__(self, dim: int, spec: str = "Flat", nprobe: int = 16, ef_search: int = 128) -> None:
+    def __init__(self, dim: int, spec: str = "Flat", nprobe: int = DEFAULT_NPROBE, ef_search: int = 128) -> None:
         self.dim = dim
         self.requested_spec = spec
         self.nprobe = nprobe
@@ -126,16 +184,16 @@ class VectorIndex:
 
     def _reset(self, spec: str) -> None:
         inner = faiss.index_factory(self.dim, spec, faiss.METRIC_INNER_PRODUCT)
-        self._attach(faiss.IndexIDMap2(inner), inner, spec)
+        self._attach(_keyed(inner), inner, spec)
         self._labels: dict[str, int] = {}
         self._records: dict[int, str] = {}
         self._tombstones: set[int] = set()
         self._next_label = 0
 
-    def _attach(self, index: faiss.IndexIDMap2, inner: faiss.Index, spec: str) -> None:
+    def _attach(self, index: faiss.Index, inner: faiss.Index, spec: str) -> None:
         # Keep `inner` referenced: the IDMap2 wrapper does not own a Python-made one.
         self._index, self._inner, self.spec = index, inner, spec
-        self.supports_removal = _supports_removal(inner)
+        self.supports_removal = _supports_removal(index)
 
     def __len__(self) -> int:
         return len(self._labels)
@@ -196,10 +254,7 @@ class VectorIndex:
         self._reset("Flat")
 
     def _ivf(self) -> faiss.IndexIVF | None:
-        try:
-            return faiss.extract_index_ivf(self._inner)
-        except RuntimeError:
-            return None
+        return _ivf_of(self._inner)
 
     def _add(self, ids: list[str], matrix: np.ndarray) -> None:
         labels = np.arange(self._next_label, self._next_label + len(ids), dtype=np.int64)
@@ -233,7 +288,7 @@ class VectorIndex:
         if not labels:
             return
         if self.supports_removal:
-            self._index.remove_ids(np.array(labels, dtype=np.int64))
+            _remove_labels(self._index, np.array(labels, dtype=np.int64))
         else:
             self._tombstones.update(labels)
 
@@ -248,7 +303,8 @@ class VectorIndex:
             return [[] for _ in range(len(matrix))]
         # Tombstoned entries still come back from HNSW: fetch enough extra to drop them.
         fetch = min(k + len(self._tombstones), self._index.ntotal)
-        scores, labels = self._index.search(matrix, fetch, params=self._search_parameters())
+        with _one_thread_below(PARALLEL_QUERIES, len(matrix)):
+            scores, labels = self._index.search(matrix, fetch, params=self._search_parameters())
         return [
             [(self._records[label], float(score))
              for score, label in zip(row_scores.tolist(), row_labels.tolist())
@@ -269,7 +325,8 @@ class VectorIndex:
             >>> index.vector("S1").shape
             (384,)
 
-        Flat and HNSW keep raw vectors; IVF and quantised indexes do not.
+        Flat and HNSW give the stored vector back; 8-bit (SQ8) codes a copy within ~1e-3 and
+        PQ codes a coarse one.
         """
         if record_id not in self._labels:
             raise KeyError(record_id)
@@ -328,8 +385,13 @@ class VectorIndex:
     def _from_saved(cls, index: faiss.Index, sidecar: dict) -> VectorIndex | None:
         labels = {str(record_id): int(label) for record_id, label in sidecar["labels"].items()}
         tombstones = {int(label) for label in sidecar["tombstones"]}
-        if (not isinstance(index, faiss.IndexIDMap2) or index.d != sidecar["dim"]
-                or index.ntotal != len(labels) + len(tombstones)):
+        if isinstance(index, faiss.IndexIDMap2):
+            inner = faiss.downcast_index(index.index)
+        elif _ivf_of(index) is not None:
+            inner = index
+        else:
+            return None
+        if index.d != sidecar["dim"] or index.ntotal != len(labels) + len(tombstones):
             return None
         loaded = cls.__new__(cls)
         loaded.dim = int(sidecar["dim"])
@@ -337,7 +399,7 @@ class VectorIndex:
         loaded.nprobe = int(sidecar["nprobe"])
         loaded.ef_search = int(sidecar["ef_search"])
         loaded.checksum = sidecar["checksum"]
-        loaded._attach(index, faiss.downcast_index(index.index), sidecar["spec"])
+        loaded._attach(index, inner, sidecar["spec"])
         loaded._labels = labels
         loaded._records = {label: record_id for record_id, label in labels.items()}
         loaded._tombstones = tombstones

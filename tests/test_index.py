@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import faiss
 import numpy as np
 import pytest
 
@@ -15,7 +16,7 @@ from matching.index import (
 )
 
 DIM = 16
-SPECS = ["Flat", "HNSW32"]
+SPECS = ["Flat", "HNSW32", "IVF4,Flat"]  # IVF4 with the default nprobe visits every list: exact
 
 
 def unit_rows(count: int, seed: int = 0) -> np.ndarray:
@@ -272,13 +273,55 @@ def test_checksum_cannot_be_fooled_by_moving_text_between_ids():
 
 @pytest.mark.parametrize(
     ("count", "expected"),
-    [(0, "Flat"), (586, "Flat"), (49_999, "Flat"), (50_000, "HNSW32"), (2_000_000, "HNSW32")],
+    [(0, "Flat"), (586, "Flat"), (29_999, "Flat"), (30_000, "IVF128,SQ8"), (100_000, "IVF256,SQ8"),
+     (1_000_000, "IVF1024,SQ8"), (8_000_000, "IVF2048,SQ8")],
 )
 def test_choose_spec_by_collection_size(count, expected):
     assert choose_spec(count) == expected
 
 
-def test_choose_spec_for_very_large_collections_is_a_valid_ivf_factory_string():
-    spec = choose_spec(10_000_000)
-    assert spec.startswith("IVF") and spec.endswith(",SQ8")
-    VectorIndex(DIM, spec)
+def test_the_spec_chosen_for_large_lists_trains_on_its_own_size_and_edits_records_for_real():
+    count = 12_000
+    spec = choose_spec(100_000)          # IVF256 needs 39 x 256 = 9,984 training vectors
+    ids, vectors = record_ids(count), unit_rows(count)
+    index = VectorIndex(DIM, spec)
+    index.build(ids, vectors)
+    assert index.spec == spec and index.supports_removal
+    index.remove(ids[:100])
+    index.upsert(["S-0500"], -vectors[500:501])
+    assert len(index) == count - 100 and not index.needs_rebuild
+    assert index.search(-vectors[500:501], k=1)[0][0][0] == "S-0500"
+    found = index.search(vectors[1000:1010], k=1)
+    assert [hits[0][0] for hits in found] == ids[1000:1010]
+    np.testing.assert_allclose(index.vector("S-0142"), vectors[142], atol=0.02)   # decoded 8-bit codes
+
+
+def test_ivf_keeps_record_ids_straight_after_removals():
+    ids, vectors = record_ids(2000), unit_rows(2000)
+    index = VectorIndex(DIM, "IVF8,Flat", nprobe=8)
+    index.build(ids, vectors)
+    index.remove(ids[::3])
+    kept = [number for number in range(2000) if number % 3]
+    queries = unit_rows(20, seed=8)
+    assert_same_hits(index.search(queries, k=10),
+                     brute_force([ids[n] for n in kept], vectors[kept], queries, k=10))
+
+
+def test_a_saved_ivf_index_loads_and_still_removes(tmp_path):
+    ids, vectors = record_ids(2000), unit_rows(2000)
+    index = VectorIndex(DIM, "IVF8,SQ8")
+    index.build(ids, vectors)
+    index.save(tmp_path, checksum="c")
+    loaded = VectorIndex.load(tmp_path)
+    assert loaded is not None and loaded.spec == "IVF8,SQ8" and loaded.nprobe == index.nprobe
+    loaded.remove(["S-0001"])
+    assert "S-0001" not in [record_id for record_id, _ in loaded.search(vectors[1:2], k=5)[0]]
+    assert loaded.vector("S-0002") is not None
+
+
+def test_a_single_query_leaves_the_faiss_thread_count_as_it_was(built):
+    index, _, vectors = built
+    before = faiss.omp_get_max_threads()
+    index.search(vectors[:1], k=3)
+    index.search(vectors[:30], k=3)
+    assert faiss.omp_get_max_threads() == before
