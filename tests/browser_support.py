@@ -52,6 +52,16 @@ def serve(app):
         thread.join(timeout=5)
 
 
+def sign_in(page, base_url: str, role: str) -> None:
+    """Log the page in through the real login form as the site seed's account for `role`."""
+    from .site_support import PASSWORD, USERS
+    page.goto(f"{base_url}/login")
+    page.fill("#name", USERS[role][0])
+    page.fill("#password", PASSWORD)
+    page.click("form.form button[type=submit]")
+    page.wait_for_url(f"{base_url}/")
+
+
 def screenshot(page, name: str, full_page: bool = False) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / name

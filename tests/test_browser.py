@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from .browser_support import CHROMIUM, CHROMIUM_ARGS, LAPTOP, PHONE, require_browser, screenshot, serve
-from .site_support import PASSWORD, USERS, make_site
+from .browser_support import CHROMIUM, CHROMIUM_ARGS, LAPTOP, PHONE, require_browser, screenshot, serve, sign_in
+from .site_support import make_site
 
 pytestmark = pytest.mark.browser
 
@@ -33,11 +33,7 @@ def site(tmp_path_factory):
 def log_in(browser, base_url: str, role: str, viewport=LAPTOP):
     context = browser.new_context(viewport=viewport, locale="zh-CN")
     page = context.new_page()
-    page.goto(f"{base_url}/login")
-    page.fill("#name", USERS[role][0])
-    page.fill("#password", PASSWORD)
-    page.click("form.form button[type=submit]")
-    page.wait_for_url(f"{base_url}/")
+    sign_in(page, base_url, role)
     return page
 
 

@@ -7,9 +7,9 @@ from jsonschema import Draft202012Validator
 
 from service import reports, store
 
-from .browser_support import CHROMIUM, CHROMIUM_ARGS, require_browser, screenshot, serve
+from .browser_support import CHROMIUM, CHROMIUM_ARGS, require_browser, screenshot, serve, sign_in
 from .service_fixtures import check_against_openapi
-from .site_support import PASSWORD, USERS, make_site
+from .site_support import USERS, make_site
 
 MONTH = "2021-02"   # the seed's one cooperation was confirmed on 2021-02-26
 
@@ -91,11 +91,7 @@ def test_the_report_page_renders_its_charts_in_chromium(app):
                     if response.status >= 400 and not response.url.endswith("/favicon.ico") else None)
             page.on("console", lambda message: problems.append(message.text)
                     if "Content Security Policy" in message.text else None)
-            page.goto(f"{base_url}/login")
-            page.fill("#name", USERS["broker"][0])
-            page.fill("#password", PASSWORD)
-            page.click("form.form button[type=submit]")
-            page.wait_for_url(f"{base_url}/")
+            sign_in(page, base_url, "broker")
             page.goto(f"{base_url}/reports?month={MONTH}")
             assert page.locator("h1#report-title").inner_text() == "两清单月度匹配报告 · 2021 年 2 月"
             for kind in ("line", "bar", "heatmap"):

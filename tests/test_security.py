@@ -455,7 +455,7 @@ def test_another_owners_record_leaks_nothing_to_an_enterprise_or_a_platform(clie
 
 @pytest.mark.browser
 def test_chromium_reports_no_policy_violation_and_the_script_still_runs(tmp_path):
-    from .browser_support import CHROMIUM, CHROMIUM_ARGS, PHONE, require_browser, serve
+    from .browser_support import CHROMIUM, CHROMIUM_ARGS, PHONE, require_browser, serve, sign_in
 
     sync_playwright = require_browser()
     site = make_site(tmp_path / "site")
@@ -466,11 +466,7 @@ def test_chromium_reports_no_policy_violation_and_the_script_still_runs(tmp_path
             violations = []
             page.on("console", lambda message: violations.append(message.text)
                     if "Content Security Policy" in message.text else None)
-            page.goto(f"{base_url}/login")
-            page.fill("#name", USERS["broker"][0])
-            page.fill("#password", PASSWORD)
-            page.click("form.form button[type=submit]")
-            page.wait_for_url(f"{base_url}/")
+            sign_in(page, base_url, "broker")
             for url in ("/", "/demands", "/demands/D2021-001", "/queue", "/cooperations", "/gaps", "/audit"):
                 page.goto(base_url + url)
             # site.js is allowed to run: the phone menu opens.

@@ -9,8 +9,8 @@ import pytest
 
 from service import store
 
-from .browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LAPTOP, require_browser, screenshot, serve
-from .site_support import ENTERPRISE_ORG, PASSWORD, PLATFORM_ORG, USERS, make_site
+from .browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LAPTOP, require_browser, screenshot, serve, sign_in
+from .site_support import ENTERPRISE_ORG, PLATFORM_ORG, make_site
 from .test_pages import ROLES, app, client, db, log_in, post, text  # noqa: F401  (fixtures reused)
 
 CLUSTER = "先进装备与智能制造"
@@ -157,11 +157,7 @@ def test_a_broker_plans_a_session_for_one_cluster_and_prints_its_handout(tmp_pat
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_context(viewport=LAPTOP, locale="zh-CN").new_page()
-            page.goto(f"{base_url}/login")
-            page.fill("#name", USERS["broker"][0])
-            page.fill("#password", PASSWORD)
-            page.click("form.form button[type=submit]")
-            page.wait_for_url(f"{base_url}/")
+            sign_in(page, base_url, "broker")
             page.click("nav >> text=专题对接")
             page.select_option("#s-theme", f"cluster:{CLUSTER}")
             page.fill("#s-held_on", "2021-06-18")
