@@ -47,12 +47,13 @@ def _session_not_found(session_id) -> WorkflowError:
     return WorkflowError(404, "not_found", f"找不到编号为 {session_id} 的专题对接会")
 
 
-def _date(value, name: str, header: str) -> str:
-    """An ISO date from a form or a JSON body, or a 422 naming the field."""
+def _date(value, name: str, problems: dict) -> str | None:
+    """An ISO date from a form or a JSON body; None, with the field's problem noted, otherwise."""
     try:
         return dt.date.fromisoformat(str(value or "").strip()).isoformat()
     except ValueError:
-        raise _invalid(f"「{header}」应为日期，如 2021-06-18", {name: "应为日期 YYYY-MM-DD"}) from None
+        problems[name] = "应为日期 YYYY-MM-DD"
+        return None
 
 
 # --- choosing the agenda -------------------------------------------------------------------------
@@ -144,11 +145,7 @@ def clean_session(fields: dict) -> dict:
         limits["min_score"] = None
     if isinstance(fields.get("min_score"), bool) or limits["min_score"] is None or not 0 <= limits["min_score"] <= 1:
         problems["min_score"] = "应为 0–1 之间的数"
-    try:
-        held_on = _date(fields.get("held_on"), "held_on", "举办日期")
-    except WorkflowError as error:
-        problems.update(error.fields)
-        held_on = None
+    held_on = _date(fields.get("held_on"), "held_on", problems)
     if problems:
         raise _invalid("对接会信息有误", problems)
     title = str(fields.get("title") or "").strip()[:80] or f"{theme}专题对接会"
@@ -356,11 +353,7 @@ def clean_visit(fields: dict, user: dict) -> dict:
         problems["enterprise"] = "请填写走访的企业"
     if texts["industry_cluster"] and texts["industry_cluster"] not in INDUSTRY_CLUSTERS:
         problems["industry_cluster"] = f"产业集群应为 {'、'.join(INDUSTRY_CLUSTERS)} 之一"
-    try:
-        visited_on = _date(fields.get("visited_on"), "visited_on", "走访日期")
-    except WorkflowError as error:
-        problems.update(error.fields)
-        visited_on = None
+    visited_on = _date(fields.get("visited_on"), "visited_on", problems)
     if problems:
         raise _invalid("走访信息有误", problems)
     return {"direction": direction, "enterprise": texts["enterprise"][:100], "partner": texts["partner"][:100],
