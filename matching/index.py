@@ -183,7 +183,10 @@ class VectorIndex:
         self._reset(spec)
 
     def _reset(self, spec: str) -> None:
-        inner = faiss.index_factory(self.dim, spec, faiss.METRIC_INNER_PRODUCT)
+        try:
+            inner = faiss.index_factory(self.dim, spec, faiss.METRIC_INNER_PRODUCT)
+        except RuntimeError:
+            raise ValueError(f"无法识别的 FAISS 索引描述「{spec}」，可用如 Flat、HNSW32、IVF1024,SQ8") from None
         self._attach(_keyed(inner), inner, spec)
         self._labels: dict[str, int] = {}
         self._records: dict[int, str] = {}

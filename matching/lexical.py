@@ -15,44 +15,77 @@ from __future__ import annotations
 
 import heapq
 import math
+from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
 
 Fields = Mapping[str, Sequence[str]]
 
 DEFAULT_FIELD_WEIGHTS = {"title": 2.0, "description": 1.0, "keywords": 3.0}
 # Fields without a configured weight count like a description.
 UNLISTED_FIELD_WEIGHT = 1.0
+# Edits after which the arrays are rewritten (added postings, or dead rows beyond the live ones).
+REWRITE_AFTER = 100_000
 
 
 class BM25Index:
-    """Inverted index (term -> {doc id: weighted tf}) scored with BM25.
+    """Inverted index (term -> postings of document rows and weighted tf) scored with BM25.
 
         >>> bm25 = BM25Index(k1=1.2, b=0.75, field_weights={"title": 2.0, "description": 1.0})
         >>> bm25.upsert("D1", {"title": ["钓具"], "description": ["碳纤维", "钓竿"]})
         >>> bm25.scores(["钓竿"])
         {'D1': 0.28...}
 
-    Scoring a query touches only the posting lists of its terms.
+    Postings are numpy arrays: about 8 bytes each, so a million records fit in
+    a few hundred MB, and scoring a query is a few array operations per query
+    term over that term's postings only (bench/engine_scale.py). build() lays
+    them out in one pass. upsert() and remove() change one document without a
+    rebuild: a removed or replaced document's row is marked dead (skipped by
+    scoring and document frequencies) and new rows' postings are kept per term
+    until dead rows or added postings grow large, when the arrays are rewritten.
+    Scores are the same float64 sums as term-by-term Python would give (weighted
+    frequencies are stored as float32, exact for the default field weights).
     """
 
     def __init__(
-        self, k1: float = 1.5, b: float = 0.75, field_weights: Mapping[str, float] | None = None
+        self, k1: float = 1.5, b: float = 0.75, field_weights: Mapping[str, float] | None = None,
+        rewrite_after: int = REWRITE_AFTER,
     ) -> None:
         self.k1 = k1
         self.b = b
         self.field_weights = dict(DEFAULT_FIELD_WEIGHTS if field_weights is None else field_weights)
-        self._postings: dict[str, dict[str, float]] = {}
-        # The forward index lets remove() find exactly the postings to undo.
-        self._doc_terms: dict[str, dict[str, float]] = {}
-        self._doc_length: dict[str, float] = {}
+        self.rewrite_after = rewrite_after
+        self._lay_out({}, [], [], [], [], [])
+
+    def _lay_out(self, terms: dict[str, int], ids: list[str], lengths: Sequence[float],
+                 term_numbers: Sequence[int], rows: Sequence[int], frequencies: Sequence[float]) -> None:
+        """Replace everything with documents `ids` (row = position) and their postings (any order)."""
+        term_numbers = np.asarray(term_numbers, dtype=np.int64)
+        order = np.argsort(term_numbers, kind="stable")      # rows stay increasing within a term
+        self._terms = terms
+        self._starts = np.concatenate([[0], np.cumsum(np.bincount(term_numbers, minlength=len(terms)))])
+        self._rows = np.asarray(rows, dtype=np.int32)[order]
+        self._frequencies = np.asarray(frequencies, dtype=np.float32)[order]
+        self._added: dict[int, tuple[list[int], list[float]]] = {}   # term number -> rows, tfs since
+        self._added_count = 0
+        self._ids = list(ids)                                  # row -> doc id (dead rows keep theirs)
+        self._row_of = {doc_id: row for row, doc_id in enumerate(ids)}
+        self._length = np.asarray(lengths, dtype=np.float64)
+        self._alive = np.ones(len(ids), dtype=bool)
+        self._forget_statistics()
+
+    def _forget_statistics(self) -> None:
+        self._document_frequency: dict[str, int] = {}
         self._average_length: float | None = None
+        self._norms: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return len(self._doc_length)
+        return len(self._row_of)
 
     def __contains__(self, doc_id: object) -> bool:
-        return doc_id in self._doc_length
+        return doc_id in self._row_of
 
     def weighted_terms(self, fields: Fields) -> tuple[dict[str, float], float]:
         """Weighted term frequencies and weighted length of one document.
@@ -71,48 +104,91 @@ class BM25Index:
 
     def build(self, docs: Mapping[str, Fields]) -> None:
         """Replace the whole content with `docs` (doc id -> field -> tokens)."""
-        self._postings, self._doc_terms, self._doc_length = {}, {}, {}
-        self._average_length = None
-        for doc_id, fields in docs.items():
-            self._add(doc_id, fields)
+        terms: dict[str, int] = {}
+        term_numbers, rows, frequencies = array("q"), array("l"), array("d")
+        lengths = array("d")
+        for row, fields in enumerate(docs.values()):
+            weighted, length = self.weighted_terms(fields)
+            lengths.append(length)
+            for term, tf in weighted.items():
+                term_numbers.append(terms.setdefault(term, len(terms)))
+                rows.append(row)
+                frequencies.append(tf)
+        self._lay_out(terms, list(docs), lengths, term_numbers, rows, frequencies)
 
     def upsert(self, doc_id: str, fields: Fields) -> None:
         """Add a document, or replace the one with the same id."""
         self.remove(doc_id)
-        self._add(doc_id, fields)
-
-    def _add(self, doc_id: str, fields: Fields) -> None:
-        frequencies, length = self.weighted_terms(fields)
-        for term, tf in frequencies.items():
-            self._postings.setdefault(term, {})[doc_id] = tf
-        self._doc_terms[doc_id] = frequencies
-        self._doc_length[doc_id] = length
-        self._average_length = None
+        weighted, length = self.weighted_terms(fields)
+        row = len(self._ids)
+        self._ids.append(doc_id)
+        self._row_of[doc_id] = row
+        self._length = np.append(self._length, length)
+        self._alive = np.append(self._alive, True)
+        for term, tf in weighted.items():
+            rows, frequencies = self._added.setdefault(self._terms.setdefault(term, len(self._terms)), ([], []))
+            rows.append(row)
+            frequencies.append(tf)
+        self._added_count += len(weighted)
+        self._forget_statistics()
+        if self._added_count > max(self.rewrite_after, len(self._rows) // 2):
+            self._rewrite()
 
     def remove(self, doc_id: str) -> None:
         """Drop a document; an unknown id is ignored."""
-        frequencies = self._doc_terms.pop(doc_id, None)
-        if frequencies is None:
+        row = self._row_of.pop(doc_id, None)
+        if row is None:
             return
-        for term in frequencies:
-            postings = self._postings[term]
-            del postings[doc_id]
-            if not postings:
-                del self._postings[term]
-        del self._doc_length[doc_id]
-        self._average_length = None
+        self._alive[row] = False
+        self._forget_statistics()
+        if len(self._ids) - len(self._row_of) > max(self.rewrite_after, len(self._row_of)):
+            self._rewrite()
+
+    def _rewrite(self) -> None:
+        """Lay the live documents and postings out afresh: dead rows and emptied terms go."""
+        live = np.flatnonzero(self._alive)
+        renumbered = np.full(len(self._ids), -1, dtype=np.int64)
+        renumbered[live] = np.arange(len(live))
+        terms: dict[str, int] = {}
+        term_numbers, rows, frequencies = [], [], []
+        for term in list(self._terms):
+            term_rows, term_frequencies = self._postings(term)
+            if len(term_rows):
+                term_numbers.append(np.full(len(term_rows), terms.setdefault(term, len(terms))))
+                rows.append(renumbered[term_rows])
+                frequencies.append(term_frequencies)
+        self._lay_out(terms, [self._ids[row] for row in live], self._length[live],
+                      *(np.concatenate(parts) if parts else [] for parts in (term_numbers, rows, frequencies)))
+
+    def _postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of the live documents containing `term`, and its weighted frequency in each."""
+        number = self._terms.get(term)
+        if number is None:
+            return np.empty(0, np.int32), np.empty(0, np.float32)
+        span = slice(*self._starts[number:number + 2]) if number + 1 < len(self._starts) else slice(0, 0)
+        rows, frequencies = self._rows[span], self._frequencies[span]
+        if number in self._added:
+            added_rows, added_frequencies = self._added[number]
+            rows = np.concatenate([rows, np.asarray(added_rows, dtype=np.int32)])
+            frequencies = np.concatenate([frequencies, np.asarray(added_frequencies, dtype=np.float32)])
+        if len(self._row_of) == len(self._ids):     # nothing removed since the arrays were laid out
+            return rows, frequencies
+        live = self._alive[rows]
+        return rows[live], frequencies[live]
 
     @property
     def average_length(self) -> float:
-        """Mean weighted document length (recomputed exactly after any change)."""
+        """Mean weighted document length (recomputed after any change)."""
         if self._average_length is None:
-            lengths = self._doc_length.values()
-            self._average_length = math.fsum(lengths) / len(lengths) if lengths else 0.0
+            lengths = self._length[self._alive]
+            self._average_length = float(lengths.sum() / len(lengths)) if len(lengths) else 0.0
         return self._average_length
 
     def document_frequency(self, term: str) -> int:
-        """Number of documents containing `term` in any field."""
-        return len(self._postings.get(term, ()))
+        """Number of documents containing `term` in any field (remembered until the next change)."""
+        if term not in self._document_frequency:
+            self._document_frequency[term] = len(self._postings(term)[0])
+        return self._document_frequency[term]
 
     def idf(self, term: str) -> float:
         """ln(1 + (N - df + 0.5) / (df + 0.5)): never negative, even for very common terms.
@@ -123,27 +199,42 @@ class BM25Index:
         df = self.document_frequency(term)
         return math.log(1.0 + (len(self) - df + 0.5) / (df + 0.5))
 
-    def _term_score(self, idf: float, tf: float, length: float) -> float:
+    def _length_norm(self, length):
+        """k1 · (1 − b + b · length / average length), for a float or an array of lengths."""
         average = self.average_length
         relative_length = length / average if average > 0 else 1.0
-        norm = self.k1 * (1.0 - self.b + self.b * relative_length)
+        return self.k1 * (1.0 - self.b + self.b * relative_length)
+
+    def _term_score(self, idf: float, tf, norm):
+        """BM25 of one term from its weighted frequency and the document's length norm (floats or arrays)."""
         return idf * tf * (self.k1 + 1.0) / (tf + norm)
 
-    def scores(self, query_tokens: Iterable[str]) -> dict[str, float]:
-        """BM25 score of every document sharing a term with the query (score > 0 only).
+    def _score_rows(self, query_tokens: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of the documents sharing a term with the query, and their scores (> 0).
 
         A term repeated in the query counts once: queries here are whole
         records, whose repetitions say little about what is being asked for.
         """
-        totals: dict[str, float] = defaultdict(float)
+        if self._norms is None:
+            self._norms = self._length_norm(self._length)
+        rows, scores, norms = [], [], self._norms
         for term in dict.fromkeys(query_tokens):
-            postings = self._postings.get(term)
-            if not postings:
-                continue
-            idf = self.idf(term)
-            for doc_id, tf in postings.items():
-                totals[doc_id] += self._term_score(idf, tf, self._doc_length[doc_id])
-        return {doc_id: score for doc_id, score in totals.items() if score > 0}
+            term_rows, frequencies = self._postings(term)
+            if len(term_rows):
+                self._document_frequency[term] = len(term_rows)
+                rows.append(term_rows)
+                scores.append(self._term_score(self.idf(term), frequencies.astype(np.float64), norms[term_rows]))
+        if not rows:
+            return np.empty(0, np.int64), np.empty(0, np.float64)
+        # Summed in query-term order per document, as term-by-term Python would.
+        totals = np.bincount(np.concatenate(rows), weights=np.concatenate(scores))
+        hits = np.flatnonzero(totals > 0)
+        return hits, totals[hits]
+
+    def scores(self, query_tokens: Iterable[str]) -> dict[str, float]:
+        """BM25 score of every document sharing a term with the query (score > 0 only)."""
+        rows, scores = self._score_rows(query_tokens)
+        return {self._ids[row]: score for row, score in zip(rows.tolist(), scores.tolist())}
 
     def search(self, query_tokens: Iterable[str], k: int) -> list[tuple[str, float]]:
         """The k best (doc id, score), best first; ties broken by doc id for stable output.
@@ -153,7 +244,12 @@ class BM25Index:
         """
         if k <= 0:
             return []
-        return heapq.nsmallest(k, self.scores(query_tokens).items(), key=lambda item: (-item[1], item[0]))
+        rows, scores = self._score_rows(query_tokens)
+        if len(rows) > k:  # every document scoring at least the k-th best, so ties are cut by id below
+            keep = scores >= np.partition(scores, len(scores) - k)[len(scores) - k]
+            rows, scores = rows[keep], scores[keep]
+        hits = [(self._ids[row], score) for row, score in zip(rows.tolist(), scores.tolist())]
+        return heapq.nsmallest(k, hits, key=lambda item: (-item[1], item[0]))
 
     def term_contributions(self, query_tokens: Iterable[str], fields: Fields) -> dict[str, float]:
         """Each shared query term's share of the BM25 score of a document given by its fields.
@@ -166,7 +262,7 @@ class BM25Index:
         """
         frequencies, length = self.weighted_terms(fields)
         return {
-            term: self._term_score(self.idf(term), frequencies[term], length)
+            term: self._term_score(self.idf(term), frequencies[term], self._length_norm(length))
             for term in dict.fromkeys(query_tokens)
             if term in frequencies
         }

@@ -22,6 +22,7 @@ from .text import Tokenizer, normalize
 
 RETRIEVERS = ("hybrid", "dense", "lexical")
 FILTER_FIELDS = ("industry_cluster", "region", "maturity", "cooperation_mode")
+FILTER_WIDENING = 8  # how much the candidate pool grows while too few candidates pass the filters
 
 
 @dataclass(frozen=True)
@@ -177,11 +178,17 @@ class Matcher:
             raise ValueError(f"未知的检索方式「{retriever}」，可选：{'、'.join(RETRIEVERS)}")
         fields = record_fields(query, self.tokenizer)
         tokens = query_tokens(fields)
-        pool = len(target) if filters else self.fusion.candidates
-        dense = dense_candidates(target, vector, pool) if retriever != "lexical" else {}
-        lexical = lexical_candidates(target, tokens, pool) if retriever != "dense" else {}
-        scored = self.score(query, vector, target, dense, lexical, tokens, retriever)
-        scored = [item for item in scored if passes(target.records[item[0]], filters)]
+        # With filters, the pool widens until k candidates pass or it holds the whole list: a rare
+        # filter value on a large list costs a few wider searches, not scoring every record.
+        pool = self.fusion.candidates
+        while True:
+            dense = dense_candidates(target, vector, pool) if retriever != "lexical" else {}
+            lexical = lexical_candidates(target, tokens, pool) if retriever != "dense" else {}
+            scored = self.score(query, vector, target, dense, lexical, tokens, retriever)
+            scored = [item for item in scored if passes(target.records[item[0]], filters)]
+            if not filters or len(scored) >= k or pool >= len(target):
+                break
+            pool *= FILTER_WIDENING
         proposals = []
         for rank, (candidate_id, score, dense_score, lexical_score) in enumerate(scored[:k], start=1):
             reasons = explain(query, target.records[candidate_id], tokens, target.fields[candidate_id],

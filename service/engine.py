@@ -61,6 +61,8 @@ class Engine:
         self.db = db
         self.instance_dir = Path(instance_dir)
         self.embedder = load_embedder(embedder) if isinstance(embedder, str) else embedder
+        if spec:
+            VectorIndex(self.embedder.dim, spec)  # an unknown spec fails here, before anything is built or saved
         self.cache = store.EmbeddingCache(db)
         self.fusion = fusion
         self.spec = spec

@@ -178,3 +178,19 @@ def test_eval_compares_the_three_retrievers(indexed, tmp_path):
 def test_bad_input_exits_2_with_a_message(indexed, args, words):
     result = indexed(*args)
     assert result.exit_code == 2 and words in result.stderr
+
+
+def test_index_can_be_told_which_faiss_index_to_build_and_remembers_it(indexed, tmp_path):
+    result = indexed("index", "--spec", "HNSW16")
+    assert result.exit_code == 0 and "重建：demands、supplies" in result.output
+    assert json.loads((tmp_path / "index" / "supplies" / "vectors.json").read_text())["spec"] == "HNSW16"
+    rows = [json.loads(l) for l in indexed("propose", "--demand", "D3", "--top-k", "1", "--format", "jsonl").output.splitlines()]
+    assert rows[0]["supply_id"] == TRUE_PAIRS["D3"]
+    again = indexed("index")
+    assert again.exit_code == 0 and "直接加载" in again.output     # the remembered spec, not the default
+
+
+def test_an_unknown_faiss_spec_exits_2_and_keeps_the_index(indexed):
+    result = indexed("index", "--spec", "NoSuchIndex99")
+    assert result.exit_code == 2 and "NoSuchIndex99" in result.stderr
+    assert indexed("index").exit_code == 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from matching.lexical import BM25Index, shared_terms
 
@@ -187,3 +189,43 @@ def test_shared_terms_lists_the_query_terms_in_the_doc_by_contribution(bm25, doc
 def test_shared_terms_is_empty_without_overlap(bm25, docs):
     assert shared_terms(["量子计算"], docs["S1"], bm25) == []
     assert shared_terms([], docs["S1"], bm25) == []
+
+
+# --- edits against a fresh build, through the array rewrites ------------------------------------
+
+TERMS = ["碳纤维", "预浸料", "钓具", "海参", "设计", "工艺", "轴承", "传感器"]
+doc_fields = st.fixed_dictionaries({field: st.lists(st.sampled_from(TERMS), max_size=4)
+                                    for field in ("title", "description", "keywords")})
+edit = st.tuples(st.sampled_from(["upsert", "remove"]), st.sampled_from(["S1", "S2", "S3", "S4", "S5"]), doc_fields)
+
+
+@settings(max_examples=60, deadline=None)
+@given(start=st.dictionaries(st.sampled_from(["S1", "S2", "S3"]), doc_fields), edits=st.lists(edit, max_size=12),
+       rewrite_after=st.sampled_from([1, 3, 100_000]))
+def test_any_edits_score_exactly_as_a_fresh_build_of_the_result(start, edits, rewrite_after):
+    # A small rewrite threshold makes the arrays be laid out afresh in the middle of the edits.
+    edited, expected = BM25Index(rewrite_after=rewrite_after), dict(start)
+    edited.build(start)
+    for action, doc_id, fields in edits:
+        if action == "upsert":
+            edited.upsert(doc_id, fields)
+            expected[doc_id] = fields
+        else:
+            edited.remove(doc_id)
+            expected.pop(doc_id, None)
+    fresh = BM25Index()
+    fresh.build(expected)
+    assert len(edited) == len(fresh) and all(doc_id in edited for doc_id in expected)
+    assert edited.average_length == pytest.approx(fresh.average_length)
+    for term in TERMS:
+        assert edited.document_frequency(term) == fresh.document_frequency(term)
+    assert edited.scores(TERMS[:5]) == pytest.approx(fresh.scores(TERMS[:5]))
+    found, expected_hits = edited.search(TERMS[2:], k=3), fresh.search(TERMS[2:], k=3)
+    assert [doc_id for doc_id, _ in found] == [doc_id for doc_id, _ in expected_hits]
+    assert [score for _, score in found] == pytest.approx([score for _, score in expected_hits])
+
+
+def test_search_keeps_every_tie_at_the_kth_score_and_cuts_them_by_id():
+    index = BM25Index()
+    index.build({doc_id: {"title": ["轴承"]} for doc_id in ["S9", "S3", "S7", "S1"]} | {"S0": {"title": ["海参"]}})
+    assert [doc_id for doc_id, _ in index.search(["轴承"], k=2)] == ["S1", "S3"]
