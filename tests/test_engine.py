@@ -121,6 +121,18 @@ def test_the_demand_nothing_solves_is_a_gap_and_true_pairs_are_not(engine):
     assert not flagged & set(TRUE_PAIRS)
 
 
+def test_the_gap_list_is_remembered_until_a_supply_arrives_that_solves_the_gap(engine):
+    first = engine.gaps()
+    first[0]["title"] = "changed by the caller"
+    assert engine.gaps()[0]["title"] != "changed by the caller"     # callers get copies
+    drill = {"id": "S99", "title": "深海油气钻井PDC钻头国产化研制", "industry_cluster": "先进装备与智能制造",
+             "cooperation_mode": "合作开发", "keywords": ["深海钻井", "钻头", "PDC"],
+             "description": "三千米以上深海油气钻井用PDC钻头的设计、制造与国产化替代。"}
+    store.upsert_records(engine.db, "supplies", [drill])
+    engine.refresh("supplies", "S99")
+    assert "D6" not in {gap["demand_id"] for gap in engine.gaps()}
+
+
 # --- the CLI ---------------------------------------------------------------------------------
 
 @pytest.fixture
