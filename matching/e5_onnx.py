@@ -22,7 +22,6 @@ import os
 import re
 import struct
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -305,12 +304,28 @@ class E5Onnx:
         with self._bulk_lock:
             if self._bulk_session is None:
                 self._bulk_session = self._new_session(1)
+        rows, taking, failures = iter(range(len(texts))), threading.Lock(), []
 
-        def embed(row: int) -> None:
-            vectors[row] = self._forward(self._bulk_session, self.token_ids(texts[row], is_query))
+        def embed_rows() -> None:
+            while not failures:
+                with taking:
+                    row = next(rows, None)
+                if row is None:
+                    return
+                try:
+                    vectors[row] = self._forward(self._bulk_session, self.token_ids(texts[row], is_query))
+                except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
+                    failures.append(error)
 
-        with ThreadPoolExecutor(self.threads) as pool:
-            list(pool.map(embed, range(len(texts))))
+        # Daemon threads, not a ThreadPoolExecutor: at exit Python finishes every text queued to an
+        # executor first, so Ctrl+C during a server's first indexing waited for the whole list.
+        workers = [threading.Thread(target=embed_rows, daemon=True) for _ in range(self.threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        if failures:
+            raise failures[0]
         return vectors
 
     def _forward(self, session, ids: list[int]) -> np.ndarray:

@@ -113,3 +113,31 @@ def test_matchmaker_serve_runs_the_site_under_waitress(instance):
         server.send_signal(signal.SIGINT)
         output = server.communicate(timeout=20)[0].decode()
     assert f"http://127.0.0.1:{port}/" in output
+
+
+def test_ctrl_c_stops_the_server_at_once_while_its_first_indexing_is_still_embedding(tmp_path):
+    import time
+    from pathlib import Path
+
+    from service import importers, store
+
+    from .server_process import ServerProcess
+
+    data = Path(__file__).resolve().parent.parent / "data"
+    db = store.open_db(tmp_path / "matchmaker.db")
+    for kind in ("demands", "supplies"):
+        importers.import_files(db, kind, sorted((data / kind).glob("*.jsonl")))
+    server = ServerProcess(tmp_path / "matchmaker.db").start()
+    try:
+        # The worker embeds the 227 demands (stored together), then the 359 supplies: ~30 s on 2 cores.
+        deadline = time.monotonic() + 120
+        while db.execute("select count(*) from embeddings").fetchone()[0] < 227 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(3)  # past building the demands' side: well inside the supplies' ~25 s of embedding
+        assert db.execute("select count(*) from embeddings").fetchone()[0] == 227, "not embedding the supplies now"
+        started = time.monotonic()
+        server.stop()
+        assert server.process.returncode is not None
+        assert time.monotonic() - started < 10      # it used to embed every remaining supply first
+    finally:
+        server.kill()
