@@ -9,7 +9,6 @@ which each query is only its description (no title or keywords), where the signa
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import tempfile
 from pathlib import Path
 

@@ -291,10 +291,11 @@ class E5Onnx:
         One text per forward pass. A single text runs on all `threads` cores
         (the interactive case); a list runs `threads` texts at a time, each on
         one core, in a second session made at the first such call (165 MB).
-        Measured on the 586 sample texts (bench/embed_speed.py): one-core
-        passes side by side spend 166 ms of CPU a text, two-core passes 170-197
-        ms one after another and 208-236 ms side by side, where both sessions'
-        threads contend for the two cores; a padded batch is slower still.
+        Measured on the sample texts (BENCHMARKS.md): one-core passes side by
+        side spend 166 ms of CPU a text, two-core passes 170-197 ms one after
+        another and 208-236 ms side by side, where they share one session's
+        thread pool and three threads contend for two cores; a padded batch
+        is slower still.
         """
         vectors = np.empty((len(texts), self.dim), np.float32)
         if len(texts) <= 1 or self.threads == 1:

@@ -166,7 +166,6 @@ def report_charts(report: dict) -> dict[str, Markup]:
     """The report page's four charts: match-rate trend, bars by cluster and by platform, the heat map."""
     labels = [point["month"][2:] for point in report["trend"]]
     clusters = report["breakdowns"]["cluster"]["groups"]
-    platforms = report["breakdowns"]["platform"]["groups"]
     return {
         "trend": line_chart("匹配率：近 12 个月", labels, [
             ("当月", [point["figures"]["match_rate"] for point in report["trend"]]),

@@ -24,6 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def interruptible() -> None:
+    """Run in the child before exec: SIGINT acts as Ctrl+C in a terminal, even when the tests
+    themselves run in the background, where the shell starts every child with SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -51,7 +57,8 @@ class ServerProcess:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "service.cli", "--db", str(self.db_path), "serve", "--port", str(self.port),
-             "--threads", str(self.threads)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+             "--threads", str(self.threads)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            preexec_fn=interruptible)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

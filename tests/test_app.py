@@ -7,6 +7,7 @@ import pytest
 
 from service.app import ConfigError, create_app, get_db
 
+from .server_process import interruptible
 from .service_fixtures import *  # noqa: F401,F403
 
 
@@ -99,7 +100,8 @@ def test_matchmaker_serve_runs_the_site_under_waitress(instance):
         port = probe.getsockname()[1]
     env = {**os.environ, "MATCHMAKER_ENV": "development"}
     server = subprocess.Popen([sys.executable, "-m", "service.cli", "--db", str(instance / "matchmaker.db"), "serve",
-                               "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                               "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              preexec_fn=interruptible)
     try:
         deadline, answer = time.monotonic() + 20, None
         while time.monotonic() < deadline and answer is None:
