@@ -23,6 +23,7 @@ from .text import Tokenizer, normalize
 RETRIEVERS = ("hybrid", "dense", "lexical")
 FILTER_FIELDS = ("industry_cluster", "region", "maturity", "cooperation_mode")
 FILTER_WIDENING = 8  # how much the candidate pool grows while too few candidates pass the filters
+EXACT_FILTER_LIMIT = 5_000  # lists up to this size are scored whole when filtered
 
 
 @dataclass(frozen=True)
@@ -178,9 +179,11 @@ class Matcher:
             raise ValueError(f"未知的检索方式「{retriever}」，可选：{'、'.join(RETRIEVERS)}")
         fields = record_fields(query, self.tokenizer)
         tokens = query_tokens(fields)
-        # With filters, the pool widens until k candidates pass or it holds the whole list: a rare
-        # filter value on a large list costs a few wider searches, not scoring every record.
-        pool = self.fusion.candidates
+        # With filters, a list of up to EXACT_FILTER_LIMIT records is scored whole, so the k best
+        # passing records are exact. On a larger list the pool widens until k candidates pass or it
+        # holds the whole list: a few wider searches, not scoring every record (the k best of the
+        # pool, as unfiltered ranking is).
+        pool = len(target) if filters and len(target) <= EXACT_FILTER_LIMIT else self.fusion.candidates
         while True:
             dense = dense_candidates(target, vector, pool) if retriever != "lexical" else {}
             lexical = lexical_candidates(target, tokens, pool) if retriever != "dense" else {}
