@@ -80,6 +80,7 @@ class BM25Index:
         self._document_frequency: dict[str, int] = {}
         self._average_length: float | None = None
         self._norms: np.ndarray | None = None
+        self._last_query: tuple | None = None   # (distinct terms, their _score_rows), see scores_of
 
     def __len__(self) -> int:
         return len(self._row_of)
@@ -210,15 +211,24 @@ class BM25Index:
         return idf * tf * (self.k1 + 1.0) / (tf + norm)
 
     def _score_rows(self, query_tokens: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Rows of the documents sharing a term with the query, and their scores (> 0).
+        """Rows of the documents sharing a term with the query (increasing), and their scores (> 0).
 
         A term repeated in the query counts once: queries here are whole
         records, whose repetitions say little about what is being asked for.
         """
+        terms = tuple(dict.fromkeys(query_tokens))
+        last = self._last_query
+        if last is not None and last[0] == terms:
+            return last[1]
+        result = self._score_terms(terms)
+        self._last_query = (terms, result)
+        return result
+
+    def _score_terms(self, terms: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
         if self._norms is None:
             self._norms = self._length_norm(self._length)
         rows, scores, norms = [], [], self._norms
-        for term in dict.fromkeys(query_tokens):
+        for term in terms:
             term_rows, frequencies = self._postings(term)
             if len(term_rows):
                 self._document_frequency[term] = len(term_rows)
@@ -235,6 +245,23 @@ class BM25Index:
         """BM25 score of every document sharing a term with the query (score > 0 only)."""
         rows, scores = self._score_rows(query_tokens)
         return {self._ids[row]: score for row, score in zip(rows.tolist(), scores.tolist())}
+
+    def scores_of(self, query_tokens: Iterable[str], doc_ids: Iterable[str]) -> dict[str, float]:
+        """BM25 score of each given document (0 when it shares no term or is not indexed).
+
+            >>> bm25.scores_of(["碳纤维"], ["S1", "S3"])
+            {'S1': 0.70..., 'S3': 0.0}
+
+        The query's scores are remembered from the last search or scores_of with the same query, so
+        the ranker pays once for a query's top k and the BM25 of its dense-only candidates.
+        """
+        rows, scores = self._score_rows(query_tokens)
+        found = {}
+        for doc_id in doc_ids:
+            row = self._row_of.get(doc_id, -1)
+            place = int(np.searchsorted(rows, row))
+            found[doc_id] = float(scores[place]) if place < len(rows) and rows[place] == row else 0.0
+        return found
 
     def search(self, query_tokens: Iterable[str], k: int) -> list[tuple[str, float]]:
         """The k best (doc id, score), best first; ties broken by doc id for stable output.

@@ -206,9 +206,10 @@ class Matcher:
         calibration = target.calibration
         candidates = set(dense) | set(lexical)
         if retriever == "hybrid":
-            # A candidate found only lexically still gets its true cosine, not a zero.
+            # A candidate found by one retriever only still gets its true score from the other.
             for candidate in candidates - set(dense):
                 dense[candidate] = float(target.vectors.vector(candidate) @ vector.ravel())
+            lexical.update(target.bm25.scores_of(tokens, candidates - set(lexical)))
         signals = {
             candidate: (calibration.dense(dense[candidate]) if candidate in dense else 0.0,
                         calibration.lexical(lexical.get(candidate, 0.0)))

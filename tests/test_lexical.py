@@ -225,6 +225,14 @@ def test_any_edits_score_exactly_as_a_fresh_build_of_the_result(start, edits, re
     assert [score for _, score in found] == pytest.approx([score for _, score in expected_hits])
 
 
+def test_scores_of_gives_the_score_of_any_document_and_follows_edits(bm25):
+    query = ["碳纤维", "设计"]
+    assert bm25.scores_of(query, ["S2", "S3", "never-indexed"]) == \
+        {"S2": pytest.approx(bm25.scores(query)["S2"]), "S3": 0.0, "never-indexed": 0.0}
+    bm25.upsert("S3", {"title": ["碳纤维"]})     # the remembered query scores must not outlive an edit
+    assert bm25.scores_of(query, ["S3"])["S3"] == pytest.approx(bm25.scores(query)["S3"]) != 0
+
+
 def test_search_keeps_every_tie_at_the_kth_score_and_cuts_them_by_id():
     index = BM25Index()
     index.build({doc_id: {"title": ["轴承"]} for doc_id in ["S9", "S3", "S7", "S1"]} | {"S0": {"title": ["海参"]}})
