@@ -39,7 +39,7 @@ def free_port() -> int:
 class ServerProcess:
     """One `matchmaker --db DB serve` process; start() waits until it answers."""
 
-    def __init__(self, db_path: str | Path, threads: int = 8, log_path: str | Path | None = None):
+    def __init__(self, db_path: str | Path, threads: int | None = 8, log_path: str | Path | None = None):
         self.db_path = Path(db_path)
         self.threads = threads
         self.log_path = Path(log_path) if log_path else self.db_path.with_name("server.log")
@@ -55,10 +55,10 @@ class ServerProcess:
         env = {**os.environ, "MATCHMAKER_ENV": "development", "PYTHONUNBUFFERED": "1"}
         env.pop("MATCHMAKER_DB", None)
         log = open(self.log_path, "ab")
+        threads = ["--threads", str(self.threads)] if self.threads else []  # None: serve's own default
         self.process = subprocess.Popen(
             [sys.executable, "-m", "service.cli", "--db", str(self.db_path), "serve", "--port", str(self.port),
-             "--threads", str(self.threads)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            preexec_fn=interruptible)
+             *threads], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=interruptible)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

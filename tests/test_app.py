@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import threading
+import time
+import urllib.request
 
 import pytest
 
+from service import importers, store
 from service.app import ConfigError, create_app, get_db
 
-from .server_process import interruptible
+from .conftest import sample_files
+from .server_process import ServerProcess
 from .service_fixtures import *  # noqa: F401,F403
 
 
@@ -87,48 +91,21 @@ def _request_connection(app):
 
 
 def test_matchmaker_serve_runs_the_site_under_waitress(instance):
-    import os
-    import signal
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "MATCHMAKER_ENV": "development"}
-    server = subprocess.Popen([sys.executable, "-m", "service.cli", "--db", str(instance / "matchmaker.db"), "serve",
-                               "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              preexec_fn=interruptible)
+    server = ServerProcess(instance / "matchmaker.db", threads=None).start(timeout=20)
     try:
-        deadline, answer = time.monotonic() + 20, None
-        while time.monotonic() < deadline and answer is None:
-            try:
-                answer = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=2)
-            except OSError:
-                time.sleep(0.2)
-        assert answer is not None and answer.status == 200
-        assert answer.headers["Server"] == "matchmaker"  # waitress, not the development server
+        with urllib.request.urlopen(f"{server.base}/api/v1/openapi.json", timeout=10) as answer:
+            assert answer.status == 200
+            assert answer.headers["Server"] == "matchmaker"  # waitress, not the development server
     finally:
-        server.send_signal(signal.SIGINT)
-        output = server.communicate(timeout=20)[0].decode()
-    assert f"http://127.0.0.1:{port}/" in output
+        server.stop()
+    assert server.process.returncode == 0  # Ctrl+C ends it cleanly within stop()'s 20 s
+    assert f"{server.base}/" in server.log()
 
 
 def test_ctrl_c_stops_the_server_at_once_while_its_first_indexing_is_still_embedding(tmp_path):
-    import time
-    from pathlib import Path
-
-    from service import importers, store
-
-    from .server_process import ServerProcess
-
-    data = Path(__file__).resolve().parent.parent / "data"
     db = store.open_db(tmp_path / "matchmaker.db")
     for kind in ("demands", "supplies"):
-        importers.import_files(db, kind, sorted((data / kind).glob("*.jsonl")))
+        importers.import_files(db, kind, sample_files(kind))
     server = ServerProcess(tmp_path / "matchmaker.db").start()
     try:
         # The worker embeds the 227 demands (stored together), then the 359 supplies: ~30 s on 2 cores.
