@@ -257,7 +257,7 @@ class E5Onnx:
         self.dim = self.config.hidden
         self.threads = threads or os.cpu_count() or 1
         self._session = self._new_session(self.threads)
-        self._bulk_session = None if self.threads > 1 else self._session
+        self._bulk_session = None  # made at the first list of texts (see encode)
         self._bulk_lock = threading.Lock()
         # Every token has type 0: its row is added to each position's.
         self._positions_plus_type = self._tensors["emb.pos"] + self._tensors["emb.type"][:self.dim]
