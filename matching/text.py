@@ -22,6 +22,10 @@ import jieba
 RESOURCES = Path(__file__).resolve().parent / "resources"
 USER_DICTIONARY_PATH = RESOURCES / "userdict.txt"
 STOPWORDS_PATH = RESOURCES / "stopwords.txt"
+FILLER_PATH = RESOURCES / "filler.txt"
+# Units and symbols that normalisation leaves as short Latin tokens ("mm", "℃" → "°c" → "c").
+RARE_WORD = 50  # jieba frequency below which a term beside a lone character is taken for a fragment
+UNITS = frozenset("mm cm km um nm kg mg ml kw mw kv kpa mpa gpa min ppm rpm db hz khz mhz ghz m2 m3".split())
 
 # Variants NFKC leaves alone (CJK punctuation, typographic quotes and dashes),
 # folded to one ASCII form so "“5G”" and "\"5G\"" tokenise and compare alike.
@@ -139,6 +143,7 @@ class Tokenizer:
             self.add_term(term)
         words = read_word_list(stopwords_path) if stopwords_path is not None else []
         self.stopwords = frozenset(normalize(word) for word in words)
+        self.filler = frozenset(normalize(word) for word in read_word_list(FILLER_PATH))
 
     def add_term(self, term: str, freq: int | None = None, tag: str | None = None) -> None:
         """Teach the tokenizer one domain term (normalised like the text it will meet).
@@ -157,6 +162,74 @@ class Tokenizer:
         """
         pieces = self._jieba.cut(normalize(text), cut_all=False, HMM=True)
         return [piece for piece in pieces if _is_kept_token(piece, self.stopwords)]
+
+
+    def reason_term(self, term: str, text: str, other_text: str) -> str | None:
+        """How a BM25 term shared by two texts is shown as a reason for matching them, or None.
+
+            >>> tokenizer.reason_term("刀具", "刀具磨钝了才换", "刀具磨损在线监测")
+            '刀具'
+            >>> tokenizer.reason_term("接机", "压接机上没有监测", "在压接机上加装传感器")   # jieba cut 压|接机
+            >>> tokenizer.reason_term("接机", "焊接机器人", "对接机构")      # pieces of 焊接 and 对接
+            >>> tokenizer.reason_term("mm", "误差0.5mm", "精度0.1mm")       # a unit
+
+        Dropped: filler (filler.txt), numbers, units, lone Latin letters, and fragments: a short
+        term that, wherever it occurs in one text, is cut across by a much more common dictionary
+        word that the other text lacks; and a rare or unknown term jieba cut from a longer string
+        both texts share, leaving a lone character beside it (压|接机, 级|进模), unless that
+        string is a dictionary word (then it is shown whole).
+        """
+        if term in self.filler or term in UNITS:
+            return None
+        if term.isascii():
+            return term if len(term) >= 2 and any(char.isalpha() for char in term) else None
+        text, other_text = normalize(text), normalize(other_text)
+        longer = self._common_extension(term, text, other_text)
+        if longer != term and (self._jieba.FREQ.get(term) or 0) < RARE_WORD:
+            return longer if self._jieba.FREQ.get(longer) else None
+        if self._fragment(term, text, other_text) or self._fragment(term, other_text, text):
+            return None
+        return term
+
+    def _common_extension(self, term: str, text: str, other_text: str) -> str:
+        """term with the single characters jieba left beside it (级|进模 → 级进模), when both texts
+        contain the longer string; else term."""
+        pieces = [piece for piece, _, _ in self._jieba.tokenize(text, HMM=True)]
+        best = term
+        for number, piece in enumerate(pieces):
+            if piece != term:
+                continue
+            before = pieces[number - 1] if number and _is_lone_character(pieces[number - 1], self.stopwords) else ""
+            after = pieces[number + 1] if number + 1 < len(pieces) and \
+                _is_lone_character(pieces[number + 1], self.stopwords) else ""
+            for longer in (before + term + after, before + term, term + after):
+                if len(longer) > len(best) and longer in other_text:
+                    best = longer
+        return best
+
+    def _fragment(self, term: str, text: str, other_text: str) -> bool:
+        """Every occurrence of a two-character term in text is cut across by a dictionary word at least
+        ten times as common (and common in itself) that other_text lacks."""
+        if len(term) != 2:
+            return False
+        words, start = self._jieba.FREQ, text.find(term)
+        floor = max(100, 10 * (words.get(term) or 0))
+        found = start >= 0
+        while start >= 0:
+            end = start + len(term)
+            crossing = (text[left:right] for left in range(max(0, start - 3), end)
+                        for right in range(left + 2, min(len(text), left + 5) + 1)
+                        if left < end and right > start and not (left <= start and right >= end)
+                        and not (left >= start and right <= end))
+            if not any((words.get(word) or 0) >= floor and word not in other_text for word in crossing):
+                return False
+            start = text.find(term, start + 1)
+        return found
+
+
+def _is_lone_character(piece: str, stopwords: frozenset[str]) -> bool:
+    """A single CJK character that is not a stop word: what jieba leaves of an unknown longer word."""
+    return len(piece) == 1 and "\u4e00" <= piece <= "\u9fff" and piece not in stopwords
 
 
 @functools.lru_cache(maxsize=1)

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from matching.embedders import Embedder, embed_cached, load_embedder
+from matching.embedders import Embedder, embed_cached, load_embedder, segment_vectors
 from matching.index import VectorIndex, choose_spec, records_checksum
-from matching.ranker import FusionConfig, Matcher, Proposal, Side, record_text
+from matching.ranker import (FusionConfig, Matcher, Proposal, Side, best_sentence_pair, embedded_segments,
+                             record_segments, record_text)
 from matching.text import default_tokenizer
 
 from . import store
@@ -103,13 +104,16 @@ class Engine:
             return self.matcher
 
     def embed(self, records: list[dict], progress=None, done: int = 0, total: int = 0) -> np.ndarray:
+        """Record vectors (cached); the same pass caches each sentence's vector for quoting."""
         texts = [record_text(record) for record in records]
+        segments = [embedded_segments(record_segments(record)) for record in records]
         if progress is None:
-            return embed_cached(self.embedder, texts, EMBEDDING_KIND, self.cache)
+            return embed_cached(self.embedder, texts, EMBEDDING_KIND, self.cache, segments)
         chunks = []
         for start in range(0, len(texts), PROGRESS_CHUNK):
-            chunks.append(embed_cached(self.embedder, texts[start:start + PROGRESS_CHUNK], EMBEDDING_KIND, self.cache))
-            progress(done + min(start + PROGRESS_CHUNK, len(texts)), total)
+            end = start + PROGRESS_CHUNK
+            chunks.append(embed_cached(self.embedder, texts[start:end], EMBEDDING_KIND, self.cache, segments[start:end]))
+            progress(done + min(end, len(texts)), total)
         return np.concatenate(chunks) if chunks else np.empty((0, self.embedder.dim), dtype=np.float32)
 
     def _build_side(self, side: Side, records: list[dict], vectors: np.ndarray) -> None:
@@ -179,7 +183,8 @@ class Engine:
                 vector = self.embed([record])[0]
                 matcher = self.ensure_current()
                 rank = matcher.supplies_for if kind == "demands" else matcher.demands_for
-                self._ranked[key] = rank(record, vector, k, retriever, filters)
+                target = matcher.supplies if kind == "demands" else matcher.demands
+                self._ranked[key] = self.quote(record, rank(record, vector, k, retriever, filters), target)
             return list(self._ranked[key])
 
     def propose_all(self, k: int = 5, retriever: str = "hybrid", min_score: float = 0.0,
@@ -194,9 +199,28 @@ class Engine:
             vectors = self.embed(records)
             proposals = []
             for record, vector in zip(records, vectors):
-                proposals += [proposal for proposal in matcher.supplies_for(record, vector, k, retriever)
-                              if proposal.score >= min_score]
+                found = [proposal for proposal in matcher.supplies_for(record, vector, k, retriever)
+                         if proposal.score >= min_score]
+                proposals += self.quote(record, found, matcher.supplies)
             return proposals
+
+    def quote(self, query: dict, proposals: list[Proposal], target: Side) -> list[Proposal]:
+        """Add the best-matching sentence pair to each proposal's reasons ("sentence_pair": the
+        demand's words, the supply's words, their cosine), from the sentence vectors cached when
+        the records were embedded."""
+        if not proposals:
+            return proposals
+        candidates = [target.records[proposal.candidate_id] for proposal in proposals]
+        rows = segment_vectors(self.embedder, [embedded_segments(record_segments(r)) for r in [query, *candidates]],
+                               self.cache)
+        demand_side = "demand" if target.name == "supplies" else "supply"
+        other_side = "supply" if demand_side == "demand" else "demand"
+        for proposal, candidate, candidate_rows in zip(proposals, candidates, rows[1:]):
+            pair = best_sentence_pair(query, rows[0], candidate, candidate_rows)
+            if pair:
+                proposal.reasons["sentence_pair"] = {demand_side: pair["query"], other_side: pair["candidate"],
+                                                     "similarity": pair["similarity"]}
+        return proposals
 
     def gaps(self, threshold: float = DEFAULT_GAP_THRESHOLD, only_open: bool = True) -> list[dict]:
         """Demands whose best supply scores below the threshold, weakest first (揭榜挂帅 candidates).

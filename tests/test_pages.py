@@ -1,6 +1,7 @@
 """The pages through the real app (Flask test client): who may see what, forms, the broker's work."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -188,9 +189,10 @@ def test_an_enterprise_sees_only_recommended_proposals_and_contacts_after_introd
 
 def test_a_platform_sees_a_demands_budget_only_after_the_enterprise_agrees(client, db):
     log_in(client, db, "broker")
-    pair = proposal_id(db, "D2021-005", "S2021-001")
+    demand_id, pair = next((demand_id, row["id"]) for demand_id in ("D2021-005", "D2021-002", "D2021-006", "D2021-008")
+                           if (row := store.get_proposal_for_pair(db, demand_id, "S2021-001")))
     post(client, f"/queue/{pair}/decide", {"decision": "recommended"})
-    demand = store.get_record(db, "demands", "D2021-005")
+    demand = store.get_record(db, "demands", demand_id)
 
     log_in(client, db, "platform")
     body = text(client.get("/supplies/S2021-001"))
@@ -403,6 +405,25 @@ def test_gap_list_shows_demands_without_a_credible_supply(client, db):
     log_in(client, db, "broker")
     body = text(client.get("/gaps"))
     assert "揭榜挂帅候选" in body and "牡蛎肽口服液太苦" in body  # D2021-006's best score is about 0.1
+
+
+def test_one_gap_threshold_page_api_cli_and_report_list_the_same_demands(app, client, db):
+    from click.testing import CliRunner
+
+    from service import reports
+    from service.cli import cli
+    from service.engine import DEFAULT_GAP_THRESHOLD
+
+    log_in(client, db, "broker")
+    page = client.get("/gaps").get_data(as_text=True)
+    on_page = set(re.findall(r'class="row-title" href="/demands/([^"]+)"', page))
+    assert f"最佳匹配分低于 {DEFAULT_GAP_THRESHOLD:.2f}" in page
+    api = client.get("/api/v1/gaps").json
+    run = CliRunner().invoke(cli, ["--db", app.config["DATABASE"], "gaps", "--format", "jsonl"], catch_exceptions=False)
+    from_cli = {json.loads(line)["demand_id"] for line in run.output.splitlines()}
+    report = reports.monthly_report(db, "2021-12", reports.gaps_if_available(app.extensions["live_index"]))["gaps"]
+    assert api["threshold"] == report["threshold"] == DEFAULT_GAP_THRESHOLD
+    assert on_page and on_page == {g["demand_id"] for g in api["items"]} == from_cli == {g["demand_id"] for g in report["items"]}
 
 
 def test_audit_log_shows_who_changed_what(client, db):

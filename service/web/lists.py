@@ -130,10 +130,13 @@ def _detail_page(kind: str, record_id: str):
     shared_terms = list(dict.fromkeys(term for proposal in proposals
                                       for term in proposal["reasons"].get("shared_terms") or []))
     cooperations = store.list_cooperations(db, {"demand_id" if kind == "demands" else "supply_id": record_id})
+    upper, lower = thresholds()
+    # Undecided pairs below the review zone are shown apart, collapsed and without decision buttons.
+    low_proposals = [p for p in proposals if p["status"] == "proposed" and (p["score"] or 0) < lower]
     return render_template("record.html", kind=kind, noun=NOUN[kind], record=record,
-                           proposals=proposals, shared_terms=shared_terms, cooperations=cooperations, history=_history(db, user, kind, record_id),
-                           may_edit=auth.can_edit(user, kind, record), other=other,
-                           upper=thresholds()[0])
+                           proposals=proposals, low_proposals=low_proposals, shared_terms=shared_terms,
+                           cooperations=cooperations, history=_history(db, user, kind, record_id),
+                           may_edit=auth.can_edit(user, kind, record), other=other, upper=upper, lower=lower)
 
 
 def _history(db, user: dict, kind: str, record_id: str) -> list[dict]:

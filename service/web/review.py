@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 
 from .. import auth, store, workflow
+from ..engine import DEFAULT_GAP_THRESHOLD
 from ..records import INDUSTRY_CLUSTERS
 from . import bp, presenting
 from .access import get_db, thresholds
@@ -214,7 +215,7 @@ def cooperations():
 @auth.roles_required("broker", "admin")
 def gaps():
     db = get_db()
-    threshold = _float(request.args.get("threshold"), current_app.config.get("GAP_THRESHOLD", 0.45))
+    threshold = _float(request.args.get("threshold"), DEFAULT_GAP_THRESHOLD)
     engine = current_app.extensions["live_index"].engine()
     found = engine.gaps(threshold)
     cluster = request.args.get("cluster", "").strip()
