@@ -41,7 +41,6 @@ class TrainingConfig:
     scale: float = 20.0         # cosine → logit, as sentence-transformers' MNRL
     hard_negatives: int = 2
     max_tokens: int = 256
-    absolute_weight: float = 0.0  # weight of the loss that puts every solving pair above one fixed cosine
     seed: int = 0
 
 
@@ -157,18 +156,6 @@ def embed(network: E5Torch, batcher: Batcher, texts: list[str], chunk: int = 32)
     return vectors[torch.argsort(torch.tensor(order))]
 
 
-def absolute_loss(query, positive, negative, boundary, scale: float) -> torch.Tensor:
-    """Logistic loss on one boundary shared by every query: a solving pair above it, a near-miss below.
-
-    The ranking loss only orders candidates per query; this one makes a cosine mean the same for
-    every demand, which is what the gap list (no supply above the threshold) relies on.
-    """
-    near = negative.view(len(query), -1, query.shape[1])
-    pairs = torch.cat([(query * positive).sum(1), (query[:, None] * near).sum(-1).ravel()])
-    labels = torch.cat([torch.ones(len(query)), torch.zeros(near.shape[0] * near.shape[1])])
-    return functional.binary_cross_entropy_with_logits((pairs - boundary) * scale, labels)
-
-
 def train(cases: list[dict], config: TrainingConfig = TrainingConfig(), model: E5Onnx | None = None,
           log=print) -> Adapter:
     """Train an adapter on cases; returns it (nothing is written)."""
@@ -176,8 +163,7 @@ def train(cases: list[dict], config: TrainingConfig = TrainingConfig(), model: E
     rng = random.Random(config.seed)
     model = model or E5Onnx()
     network = E5Torch(model, config.rank, config.alpha)
-    boundary = nn.Parameter(torch.tensor(0.8))  # the cosine that separates "solves" from "near-miss"
-    optimizer = torch.optim.AdamW([*network.parameters(), boundary], lr=config.learning_rate, weight_decay=0.01)
+    optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, weight_decay=0.01)
     steps = config.epochs * math.ceil(len(cases) / config.batch_cases)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min(1.0, (step + 1) / max(1, steps // 10)) * max(0.0, 1 - step / steps))
@@ -198,8 +184,6 @@ def train(cases: list[dict], config: TrainingConfig = TrainingConfig(), model: E
             forward = torch.cat([query @ positive.T, query @ negative.T], dim=1) * config.scale
             backward = (positive @ query.T) * config.scale
             loss = functional.cross_entropy(forward, targets) + functional.cross_entropy(backward, targets)
-            if config.absolute_weight:
-                loss = loss + config.absolute_weight * absolute_loss(query, positive, negative, boundary, config.scale)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

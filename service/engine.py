@@ -24,10 +24,17 @@ from matching.text import default_tokenizer
 from . import store
 from .records import OPEN_DEMAND_STATUSES
 
-# Chosen by `matchmaker eval` on the sample (BENCHMARKS.md has the comparison).
-DEFAULT_FUSION = FusionConfig(method="convex", alpha=0.5)
-# Below this best score a demand has no credible supply: the 揭榜挂帅 candidate list.
-DEFAULT_GAP_THRESHOLD = 0.50
+# Chosen by bench/quality.py: 5-fold cross-validation over match-dev's demands, with the sample as a
+# floor (R@5 ≥ 0.97, MRR ≥ 0.95); every fold chose 0.8 (BENCHMARKS.md, "Matching quality v2").
+DEFAULT_FUSION = FusionConfig(method="convex", alpha=0.8)
+# One score scale for the review queue and the gap list (BENCHMARKS.md, "Matching quality v2"): from
+# REVIEW_LOWER a pair is worth a broker's look, from REVIEW_UPPER it is a strong proposal. A demand
+# with nothing from REVIEW_LOWER on has no credible supply: the 揭榜挂帅 candidate list (the
+# cross-validated gap threshold was 0.67; it is rounded onto the review zone's edge, so "a gap" and
+# "nothing to review" are the same thing). The zone edges keep the share of proposals in each zone
+# that 0.65 / 0.45 gave with the previous engine on the sample (14% strong, 26% to review).
+REVIEW_UPPER, REVIEW_LOWER = 0.80, 0.65
+DEFAULT_GAP_THRESHOLD = REVIEW_LOWER
 # Every record is embedded once, with the "query: " prefix on both sides: the lists are matched
 # symmetrically (either can be the query), and that is how the model was measured on zh-STS.
 EMBEDDING_KIND = "query"

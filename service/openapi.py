@@ -224,7 +224,7 @@ SCHEMAS = {
                             "description": "每家企业、每个平台在议程中最多出现的次数，默认 3"},
         "size": {"type": "integer", "minimum": 1, "maximum": 100, "description": "议程最多配对数，默认 20"},
         "min_score": {"type": "number", "minimum": 0, "maximum": 1,
-                      "description": "入选议程的最低匹配分，默认 0.45（审核队列的下阈值）"},
+                      "description": "入选议程的最低匹配分，默认 0.65（审核队列的下阈值）"},
         "note": {"type": "string"}}},
     "PairInput": {"type": "object", "required": ["demand_id", "supply_id"], "properties": {
         "demand_id": {"type": "string"}, "supply_id": {"type": "string"}}},

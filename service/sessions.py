@@ -20,6 +20,7 @@ import sqlite3
 
 from . import store, workflow
 from .auth import SEE_ALL
+from .engine import REVIEW_LOWER
 from .records import INDUSTRY_CLUSTERS, OPEN_DEMAND_STATUSES
 from .workflow import WorkflowError
 
@@ -29,7 +30,7 @@ DIRECTIONS = {"into_enterprise": "走进企业", "into_platform": "走进平台"
 DEFAULT_PER_PARTY_LIMIT = 3
 DEFAULT_AGENDA_SIZE = 20
 # A pair scoring below the review queue's lower threshold is not worth a slot at the table.
-DEFAULT_MIN_SCORE = 0.45
+DEFAULT_MIN_SCORE = REVIEW_LOWER
 # Engine candidates looked at per demand before the per-party limit thins them out.
 CANDIDATES_PER_DEMAND = 10
 # Which supply attribute a theme restricts (a district theme leaves supplies city-wide).

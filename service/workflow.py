@@ -135,7 +135,7 @@ def queue_filters(filters: dict | None, zone: str, upper: float, lower: float) -
     return chosen
 
 
-def review_queue(db, filters: dict | None = None, upper: float = 0.65, lower: float = 0.45,
+def review_queue(db, filters: dict | None = None, upper: float = 0.80, lower: float = 0.65,
                  limit: int | None = None) -> dict[str, list[dict]]:
     """Undecided proposals in two zones, best first; "unsure" ones come back at the end of their zone."""
     return {zone: store.list_proposals(db, queue_filters(filters, zone, upper, lower), limit=limit)

@@ -126,3 +126,27 @@ def test_a_missing_chromium_skips_locally_but_fails_under_ci(monkeypatch, tmp_pa
     monkeypatch.setenv("CI", "1")
     with pytest.raises(Failed, match="CI"):
         browser_support.require_browser()
+
+
+def test_a_record_page_quotes_the_sentences_that_match_and_keeps_low_scores_apart(site):
+    """The broker reads why a pair was proposed in the records' own words; pairs below the review
+    zone (D2021-001 has one pair at 0.73 and two near 0.35) are collapsed, without decision buttons."""
+    base_url, browser = site
+    broker = log_in(browser, base_url, "broker")
+    broker.goto(f"{base_url}/demands/D2021-001")
+    quote = broker.locator("#proposals > article.proposal figure.sentence-pair").first
+    assert quote.is_visible()
+    demand_words = quote.locator("blockquote").nth(0).inner_text()
+    assert demand_words.startswith("需求原话")
+    sentence = demand_words.removeprefix("需求原话").strip().strip("“”")
+    record_text = broker.locator(".description").first.inner_text() + broker.locator("h1").inner_text()
+    assert sentence and sentence in record_text
+    assert quote.locator("blockquote").nth(1).inner_text().startswith("成果原话")
+    low = broker.locator("details.low-score")
+    assert low.count() == 1 and low.get_attribute("open") is None
+    assert not low.locator("article.proposal").first.is_visible()
+    assert low.locator("form").count() == 0                 # no recommend / reject buttons
+    low.locator("summary").click()
+    assert low.locator("article.proposal").first.is_visible()
+    screenshot(broker, "record-sentence-pair-and-low-scores.png", full_page=True)
+    broker.context.close()

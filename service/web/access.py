@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import current_app
 
 from .. import store, workflow
+from ..engine import REVIEW_LOWER, REVIEW_UPPER
 
 
 def get_db():
@@ -21,7 +22,7 @@ def record_saved(kind: str, record_id: str) -> None:
 
 def thresholds() -> tuple[float, float]:
     """The review queue's (upper, lower) score thresholds."""
-    return float(current_app.config.get("UPPER", 0.65)), float(current_app.config.get("LOWER", 0.45))
+    return float(current_app.config.get("UPPER", REVIEW_UPPER)), float(current_app.config.get("LOWER", REVIEW_LOWER))
 
 
 def visible_proposals(db, user: dict, kind: str, record_id: str) -> list[dict]:
