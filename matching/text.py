@@ -193,10 +193,12 @@ class Tokenizer:
                 if len(term) >= 2 and any(char.isalpha() for char in term) and term not in shown:
                     shown.append(term)
                 continue
-            if pieces is None:
-                pieces = [piece for piece, _, _ in self._jieba.tokenize(text, HMM=True)]
-            longer = self._common_extension(term, pieces, other_text)
-            if longer != term and (self._jieba.FREQ.get(term) or 0) < RARE_WORD:
+            longer = term
+            if (self._jieba.FREQ.get(term) or 0) < RARE_WORD:
+                if pieces is None:
+                    pieces = [piece for piece, _, _ in self._jieba.tokenize(text, HMM=True)]
+                longer = self._common_extension(term, pieces, other_text)
+            if longer != term:
                 term = longer if self._jieba.FREQ.get(longer) else None
             elif self._fragment(term, text, other_text) or self._fragment(term, other_text, text):
                 term = None
