@@ -136,6 +136,8 @@ class Tokenizer:
         stopwords_path: str | Path | None = STOPWORDS_PATH,
     ) -> None:
         self._jieba = _fresh_jieba()
+        # a query's text is cut once for all its candidates' reasons, not once per candidate
+        self._pieces = functools.lru_cache(maxsize=32)(self._cut)
         if user_dictionary_path is not None:
             for line in read_word_list(user_dictionary_path):
                 self.add_term(*parse_user_dictionary_line(line))
@@ -153,6 +155,7 @@ class Tokenizer:
         term = normalize(term)
         if term:
             self._jieba.add_word(term, freq, tag)
+            self._pieces.cache_clear()
 
     def tokens(self, text: str) -> list[str]:
         """Normalise, cut in precise mode with HMM, and keep the meaningful tokens.
@@ -182,7 +185,6 @@ class Tokenizer:
         string is a dictionary word (then it is shown whole).
         """
         text, other_text = normalize(text), normalize(other_text)
-        pieces = None  # the text cut by jieba, made at the first term that needs it
         shown: list[str] = []
         for term in terms:
             if len(shown) == limit:
@@ -195,9 +197,7 @@ class Tokenizer:
                 continue
             longer = term
             if (self._jieba.FREQ.get(term) or 0) < RARE_WORD:
-                if pieces is None:
-                    pieces = [piece for piece, _, _ in self._jieba.tokenize(text, HMM=True)]
-                longer = self._common_extension(term, pieces, other_text)
+                longer = self._common_extension(term, self._pieces(text), other_text)
             if longer != term:
                 term = longer if self._jieba.FREQ.get(longer) else None
             elif self._fragment(term, text, other_text) or self._fragment(term, other_text, text):
@@ -206,7 +206,10 @@ class Tokenizer:
                 shown.append(term)
         return shown
 
-    def _common_extension(self, term: str, pieces: list[str], other_text: str) -> str:
+    def _cut(self, text: str) -> tuple[str, ...]:
+        return tuple(piece for piece, _, _ in self._jieba.tokenize(text, HMM=True))
+
+    def _common_extension(self, term: str, pieces: tuple[str, ...], other_text: str) -> str:
         """term with the single characters jieba left beside it in `pieces` (级|进模 → 级进模), when
         other_text contains the longer string; else term."""
         best = term
