@@ -58,7 +58,8 @@ def items_of(item: str, **extra) -> dict:
 
 PROPOSAL_SIDE = {"allOf": [{"type": "object", "required": ["withheld"], "properties": {
     "withheld": {"type": "array", "items": {"type": "string"},
-                 "description": "对方同意引荐之前不公开的字段（联系人、预算或价格）"}}}]}
+                 "description": "对方同意引荐之前不公开的字段：公开字段以外的一切（联系人、预算或价格、导入时带来的其他列），"
+                                "其值为 null"}}}]}
 
 SCHEMAS = {
     "Error": {
@@ -244,7 +245,8 @@ SCHEMAS = {
     },
     "Visit": {"allOf": [ref("VisitSummary"), {"type": "object", "required": ["direction_name", "demands"],
                                               "properties": {"direction_name": {"type": "string"},
-                                                             "demands": {"type": "array", "items": ref("Demand")}}}]},
+                                                             "demands": {"type": "array",
+                                                                         "items": {"allOf": [ref("Demand"), PROPOSAL_SIDE]}}}}]},
     "VisitList": items_of("VisitSummary"),
     "VisitInput": {"type": "object", "required": ["enterprise", "visited_on"], "properties": {
         "direction": {"enum": ["into_enterprise", "into_platform"], "description": "走进企业（默认）或走进平台"},

@@ -86,6 +86,15 @@ COOPERATION_FIELDS = (
 )
 
 FIELDS = {"demands": DEMAND_FIELDS, "supplies": SUPPLY_FIELDS, "cooperations": COOPERATION_FIELDS}
+# What anyone shown a demand or a supply may read of it. Every other key (contact, budget or price,
+# and any column an import brought along) is confidential until the owner agrees to be introduced:
+# a field is public only by being named here (workflow.redacted applies this everywhere).
+PUBLIC_FIELDS = {
+    "demands": ("id", "title", "description", "enterprise", "industry_cluster", "industry_chain", "region",
+                "keywords", "cooperation_mode", "deadline", "status", "posted_at"),
+    "supplies": ("id", "title", "description", "platform", "industry_cluster", "industry_chain", "maturity", "ip",
+                 "keywords", "cooperation_mode", "posted_at"),
+}
 KIND_NAMES = {"demands": "技术需求", "supplies": "科技成果", "cooperations": "合作"}
 
 

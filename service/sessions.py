@@ -9,9 +9,10 @@ first, each enterprise and platform at most `per_party_limit` times, pairs alrea
     >>> cooperation, created = confirm_pair(db, session["id"], pair_id, broker, mode="技术转让",
     ...                                     amount_wan=30)                                       # doctest: +SKIP
 
-A broker or a platform records a visit and registers the demands found on it (register_demand);
-those demands keep a link to the visit. Every write goes to the audit log. Refusals are
-workflow.WorkflowError, which the API and the pages already answer.
+A broker records a visit to any enterprise, a platform only to one that agreed to be introduced to it
+(the consent rule of proposals); either registers the demands found on it (register_demand), which
+keep a link to the visit and are shown on it only as workflow.redacted allows. Every write goes to
+the audit log. Refusals are workflow.WorkflowError, which the API and the pages already answer.
 """
 from __future__ import annotations
 
@@ -312,12 +313,26 @@ def _with_outcome_name(pair: dict) -> dict:
 
 # --- the handout ---------------------------------------------------------------------------------
 
+def handout_pairs(db, session_id: int) -> tuple[dict, list[dict]]:
+    """The session and its agenda's pairs with both records as anyone at the table may read them.
+
+    The handout is printed for every enterprise and platform in the room, so each record shows only
+    its public fields (workflow.redacted, nobody's consent assumed).
+    """
+    session = session_view(db, session_id)
+    return session, [{**pair, "demand": _handed_out(db, "demands", pair["demand_id"]),
+                      "supply": _handed_out(db, "supplies", pair["supply_id"])} for pair in session["pairs"]]
+
+
+def _handed_out(db, kind: str, record_id: str) -> dict:
+    return workflow.redacted(kind, store.get_record(db, kind, record_id), disclosed_to_viewer=False)
+
+
 def handout_rows(db, session_id: int) -> list[dict]:
     """The agenda as spreadsheet rows with Chinese headers: both sides, score and the reasons."""
     rows = []
-    for number, pair in enumerate(session_view(db, session_id)["pairs"], start=1):
-        demand = store.get_record(db, "demands", pair["demand_id"])
-        supply = store.get_record(db, "supplies", pair["supply_id"])
+    for number, pair in enumerate(handout_pairs(db, session_id)[1], start=1):
+        demand, supply = pair["demand"], pair["supply"]
         reasons = pair["reasons"] or {}
         rows.append({
             "序号": number, "需求编号": pair["demand_id"], "需求名称": demand["title"],
@@ -362,15 +377,32 @@ def clean_visit(fields: dict, user: dict) -> dict:
             "industry_cluster": texts["industry_cluster"] or None, "notes": texts["notes"][:2000] or None}
 
 
+def may_visit(db, user: dict, enterprise: str) -> bool:
+    """Brokers record visits to any enterprise; a platform only to one that agreed to be introduced to it
+    on a recommended pair (the consent rule of proposals), so a visit cannot open a way around it."""
+    if user["role"] in PLANNERS:
+        return True
+    return user["role"] == "platform" and workflow.introduced(db, user, "demands", {"enterprise": enterprise})
+
+
+def visitable_enterprises(db, user: dict) -> list[str]:
+    """The enterprises a platform may record a visit to, for its form's choice."""
+    return sorted({proposal["enterprise"] for proposal in store.list_proposals(db, workflow.party_filter(user))
+                   if proposal["enterprise"] and workflow.disclosed(user, proposal, "demands")})
+
+
 def record_visit(db, user: dict, fields: dict) -> dict:
     """A broker or a platform records a visit; returns visit_view()."""
     if user["role"] not in VISITORS:
         raise WorkflowError(403, "forbidden", "只有技术经纪人或平台可以记录走访")
     visit = clean_visit(fields, user)
+    if not may_visit(db, user, visit["enterprise"]):
+        raise WorkflowError(403, "forbidden", "平台只能记录对已同意引荐的企业的走访；走进其他企业请由技术经纪人记录",
+                            {"enterprise": "该企业尚未在技术经纪人推荐的对接中同意向本平台引荐"})
     with store.transaction(db):
         visit_id = store.add_visit(db, {**visit, "created_by": user["name"], "created_at": store.now()})
         store.audit(db, user["name"], "create", "visits", str(visit_id), None, visit)
-    return visit_view(db, visit_id)
+    return visit_view(db, visit_id, user)
 
 
 def can_see_visit(user: dict | None, visit: dict | None) -> bool:
@@ -396,12 +428,14 @@ def may_register_demands(user: dict | None, visit: dict) -> bool:
     return bool(user) and (user["role"] in PLANNERS or (user["role"] == "platform" and can_see_visit(user, visit)))
 
 
-def visit_view(db, visit_id: int) -> dict:
+def visit_view(db, visit_id: int, user: dict) -> dict:
+    """A visit with the demands found on it, each as the user may see it (workflow.redacted)."""
     visit = store.get_visit(db, visit_id)
     if visit is None:
         raise WorkflowError(404, "not_found", f"找不到编号为 {visit_id} 的走访记录")
-    return {**visit, "direction_name": DIRECTIONS.get(visit["direction"], visit["direction"]),
-            "demands": store.visit_demands(db, visit_id)}
+    demands = [workflow.redacted("demands", demand, workflow.record_disclosed(db, user, "demands", demand))
+               for demand in store.visit_demands(db, visit_id)]
+    return {**visit, "direction_name": DIRECTIONS.get(visit["direction"], visit["direction"]), "demands": demands}
 
 
 def visit_demand_defaults(visit: dict) -> dict:

@@ -18,7 +18,7 @@ import sqlite3
 
 from . import store
 from .auth import owns
-from .records import OPEN_DEMAND_STATUSES, clean_record
+from .records import OPEN_DEMAND_STATUSES, PUBLIC_FIELDS, clean_record
 
 STATUS_NAMES = {
     "proposed": "待审核", "unsure": "待定", "recommended": "已推荐", "rejected": "已否决",
@@ -33,8 +33,6 @@ TRANSITIONS = {
 }
 # What an enterprise or a platform sees of the proposals on its records: only what a broker put forward.
 SHOWN_TO_PARTIES = ("recommended", "confirmed", "declined")
-# Withheld from the other side until its owner agreed to be introduced.
-CONFIDENTIAL = {"demands": ("contact", "budget_wan"), "supplies": ("contact", "price_wan")}
 BROKERS = ("broker",)
 
 
@@ -348,16 +346,47 @@ def disclosed(user: dict, proposal: dict, kind: str) -> bool:
     return proposal.get("status") in ("recommended", "confirmed") and bool(agreed)
 
 
-def record_for(user: dict, proposal: dict, kind: str, record: dict | None) -> dict | None:
-    """One side of a pair as the user may see it: confidential fields blanked until introduced."""
-    if record is None:
-        return None
-    shown = {key: value for key, value in record.items() if key not in ("updated_at",)}
-    withheld = [] if disclosed(user, proposal, kind) else [key for key in CONFIDENTIAL[kind]]
+def introduced(db, user: dict, kind: str, where: dict) -> bool:
+    """Did the owner of the `kind` side agree to be introduced to the user on a pair the store filter
+    `where` selects (e.g. {"enterprise": "…"} or {"demand_id": "D2021-101"})?"""
+    pairs = store.list_proposals(db, {**party_filter(user), **where})
+    return any(disclosed(user, proposal, kind) for proposal in pairs)
+
+
+def record_disclosed(db, user: dict, kind: str, record: dict) -> bool:
+    """May the user see this record's confidential fields outside a pair (e.g. on a visit)?
+
+    Its owner, brokers and admins may; anyone else only once the owner agreed to be introduced to them.
+    """
+    if user["role"] in ("broker", "admin") or owns(user, kind, record):
+        return True
+    return introduced(db, user, kind, {"demand_id" if kind == "demands" else "supply_id": record["id"]})
+
+
+def redacted(kind: str, record: dict, disclosed_to_viewer: bool) -> dict:
+    """A demand or supply as its viewer may see it: in full once disclosed, else only PUBLIC_FIELDS.
+
+    Default deny: every other key (contact, budget or price, any imported column) is blanked and
+    named in "withheld". Every API response, page and handout that shows a record to someone
+    without consent goes through here.
+
+        >>> redacted("demands", {"id": "D1", "title": "缩痕", "联系电话": "138"}, False)["withheld"]
+        ['联系电话']
+    """
+    shown = {key: value for key, value in record.items() if key != "updated_at"}
+    withheld = [] if disclosed_to_viewer else \
+        [key for key in shown if key not in PUBLIC_FIELDS[kind] and key not in store.BOOKKEEPING]
     for key in withheld:
         shown[key] = None
     shown["withheld"] = withheld
     return shown
+
+
+def record_for(user: dict, proposal: dict, kind: str, record: dict | None) -> dict | None:
+    """One side of a pair as the user may see it: confidential fields blanked until introduced."""
+    if record is None:
+        return None
+    return redacted(kind, record, disclosed(user, proposal, kind))
 
 
 def pair_records(db, proposals: list[dict]) -> dict[str, dict[str, dict]]:

@@ -66,7 +66,7 @@ def test_contact_and_budget_stay_hidden_until_the_enterprise_agrees(api, db):
     proposal_id = recommend(api, db)
     seen_by_platform = api("platform").get(f"/proposals/{proposal_id}").json
     assert seen_by_platform["demand"]["contact"] is None and seen_by_platform["demand"]["budget_wan"] is None
-    assert seen_by_platform["demand"]["withheld"] == ["contact", "budget_wan"]
+    assert seen_by_platform["demand"]["withheld"] == ["budget_wan", "contact"]
     assert seen_by_platform["demand"]["title"] and seen_by_platform["demand"]["enterprise"] == HUALIAN
     assert seen_by_platform["supply"]["contact"]  # its own side, in full
 

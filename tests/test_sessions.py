@@ -29,6 +29,14 @@ def broker_user(db) -> dict:
     return store.public_user(store.get_user_by_name(db, "broker"))
 
 
+def introduce(api, db, pair=("D2021-101", "S2021-201"), enterprise="enterprise") -> None:
+    """A broker recommends the pair and its enterprise agrees to meet the platform: only then does the
+    platform record visits to that enterprise (HUALIAN × HIT by default, HAIDA × SDU with the others)."""
+    proposal_id = store.get_proposal_for_pair(db, *pair)["id"]
+    assert api("broker").post(f"/proposals/{proposal_id}/decision", json={"status": "recommended"}).status_code == 200
+    assert api(enterprise).post(f"/proposals/{proposal_id}/introduction").status_code == 200
+
+
 # --- planning -----------------------------------------------------------------------------------
 
 def test_a_broker_plans_a_cluster_session_with_the_best_pairs_of_that_cluster_first(api):
@@ -202,6 +210,7 @@ FOUND = {"title": "注塑机能耗在线监测与节能改造", "description": "
 
 
 def test_a_platform_records_a_visit_in_its_own_name_and_registers_the_demands_found(api, db):
+    introduce(api, db)
     response = api("platform").post("/visits", json={**VISIT, "partner": ""})
     assert response.status_code == 201
     visit = response.json
@@ -233,7 +242,9 @@ def test_a_broker_records_a_visit_and_a_demand_found_on_it(api):
     assert refused.status_code == 422 and set(refused.json["error"]["fields"]) == {"enterprise", "visited_on"}
 
 
-def test_each_party_sees_only_its_own_visits(api):
+def test_each_party_sees_only_its_own_visits(api, db):
+    introduce(api, db)
+    introduce(api, db, ("D2021-103", "S2021-205"), "other_enterprise")
     ours = api("platform").post("/visits", json=VISIT).json
     theirs = api("other_platform").post("/visits", json={**VISIT, "enterprise": HAIDA, "region": "荣成市"}).json
     listed = {name: [item["id"] for item in api(name).get("/visits").json["items"]]
@@ -263,7 +274,8 @@ TABLE = [
     ("post", "/sessions/{session}/pairs/{pair}/confirm", {"mode": "技术转让", "amount_wan": 30},
      (401, 403, 403, 403, 403, 201, 403)),
     ("get", "/visits", None, (401, 200, 200, 200, 200, 200, 200)),
-    ("post", "/visits", VISIT, (401, 403, 403, 201, 201, 201, 403)),
+    # A platform visits only an enterprise that agreed to meet it (the fixture introduces HUALIAN to HIT).
+    ("post", "/visits", VISIT, (401, 403, 403, 201, 403, 201, 403)),
     ("get", "/visits/{visit}", None, (401, 200, 404, 200, 404, 200, 200)),
     ("post", "/visits/{visit}/demands", FOUND, (401, 403, 404, 201, 404, 201, 403)),
     # Brokers post and edit both lists (demands found on visits), but do not delete.
@@ -279,7 +291,8 @@ CASES = [pytest.param(method, path, body, caller, expected, id=f"{method.upper()
 
 
 @pytest.fixture
-def ids(api, tokens):
+def ids(api, db, tokens):
+    introduce(api, db)
     session = plan(api).json
     visit = api("platform").post("/visits", json=VISIT).json
     return {"session": session["id"], "pair": session["pairs"][0]["id"], "visit": visit["id"],
@@ -302,6 +315,7 @@ def test_session_figures_count_sessions_pairs_cooperations_visits_and_demands_by
     plan(api, MACHINES)
     pair = session["pairs"][0]
     api("broker").post(f"/sessions/{session['id']}/pairs/{pair['id']}/confirm", json={"mode": "技术转让", "amount_wan": 30})
+    introduce(api, db)
     visit = api("platform").post("/visits", json=VISIT).json
     api("platform").post(f"/visits/{visit['id']}/demands", json=FOUND)
     api("broker").post("/visits", json={**VISIT, "enterprise": HAIDA, "region": "荣成市", "industry_cluster": FOOD})

@@ -7,7 +7,7 @@ import re
 import openpyxl
 import pytest
 
-from service import store
+from service import store, workflow
 
 from .browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LAPTOP, require_browser, screenshot, serve, sign_in
 from .site_support import ENTERPRISE_ORG, PLATFORM_ORG, make_site
@@ -123,8 +123,20 @@ def test_the_print_handout_carries_each_pairs_summaries_score_and_reasons_withou
 
 # --- visits --------------------------------------------------------------------------------------
 
+def introduce(db, demand_id: str = "D2021-001", supply_id: str = "S2021-001") -> None:
+    """A broker recommends the enterprise's demand to the platform's supply and the enterprise agrees
+    to meet it: only then may the platform record a visit to that enterprise."""
+    store.save_proposals(db, [{"demand_id": demand_id, "supply_id": supply_id, "score": 0.7, "dense": None,
+                               "lexical": None, "rank": 1, "reasons": {}}], rescore=False)
+    proposal_id = store.get_proposal_for_pair(db, demand_id, supply_id)["id"]
+    workflow.decide(db, proposal_id, "recommended", {"name": "sunliming", "role": "broker"})
+    workflow.agree_introduction(db, proposal_id, {"name": "kunyue", "role": "enterprise", "org": ENTERPRISE_ORG})
+
+
 def test_a_platform_records_a_visit_and_registers_a_demand_from_the_visit_page(client, db):
+    introduce(db)
     log_in(client, db, "platform")
+    assert f"<option>{ENTERPRISE_ORG}</option>" in text(client.get("/visits"))
     response = post(client, "/visits", {"direction": "into_enterprise", "enterprise": ENTERPRISE_ORG,
                                         "visited_on": "2021-06-03", "region": "文登区", "notes": "走访装配车间"})
     [visit] = store.list_visits(db)

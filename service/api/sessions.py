@@ -111,7 +111,7 @@ def visit_create():
 @login_required
 def visit_show(visit_id):
     visible_visit(visit_id)
-    return domain.visit_view(get_db(), visit_id)
+    return domain.visit_view(get_db(), visit_id, current_user())
 
 
 @visits.post("/<int:visit_id>/demands")

@@ -14,7 +14,6 @@ from .access import counterpart_visible, get_db, record_saved, thresholds, visib
 REGIONS = ("环翠区", "文登区", "荣成市", "乳山市", "火炬高技术产业开发区", "经济技术开发区",
            "临港经济技术开发区", "南海新区")
 ID_PREFIX = {"demands": "D", "supplies": "S"}
-CONFIDENTIAL = {"demands": ("contact", "budget_wan"), "supplies": ("contact", "price_wan")}
 OWNER_FIELD = {"demands": "enterprise", "supplies": "platform"}
 OWNER_ROLE = {"demands": "enterprise", "supplies": "platform"}
 NOUN = {"demands": "技术需求", "supplies": "科技成果"}
@@ -123,6 +122,7 @@ def _detail_page(kind: str, record_id: str):
         counterpart = store.get_record(db, other, proposal["supply_id" if kind == "demands" else "demand_id"])
         if counterpart is None:
             continue
+        counterpart = workflow.record_for(user, proposal, other, counterpart)
         pair = {"demand": record, "supply": counterpart} if kind == "demands" else \
             {"demand": counterpart, "supply": record}
         proposals.append({**proposal, **pair, "counterpart": counterpart,

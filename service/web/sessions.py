@@ -137,10 +137,8 @@ def session_confirm(session_id, pair_id):
 @auth.roles_required("broker", "admin")
 def session_handout(session_id):
     """The print-ready handout (A4): each pair's two summaries, its score and the engine's reasons."""
-    session = _session_or_404(session_id)
-    db = get_db()
-    pairs = [{**pair, "demand": store.get_record(db, "demands", pair["demand_id"]),
-              "supply": store.get_record(db, "supplies", pair["supply_id"])} for pair in session["pairs"]]
+    _session_or_404(session_id)
+    session, pairs = domain.handout_pairs(get_db(), session_id)
     return render_template("handout.html", session=session, pairs=pairs)
 
 
@@ -171,7 +169,8 @@ def visits():
     return render_template("visits.html", visits=store.list_visits(db, domain.visit_filter(user)),
                            directions=domain.DIRECTIONS, clusters=INDUSTRY_CLUSTERS,
                            regions=_merge(REGIONS, store.distinct_values(db, "demands", "region")),
-                           may_record=user["role"] in domain.VISITORS)
+                           may_record=user["role"] in domain.VISITORS,
+                           enterprises=domain.visitable_enterprises(db, user) if user["role"] == "platform" else None)
 
 
 @bp.post("/visits")
@@ -194,7 +193,7 @@ def _visible_visit(visit_id: int) -> dict:
         abort(404)
     if not domain.can_see_visit(auth.current_user(), visit):
         abort(403)
-    return domain.visit_view(db, visit_id)
+    return domain.visit_view(db, visit_id, auth.current_user())
 
 
 def _visit_page(visit: dict, values: dict, errors: dict, status: int = 200):
