@@ -20,6 +20,7 @@ from matching.ranker import RETRIEVERS
 
 from . import importers, store, workflow
 from .auth import create_user
+from .cells import csv_cell
 
 RECORD_KINDS = ("demands", "supplies", "cooperations")
 DEFAULT_DB = Path("instance") / "matchmaker.db"
@@ -229,7 +230,7 @@ def emit(rows: list[dict], output_format: str, columns: tuple[str, ...]) -> None
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(columns)
-        writer.writerows(cells)
+        writer.writerows(map(csv_cell, row) for row in cells)
         click.echo(out.getvalue(), nl=False)
         return
     widths = [max([display_width(column)] + [display_width(row[i]) for row in cells]) for i, column in enumerate(columns)]
