@@ -186,6 +186,14 @@ def test_a_malformed_month_is_refused_in_chinese(counted, month):
         reports.monthly_report(counted, month)
 
 
+
+@pytest.mark.parametrize("month", ["0000-01", "0001-11", "1899-12"])
+def test_a_month_out_of_range_is_refused_in_chinese(counted, month, invoke):
+    with pytest.raises(reports.ReportError, match="超出范围，应在 1900-01 至 9999-12 之间"):
+        reports.monthly_report(counted, month)
+    result = invoke("report", "--month", month, "--no-gaps")
+    assert result.exit_code == 2 and "超出范围" in result.output
+
 def test_the_report_validates_against_its_schema(march, counted):
     validator = Draft202012Validator(reports.REPORT_SCHEMA)
     Draft202012Validator.check_schema(reports.REPORT_SCHEMA)
