@@ -18,7 +18,7 @@ import click
 
 from matching.ranker import RETRIEVERS
 
-from . import importers, store, workflow
+from . import importers, json_input, store, workflow
 from .auth import create_user
 from .cells import csv_cell
 
@@ -338,8 +338,8 @@ def _instance_embedder(context: Context) -> str:
 
 def read_jsonl(path) -> list[dict]:
     try:
-        return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        return [json_input.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (json.JSONDecodeError, json_input.TooDeep, UnicodeDecodeError) as error:
         fail(f"无法读取 {path}：{error}")
 
 

@@ -21,7 +21,7 @@ import openpyxl
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from . import store
+from . import json_input, store
 from .cells import csv_cell, from_csv_cell, text_cell
 from .records import FIELDS, KIND_NAMES, clean_record
 
@@ -79,9 +79,12 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = json_input.loads(line)
         except json.JSONDecodeError as error:
             problems.append(RowProblem(str(path), number, None, f"不是有效的 JSON（{error.msg}）"))
+            continue
+        except json_input.TooDeep as error:
+            problems.append(RowProblem(str(path), number, None, str(error)))
             continue
         if not isinstance(value, dict):
             problems.append(RowProblem(str(path), number, None, "每行应为一个 JSON 对象"))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import openpyxl
 import pytest
@@ -203,6 +204,32 @@ def test_broken_jsonl_lines_are_reported_by_line(tmp_path, content, words):
         importers.read_records(path, "demands")
     assert rejected.value.problems[0].row == 1 and words in rejected.value.problems[0].message
 
+
+
+def nested(levels: int) -> str:
+    """A JSON array nested `levels` deep."""
+    return "[" * levels + "]" * levels
+
+
+@pytest.mark.parametrize("levels", [1000, 500, 33])
+def test_a_jsonl_line_nested_too_deep_is_a_row_error_and_nothing_is_written(tmp_path, db, invoke, levels):
+    path = tmp_path / "d.jsonl"
+    deep = json.dumps({**DEMAND, "id": "D-002", "附件": "PLACEHOLDER"}, ensure_ascii=False).replace('"PLACEHOLDER"',
+                                                                                                  nested(levels))
+    path.write_text(json.dumps(DEMAND, ensure_ascii=False) + "\n" + deep + "\n", encoding="utf-8")
+    with pytest.raises(importers.ImportRejected) as rejected:
+        importers.import_files(db, "demands", [path])
+    [problem] = rejected.value.problems
+    assert problem.row == 2 and "嵌套层数过多" in problem.message
+    assert store.count_records(db, "demands") == 0
+    result = invoke("import", "demands", path)
+    assert result.exit_code == 2 and "d.jsonl 第 2 行：JSON 嵌套层数过多" in result.output
+
+
+def test_a_jsonl_line_nested_within_the_limit_is_kept(tmp_path, db):
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps({**DEMAND, "附件": json.loads(nested(31))}, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert importers.import_files(db, "demands", [path]) == 1
 
 def test_a_corrupt_xlsx_is_rejected(tmp_path):
     path = tmp_path / "d.xlsx"
