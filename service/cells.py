@@ -17,7 +17,7 @@ import re
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # A plain number or a run of dashes (the lists' "none" placeholder) starts like a formula but cannot
 # compute anything, so it is written as it is: "-" and "-3.5" survive an export unchanged.
-INERT = re.compile(r"-+|[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+INERT = re.compile(r"-+|[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 QUOTE = "'"
 
 
