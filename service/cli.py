@@ -18,8 +18,9 @@ import click
 
 from matching.ranker import RETRIEVERS
 
-from . import importers, store, workflow
+from . import importers, json_input, store, workflow
 from .auth import create_user
+from .cells import csv_cell
 
 RECORD_KINDS = ("demands", "supplies", "cooperations")
 DEFAULT_DB = Path("instance") / "matchmaker.db"
@@ -229,7 +230,7 @@ def emit(rows: list[dict], output_format: str, columns: tuple[str, ...]) -> None
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(columns)
-        writer.writerows(cells)
+        writer.writerows(map(csv_cell, row) for row in cells)
         click.echo(out.getvalue(), nl=False)
         return
     widths = [max([display_width(column)] + [display_width(row[i]) for row in cells]) for i, column in enumerate(columns)]
@@ -337,8 +338,8 @@ def _instance_embedder(context: Context) -> str:
 
 def read_jsonl(path) -> list[dict]:
     try:
-        return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        return [json_input.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (json.JSONDecodeError, json_input.TooDeep, UnicodeDecodeError) as error:
         fail(f"无法读取 {path}：{error}")
 
 

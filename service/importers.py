@@ -21,7 +21,8 @@ import openpyxl
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from . import store
+from . import json_input, store
+from .cells import csv_cell, from_csv_cell, text_cell
 from .records import FIELDS, KIND_NAMES, clean_record
 
 FORMATS = (".jsonl", ".csv", ".xlsx")
@@ -78,9 +79,12 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = json_input.loads(line)
         except json.JSONDecodeError as error:
             problems.append(RowProblem(str(path), number, None, f"不是有效的 JSON（{error.msg}）"))
+            continue
+        except json_input.TooDeep as error:
+            problems.append(RowProblem(str(path), number, None, str(error)))
             continue
         if not isinstance(value, dict):
             problems.append(RowProblem(str(path), number, None, "每行应为一个 JSON 对象"))
@@ -96,14 +100,14 @@ def _read_csv(path: Path) -> list[tuple[int, dict]]:
     header = next(reader, None)
     if not header:
         raise ImportRejected([RowProblem(str(path), 1, None, "缺少表头行")])
-    header = [name.strip() for name in header]
+    header = [from_csv_cell(name.strip()) for name in header]
     rows = []
     for number, cells in enumerate(reader, start=2):
         if not any(cell.strip() for cell in cells):
             continue
         if len(cells) > len(header) and any(cell.strip() for cell in cells[len(header):]):
             raise ImportRejected([RowProblem(str(path), number, None, "该行的列数多于表头")])
-        rows.append((number, dict(zip(header, cells))))
+        rows.append((number, dict(zip(header, map(from_csv_cell, cells)))))
     return rows
 
 
@@ -215,7 +219,8 @@ def write_records(records: list[dict], path: str | Path, kind: str, headers: str
     """Write records as .jsonl, .csv or .xlsx by suffix, atomically (a temp file renamed into place).
 
     JSONL uses the English keys; CSV and XLSX the Chinese headers unless headers="keys".
-    CSV is UTF-8 with a BOM so that Excel opens the Chinese text correctly.
+    CSV is UTF-8 with a BOM so that Excel opens the Chinese text correctly. Text that a spreadsheet
+    would run as a formula is written as text (service/cells.py); the CSV reader undoes the escape.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -235,8 +240,8 @@ def write_records(records: list[dict], path: str | Path, kind: str, headers: str
             if suffix == ".csv":
                 with open(temporary, "w", encoding="utf-8-sig", newline="") as out:
                     writer = csv.writer(out)
-                    writer.writerow(titles)
-                    writer.writerows(table)
+                    writer.writerow(map(csv_cell, titles))
+                    writer.writerows(map(csv_cell, row) for row in table)
             else:
                 _write_xlsx(temporary, KIND_NAMES.get(kind, kind), titles, table)
         os.replace(temporary, path)
@@ -277,11 +282,9 @@ def _write_xlsx(path: str, sheet_title: str, titles: list[str], table: list[list
         cell.font = Font(bold=True)
     for row in table:
         sheet.append(row)
-    for row in sheet.iter_rows(min_row=2):
+    for row in sheet.iter_rows():
         for cell in row:
-            # A text cell starting with "=" would become a live formula in the broker's Excel.
-            if isinstance(cell.value, str) and cell.value.startswith("="):
-                cell.data_type = "s"
+            text_cell(cell)
     sheet.freeze_panes = "A2"
     for index, title in enumerate(titles, start=1):
         longest = max([len(str(title))] + [len(str(row[index - 1])) for row in table[:200]])

@@ -12,6 +12,7 @@ from openpyxl.formatting.rule import ColorScaleRule
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
+from .cells import text_cell
 from .reports import ACTIVITY_NAMES, DIMENSIONS, FIGURES, UNITS, year_and_month
 
 HEADER_FILL = PatternFill("solid", fgColor="E6F0F7")
@@ -64,14 +65,15 @@ def _title(sheet, text: str, note: str | None = None) -> int:
 
 def _header(sheet, row: int, names: list[str]) -> None:
     for column, name in enumerate(names, start=1):
-        cell = sheet.cell(row=row, column=column, value=name)
+        cell = text_cell(sheet.cell(row=row, column=column, value=name))  # district names head the heat map
         cell.fill, cell.font, cell.border = HEADER_FILL, HEADER_FONT, BORDER
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
     sheet.print_title_rows = f"{row}:{row}"
 
 
 def _put(sheet, row: int, column: int, value, unit: str | None = None):
-    cell = sheet.cell(row=row, column=column, value=value)
+    """One table cell; user text (titles, platform and district names) stays text, never a formula."""
+    cell = text_cell(sheet.cell(row=row, column=column, value=value))
     cell.border = BORDER
     if unit:
         cell.number_format = NUMBER_FORMATS[unit]

@@ -32,7 +32,9 @@ from .records import INDUSTRY_CLUSTERS
 
 log = logging.getLogger(__name__)
 
-MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+MONTH = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")  # ASCII digits: \d would take "٢٠٢١-03" too
+# The report looks back a year (trend, previous month) and dates end at 9999; before 1900 is a typo.
+FIRST_MONTH, LAST_MONTH = (1900, 1), (9999, 12)
 CLOSED = "已关闭"
 UNSET = "未填写"
 TREND_MONTHS = 12
@@ -110,7 +112,10 @@ def parse_month(text: str | None) -> tuple[int, int]:
     match = MONTH.match((text or "").strip())
     if not match:
         raise ReportError(f"月份「{text or ''}」格式有误，应为 YYYY-MM，如 2021-12")
-    return int(match.group(1)), int(match.group(2))
+    year_month = int(match.group(1)), int(match.group(2))
+    if not FIRST_MONTH <= year_month <= LAST_MONTH:
+        raise ReportError(f"月份「{text.strip()}」超出范围，应在 {month_key(*FIRST_MONTH)} 至 {month_key(*LAST_MONTH)} 之间")
+    return year_month
 
 
 def month_key(year: int, month: int) -> str:
@@ -357,8 +362,8 @@ def _breakdown(events: dict, dimension: str, windows: dict, year: int, month: in
     for key in _group_keys(events, dimension):
         part = subset(events, dimension, key)
         groups.append({"key": key, **_block(part, windows), "trend": [
-            {"month": point_month, "figures": figures(part, *month_window(*parse_month(point_month)))}
-            for point_month in (month_key(*shift(year, month, -back)) for back in range(TREND_MONTHS - 1, -1, -1))],
+            {"month": month_key(y, m), "figures": figures(part, *month_window(y, m))}
+            for y, m in (shift(year, month, -back) for back in range(TREND_MONTHS - 1, -1, -1))],
             "gaps": None if gap_counts is None else gap_counts.get(key, 0)})
     return groups
 

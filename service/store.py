@@ -520,7 +520,7 @@ def save_record(db: sqlite_utils.Database, kind: str, record: dict, actor: str,
 
 def delete_record(db: sqlite_utils.Database, kind: str, record_id: str, actor: str,
                   expected_version: int | None = None) -> None:
-    """Delete a demand or supply and its open proposals; refused while a cooperation names it."""
+    """Delete a demand or supply and its open proposals; refused while a cooperation or a session agenda names it."""
     column = "demand_id" if kind == "demands" else "supply_id"
     with transaction(db):
         before = get_record(db, kind, record_id)
@@ -530,9 +530,22 @@ def delete_record(db: sqlite_utils.Database, kind: str, record_id: str, actor: s
             raise Conflict("stale_version", f"该记录已被他人修改（当前版本 {before['version']}），请刷新后重试")
         if db.execute(f"select count(*) from cooperations where {column} = ?", [record_id]).fetchone()[0]:
             raise Conflict("record_in_use", "该记录已有合作，不能删除")
+        agendas = _agendas_holding(db, column, record_id)
+        if agendas:
+            raise Conflict("record_in_use", f"该记录在{agendas}的议程上，不能删除；请先从议程中移除")
         db.execute(f"delete from proposals where {column} = ?", [record_id])
         db.execute(f"delete from [{kind}] where id = ?", [record_id])
         audit(db, actor, "delete", kind, record_id, _public(before), None)
+
+
+def _agendas_holding(db: sqlite_utils.Database, column: str, record_id: str, shown: int = 3) -> str | None:
+    """The sessions whose agenda names a record, as Chinese text: 专题对接会「…」（2021-06-18，编号 3）."""
+    rows = list(db.query(f"select distinct s.id, s.title, s.held_on from session_pairs p join sessions s "
+                         f"on s.id = p.session_id where p.{column} = ? order by s.held_on, s.id", [record_id]))
+    if not rows:
+        return None
+    names = "、".join(f"专题对接会「{row['title']}」（{row['held_on']}，编号 {row['id']}）" for row in rows[:shown])
+    return names + (f"等 {len(rows)} 场对接会" if len(rows) > shown else "")
 
 
 # --- proposals and decisions --------------------------------------------------------------------

@@ -1,7 +1,11 @@
 """Bad input is answered with a 4xx in the error shape, never a 500."""
 from __future__ import annotations
 
+import io
+
 import pytest
+
+from service import store
 
 from .service_fixtures import *  # noqa: F401,F403
 
@@ -73,3 +77,34 @@ def test_an_unexpected_failure_is_a_json_500_without_details(app, api, monkeypat
     response = api("broker").get("/reports/summary", headers={})
     assert response.status_code == 500
     assert response.json == {"error": {"code": "internal_error", "message": "服务器内部错误，请稍后重试"}}
+
+
+DEEP_BODIES = {
+    "1000 levels": "[" * 1000 + "]" * 1000,
+    "500 levels in a field": '{"title": "深层嵌套", "description": "一个嵌套五百层的字段", "附件": ' + "[" * 500 + "]" * 500 + "}",
+    "33 levels in a field": '{"title": "深层嵌套", "description": "一个嵌套三十三层的字段", "附件": ' + "[" * 33 + "]" * 33 + "}",
+}
+JSON_ENDPOINTS = [("admin", "post", "/demands"), ("admin", "patch", "/demands/D2021-101"),
+                  ("admin", "put", "/demands/D2021-101"), ("admin", "post", "/supplies"), ("admin", "post", "/users"),
+                  ("broker", "post", "/proposals/1/decision"), ("broker", "post", "/proposals/1/confirm"),
+                  ("broker", "post", "/proposals/bulk"), ("broker", "post", "/sessions"), ("broker", "post", "/visits")]
+
+
+@pytest.mark.parametrize("body", DEEP_BODIES.values(), ids=DEEP_BODIES.keys())
+@pytest.mark.parametrize("who, method, path", JSON_ENDPOINTS)
+def test_json_nested_too_deep_is_a_400_in_chinese_and_writes_nothing(api, db, who, method, path, body):
+    audit_before = db.execute("select count(*) from audit_log").fetchone()[0]
+    response = getattr(api(who), method)(path, data=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert response.json["error"]["code"] == "json_too_deep" and "嵌套层数过多" in response.json["error"]["message"]
+    assert db.execute("select count(*) from audit_log").fetchone()[0] == audit_before
+
+
+def test_an_import_upload_with_a_line_nested_too_deep_names_the_row(api, db):
+    lines = b'{"id": "D-9", "title": "t", "description": "d"}\n' + b"[" * 1000 + b"]" * 1000 + b"\n"
+    response = api("admin").post("/imports/demands", data={"file": (io.BytesIO(lines), "deep.jsonl")},
+                                 content_type="multipart/form-data")
+    assert response.status_code == 422
+    assert response.json["error"]["problems"] == [{"row": 2, "field": None,
+                                                    "message": "JSON 嵌套层数过多（最多 32 层），请检查数据结构"}]
+    assert store.get_record(db, "demands", "D-9") is None

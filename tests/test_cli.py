@@ -76,3 +76,10 @@ def test_sample_lists_import_with_the_documented_counts(invoke, tmp_path):
             assert invoke("import", kind, tmp_path / f"{kind}.{suffix}").exit_code == 0
             invoke("export", kind, "-o", first)
             assert first.read_text(encoding="utf-8") == original
+
+
+def test_an_eval_truth_file_nested_too_deep_exits_2(invoke, tmp_path):
+    truth = tmp_path / "truth.jsonl"
+    truth.write_text('{"demand_id": "D1", "supply_id": ' + "[" * 1000 + "]" * 1000 + "}\n", encoding="utf-8")
+    result = invoke("eval", "--truth", truth)
+    assert result.exit_code == 2 and "嵌套层数过多" in result.output

