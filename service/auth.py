@@ -87,7 +87,7 @@ def password_matches(user: dict | None, password: str | None) -> bool:
 def authenticate(db, name: str, password: str) -> dict | None:
     """The account row (secrets included) whose name and password these are, disabled or not; else None."""
     user = store.get_user_by_name(db, (name or "").strip())
-    return user if password_matches(user, password) and not user["deleted_at"] else None
+    return user if password_matches(user, password) else None
 
 
 def usable(user: dict | None) -> bool:

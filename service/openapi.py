@@ -334,6 +334,7 @@ PARAMETERS = {
     "session_id": path_param("session_id", {"type": "integer"}),
     "pair_id": path_param("pair_id", {"type": "integer"}),
     "visit_id": path_param("visit_id", {"type": "integer"}),
+    "user_id": path_param("user_id", {"type": "integer"}),
 }
 
 
@@ -410,7 +411,7 @@ def session_paths() -> dict:
 def account_paths() -> dict:
     """Accounts and their lifecycle (admins); one's own password and token (anyone signed in). A password
     change, a disable, a revoke or a delete ends the account's sessions and API token at once."""
-    user = [{"name": "user_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+    user = [{"$ref": "#/components/parameters/user_id"}]
     return {
         "/me": {"get": operation("当前账号", {200: "User"}, (401,), tag="admin")},
         "/me/password": {"post": operation(

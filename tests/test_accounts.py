@@ -165,6 +165,9 @@ def test_a_reset_to_a_short_password_is_refused_and_changes_nothing(api, client,
     refused = api("admin").post(f"/users/{user_id(db, 'broker')}/password", json={"password": "1234"})
     assert refused.status_code == 422 and "8" in refused.json["error"]["fields"]["password"]
     assert bearer(client, tokens["broker"]).status_code == 200
+    created = api("admin").post("/users", json={"name": "新经纪人", "role": "broker", "password": "1234"})
+    assert created.status_code == 422 and "8" in created.json["error"]["fields"]["password"]
+    assert store.get_user_by_name(db, "新经纪人") is None
 
 
 # --- tokens and revocation ----------------------------------------------------------------------
