@@ -18,7 +18,7 @@ import click
 
 from matching.ranker import RETRIEVERS
 
-from . import importers, json_input, store, workflow
+from . import auth, importers, json_input, store, workflow
 from .auth import create_user
 from .cells import csv_cell
 
@@ -484,7 +484,7 @@ def user():
 @click.option("--role", required=True, type=click.Choice(["enterprise", "platform", "broker", "admin"]),
               help="enterprise 企业、platform 平台、broker 技术经纪人、admin 管理员")
 @click.option("--org", help="所属单位：企业名称（与需求的企业名称一致）或平台名称")
-@click.option("--password", help="登录密码；省略时自动生成并显示")
+@click.option("--password", help="登录密码（至少 8 个字符）；省略时自动生成并显示")
 @pass_context
 def user_add(context, name, role, org, password):
     """新建账号，并显示一次性的 API 令牌。"""
@@ -496,6 +496,84 @@ def user_add(context, name, role, org, password):
     if not password:
         click.echo(f"登录密码：{password_used}")
     click.echo(f"API 令牌（只显示这一次，请妥善保存）：{token}")
+
+
+@user.command("list")
+@pass_context
+def user_list(context):
+    """列出账号（已删除的不列出）。"""
+    for account in store.list_users(context.db):
+        state = "已停用" if account["disabled_at"] else "正常"
+        click.echo(f"{account['id']}\t{account['name']}\t{account['role']}\t{account['org'] or ''}\t{state}")
+
+
+def _account_id(context, name: str) -> int:
+    """The id of the (not deleted) account with this name; exit 2 when there is none."""
+    account = store.get_user_by_name(context.db, name)
+    if account is None or account["deleted_at"]:
+        fail(f"找不到账号「{name}」")
+    return account["id"]
+
+
+@user.command("disable")
+@click.argument("name")
+@pass_context
+def user_disable(context, name):
+    """停用账号：不能再登录，已登录的会话和 API 令牌立即失效。"""
+    auth.set_disabled(context.db, _account_id(context, name), True, actor="cli")
+    click.echo(f"已停用账号 {name}，其登录会话和 API 令牌已失效")
+
+
+@user.command("enable")
+@click.argument("name")
+@pass_context
+def user_enable(context, name):
+    """重新启用账号（密码照旧可用；API 令牌需用 user token 重新签发）。"""
+    auth.set_disabled(context.db, _account_id(context, name), False, actor="cli")
+    click.echo(f"已启用账号 {name}")
+
+
+@user.command("password")
+@click.argument("name")
+@click.option("--password", help="新密码（至少 8 个字符）；省略时自动生成并显示")
+@pass_context
+def user_password(context, name, password):
+    """重置密码：该账号的登录会话和 API 令牌随之失效。"""
+    user_id = _account_id(context, name)
+    try:
+        _, password_used = auth.set_password(context.db, user_id, password, actor="cli")
+    except ValueError as error:
+        fail(str(error))
+    click.echo(f"已重置账号 {name} 的密码，其登录会话和 API 令牌已失效")
+    if password is None:
+        click.echo(f"新密码：{password_used}")
+
+
+@user.command("token")
+@click.argument("name")
+@pass_context
+def user_token(context, name):
+    """签发新的 API 令牌（原令牌随即失效）。"""
+    _, token = auth.issue_token(context.db, _account_id(context, name), actor="cli")
+    click.echo(f"API 令牌（只显示这一次，请妥善保存）：{token}")
+
+
+@user.command("revoke")
+@click.argument("name")
+@pass_context
+def user_revoke(context, name):
+    """吊销 API 令牌并结束该账号的全部登录会话（密码不变）。"""
+    auth.revoke_access(context.db, _account_id(context, name), actor="cli")
+    click.echo(f"已吊销账号 {name} 的 API 令牌并结束其全部登录会话")
+
+
+@user.command("delete")
+@click.argument("name")
+@pass_context
+def user_delete(context, name):
+    """删除账号（编号和用户名不会再分配给其他账号）。"""
+    auth.delete_user(context.db, _account_id(context, name), actor="cli")
+    click.echo(f"已删除账号 {name}")
 
 
 def main():

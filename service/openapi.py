@@ -173,7 +173,8 @@ SCHEMAS = {
     "User": {"type": "object", "required": ["id", "name", "role"], "additionalProperties": False,
              "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
                             "role": {"enum": ["enterprise", "platform", "broker", "admin"]},
-                            "org": NULLABLE_STRING, "created_at": NULLABLE_STRING}},
+                            "org": NULLABLE_STRING, "created_at": NULLABLE_STRING,
+                            "disabled_at": {"type": ["string", "null"], "description": "停用时间；正常账号为 null"}}},
     "UserList": items_of("User"),
     "UserInput": {"type": "object", "required": ["name", "role"], "properties": {
         "name": {"type": "string"}, "role": {"enum": ["enterprise", "platform", "broker", "admin"]},
@@ -182,6 +183,14 @@ SCHEMAS = {
     "NewUser": {"type": "object", "required": ["user", "token"], "properties": {
         "user": ref("User"), "password": NULLABLE_STRING,
         "token": {"type": "string", "description": "API 令牌，只显示这一次"}}},
+    "PasswordInput": {"type": "object", "properties": {
+        "password": {"type": "string", "minLength": 8, "description": "新密码；省略时自动生成并在回应中给出"}}},
+    "OwnPasswordInput": {"type": "object", "required": ["old_password", "new_password"], "properties": {
+        "old_password": {"type": "string"}, "new_password": {"type": "string", "minLength": 8}}},
+    "PasswordReset": {"type": "object", "required": ["user", "password"], "properties": {
+        "user": ref("User"), "password": {"type": ["string", "null"], "description": "自动生成的新密码，只显示这一次"}}},
+    "NewToken": {"type": "object", "required": ["user", "token"], "properties": {
+        "user": ref("User"), "token": {"type": "string", "description": "API 令牌，只显示这一次"}}},
     "ImportResult": {"type": "object", "required": ["kind", "imported"], "properties": {
         "kind": {"enum": ["demands", "supplies", "cooperations"]}, "imported": {"type": "integer"}}},
     "Queued": {"type": "object", "required": ["status"], "properties": {
@@ -256,7 +265,7 @@ SCHEMAS = {
 }
 
 ERROR_TEXT = {400: "请求参数有误", 401: "未登录或令牌无效", 403: "无权执行", 404: "不存在或无权查看",
-              409: "与当前状态冲突", 413: "内容过大", 422: "提交的内容有误", 500: "服务器内部错误（不是输入的问题）"}
+              409: "与当前状态冲突", 413: "内容过大", 422: "提交的内容有误", 429: "尝试次数过多，请稍后再试", 500: "服务器内部错误（不是输入的问题）"}
 
 
 def json_content(schema: dict) -> dict:
@@ -327,6 +336,7 @@ PARAMETERS = {
     "session_id": path_param("session_id", {"type": "integer"}),
     "pair_id": path_param("pair_id", {"type": "integer"}),
     "visit_id": path_param("visit_id", {"type": "integer"}),
+    "user_id": path_param("user_id", {"type": "integer"}),
 }
 
 
@@ -400,6 +410,38 @@ def session_paths() -> dict:
     }
 
 
+def account_paths() -> dict:
+    """Accounts and their lifecycle (admins); one's own password and token (anyone signed in). A password
+    change, a disable, a revoke or a delete ends the account's sessions and API token at once."""
+    user = [{"$ref": "#/components/parameters/user_id"}]
+    return {
+        "/me": {"get": operation("当前账号", {200: "User"}, (401,), tag="admin")},
+        "/me/password": {"post": operation(
+            "修改本人密码（须提供原密码）；本会话保留，其他会话与 API 令牌失效", {200: "User"}, (400, 401, 422, 429),
+            body="OwnPasswordInput", tag="admin")},
+        "/me/token": {"post": operation("为本人签发新的 API 令牌（原令牌失效）", {200: "NewToken"}, (400, 401),
+                                        tag="admin")},
+        "/users": {
+            "get": operation("账号列表（管理员）", {200: "UserList"}, (401, 403), tag="admin"),
+            "post": operation("新建账号（管理员）；回应中给出一次性 API 令牌", {201: "NewUser"},
+                              (400, 401, 403, 409, 422), body="UserInput", tag="admin")},
+        "/users/{user_id}": {"parameters": user, "delete": operation(
+            "删除账号（管理员）：会话与令牌立即失效，编号和用户名不再分配", {204: None}, (400, 401, 403, 404, 409),
+            tag="admin")},
+        "/users/{user_id}/disable": {"parameters": user, "post": operation(
+            "停用账号（管理员）：不能登录，会话与令牌立即失效", {200: "User"}, (400, 401, 403, 404, 409), tag="admin")},
+        "/users/{user_id}/enable": {"parameters": user, "post": operation(
+            "重新启用账号（管理员）", {200: "User"}, (400, 401, 403, 404), tag="admin")},
+        "/users/{user_id}/password": {"parameters": user, "post": operation(
+            "重置密码（管理员）：会话与令牌随之失效", {200: "PasswordReset"}, (400, 401, 403, 404, 422),
+            body="PasswordInput", tag="admin")},
+        "/users/{user_id}/token": {"parameters": user, "post": operation(
+            "签发新的 API 令牌（管理员；原令牌失效）", {200: "NewToken"}, (400, 401, 403, 404), tag="admin")},
+        "/users/{user_id}/revoke": {"parameters": user, "post": operation(
+            "吊销 API 令牌并结束全部登录会话（管理员；密码不变）", {200: "User"}, (400, 401, 403, 404), tag="admin")},
+    }
+
+
 def document() -> dict:
     paths = {}
     paths.update(list_paths("demands", "Demand", ("cluster", "region", "enterprise", "status")))
@@ -440,11 +482,7 @@ def document() -> dict:
                                               tag="reports")},
         "/audit": {"get": operation("操作日志（技术经纪人、管理员）", {200: "AuditList"}, (400, 401, 403),
                                     ("entity", "entity_id", "limit"), tag="admin")},
-        "/me": {"get": operation("当前账号", {200: "User"}, (401,), tag="admin")},
-        "/users": {
-            "get": operation("账号列表（管理员）", {200: "UserList"}, (401, 403), tag="admin"),
-            "post": operation("新建账号（管理员）；回应中给出一次性 API 令牌", {201: "NewUser"},
-                              (400, 401, 403, 409, 422), body="UserInput", tag="admin")},
+        **account_paths(),
         "/imports/{kind}": {
             "parameters": [{"$ref": "#/components/parameters/kind"}],
             "post": operation("导入 JSONL / CSV / XLSX 文件（管理员；有错误行则整体拒绝）", {200: "ImportResult"},

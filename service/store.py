@@ -90,18 +90,13 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     db["proposals"].create_index(["demand_id", "supply_id"], unique=True, if_not_exists=True)
     db["proposals"].create_index(["status", "score"], if_not_exists=True)
     db["proposals"].create_index(["supply_id"], if_not_exists=True)
-    db["users"].create(
-        {"id": int, "name": str, "role": str, "org": str, "password_hash": str, "token_hash": str,
-         "created_at": str},
-        pk="id", not_null={"name", "role"}, if_not_exists=True,
-    )
-    db["users"].create_index(["name"], unique=True, if_not_exists=True)
     db["audit_log"].create(
         {"id": int, "at": str, "actor": str, "action": str, "entity": str, "entity_id": str,
          "before": str, "after": str},
         pk="id", if_not_exists=True,
     )
     db["audit_log"].create_index(["entity", "entity_id"], if_not_exists=True)
+    _ensure_users_schema(db)  # after the audit log: an upgrade reads the ids it names
     db["embeddings"].create({"key": str, "vector": bytes}, pk="key", if_not_exists=True)
     _ensure_workflow_schema(db)
     _ensure_sessions_schema(db)
@@ -447,20 +442,82 @@ def _ensure_workflow_schema(db: sqlite_utils.Database) -> None:
     db["users"].create_index(["token_hash"], if_not_exists=True)
 
 
-def add_user(db: sqlite_utils.Database, name: str, role: str, org: str | None, password_hash: str,
-             token_hash: str, actor: str = "system") -> dict:
-    """A new account; the name must be free."""
+# --- accounts -------------------------------------------------------------------------------------
+
+# AUTOINCREMENT: an id is never handed out twice, even after its account row is gone, so nothing
+# that still names an old id (a session cookie, an audit entry) can come to mean a new account.
+USERS_TABLE = """create table users (
+    id integer primary key autoincrement, name text not null, role text not null, org text,
+    password_hash text, token_hash text, created_at text,
+    auth_stamp text, disabled_at text, deleted_at text)"""
+USER_COLUMNS = ("id", "name", "role", "org", "password_hash", "token_hash", "created_at",
+                "auth_stamp", "disabled_at", "deleted_at")
+
+
+def _ensure_users_schema(db: sqlite_utils.Database) -> None:
+    """Create the accounts table, or bring an older one up to date: AUTOINCREMENT ids, an auth stamp
+    for every account (older sessions carry none, so they end once), disabled and deleted marks."""
+    if not db["users"].exists():
+        db.execute(USERS_TABLE)
+    elif "autoincrement" not in db["users"].schema.lower():
+        _rebuild_users_table(db)
+    db["users"].create_index(["name"], unique=True, if_not_exists=True)
+    if db.execute("select count(*) from users where auth_stamp is null").fetchone()[0]:
+        with transaction(db):
+            db.execute("update users set auth_stamp = lower(hex(randomblob(16))) where auth_stamp is null")
+
+
+def _rebuild_users_table(db: sqlite_utils.Database) -> None:
+    """Copy an older accounts table into one with AUTOINCREMENT ids. The id sequence starts past every
+    id the table or the audit log has ever named, so an id deleted before the upgrade is not reused."""
+    old_columns = [column for column in USER_COLUMNS if column in db["users"].columns_dict]
     with transaction(db):
-        if get_user_by_name(db, name):
-            raise Conflict("duplicate_user", f"用户名「{name}」已存在")
+        db.execute("alter table users rename to users_before_upgrade")
+        db.execute(USERS_TABLE)
+        db.execute(f"insert into users ({', '.join(old_columns)}) "
+                   f"select {', '.join(old_columns)} from users_before_upgrade")
+        db.execute("drop table users_before_upgrade")
+        highest = db.execute(
+            "select max(coalesce((select max(id) from users), 0), coalesce((select max(cast(entity_id as integer)) "
+            "from audit_log where entity = 'users'), 0))").fetchone()[0]
+        db.execute("delete from sqlite_sequence where name = 'users'")
+        db.execute("insert into sqlite_sequence (name, seq) values ('users', ?)", [highest])
+
+
+def add_user(db: sqlite_utils.Database, name: str, role: str, org: str | None, password_hash: str,
+             token_hash: str, auth_stamp: str, actor: str = "system") -> dict:
+    """A new account; the name must be free (a deleted account keeps its name, so the audit log's
+    actor names stay unambiguous)."""
+    with transaction(db):
+        taken = get_user_by_name(db, name)
+        if taken:
+            message = f"用户名「{name}」曾属于已删除的账号，不能再用" if taken["deleted_at"] else f"用户名「{name}」已存在"
+            raise Conflict("duplicate_user", message)
         user_id = db["users"].insert({"name": name, "role": role, "org": org, "password_hash": password_hash,
-                                      "token_hash": token_hash, "created_at": now()}).last_pk
+                                      "token_hash": token_hash, "auth_stamp": auth_stamp,
+                                      "created_at": now()}).last_pk
         user = get_user(db, user_id)
         audit(db, actor, "create", "users", str(user_id), None, public_user(user))
     return user
 
 
+def update_user(db: sqlite_utils.Database, user_id: int, changes: dict, actor: str, action: str) -> dict:
+    """Change one account (password, token, auth stamp, disabled or deleted mark) and audit it as
+    `action`, in one transaction; returns the stored account. A deleted account is not found."""
+    with transaction(db):
+        before = get_user(db, user_id)
+        if before is None or before["deleted_at"]:
+            raise Conflict("not_found", f"找不到编号为 {user_id} 的账号")
+        db["users"].update(user_id, changes)
+        after = get_user(db, user_id)
+        audit(db, actor, action, "users", str(user_id), public_user(before), public_user(after))
+    return after
+
+
 def get_user(db: sqlite_utils.Database, user_id: int) -> dict | None:
+    """One account row, secrets included, deleted ones too (their row stays as a tombstone)."""
+    if not isinstance(user_id, int) or not _fits_sqlite(user_id):
+        return None
     rows = list(db.query("select * from users where id = ?", [user_id]))
     return rows[0] if rows else None
 
@@ -476,14 +533,15 @@ def get_user_by_token(db: sqlite_utils.Database, token_hash: str) -> dict | None
 
 
 def list_users(db: sqlite_utils.Database) -> list[dict]:
-    return [public_user(row) for row in db.query("select * from users order by id")]
+    """Every account that has not been deleted, oldest first."""
+    return [public_user(row) for row in db.query("select * from users where deleted_at is null order by id")]
 
 
 def public_user(user: dict | None) -> dict | None:
     """An account without its secrets."""
     if user is None:
         return None
-    return {key: user[key] for key in ("id", "name", "role", "org", "created_at")}
+    return {key: user[key] for key in ("id", "name", "role", "org", "created_at", "disabled_at")}
 
 
 def save_record(db: sqlite_utils.Database, kind: str, record: dict, actor: str,

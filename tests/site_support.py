@@ -115,7 +115,8 @@ def log_in(client, db, role: str | None) -> None:
         session.clear()
         session["csrf_token"] = CSRF
         if role is not None:
-            session["user_id"] = store.get_user_by_name(db, USERS[role][0])["id"]
+            account = store.get_user_by_name(db, USERS[role][0])
+            session["user_id"], session["auth_stamp"] = account["id"], account["auth_stamp"]
 
 
 def text(response) -> str:

@@ -48,7 +48,9 @@ def test_login_returns_to_a_same_site_page_only(client):
         token = session["csrf_token"]
     form = {"name": "broker", "password": PASSWORD, "csrf_token": token}
     assert client.post("/login?next=/queue", data=form).headers["Location"] == "/queue"
-    client.get("/logout")
+    with client.session_transaction() as session:
+        token = session["csrf_token"]
+    client.post("/logout", data={"csrf_token": token})
     client.get("/login")
     with client.session_transaction() as session:
         form["csrf_token"] = session["csrf_token"]
@@ -61,6 +63,21 @@ def test_logout_ends_the_session(client, login):
         token = session["csrf_token"]
     assert client.post("/logout", data={"csrf_token": token}).status_code == 302
     assert client.get("/api/v1/me").status_code == 401
+
+
+def test_following_a_link_to_logout_does_not_end_the_session_but_asks_with_a_form(client, login):
+    """Any site could link (or embed an image) to /logout: only a POST with the CSRF token signs out."""
+    login("broker")
+    with client.session_transaction() as session:
+        token = session["csrf_token"]
+    page = client.get("/logout")
+    assert page.status_code == 200
+    assert client.get("/api/v1/me").status_code == 200  # still signed in
+    body = page.get_data(as_text=True)
+    assert re.search(r'<form method="post" action="/logout"', body) and f'value="{token}"' in body
+    assert "确定要退出" in body
+    client.post("/logout", data={"csrf_token": token})
+    assert client.get("/logout").headers["Location"].startswith("/login")  # nothing to confirm when signed out
 
 
 def test_the_login_page_carries_a_csrf_field(client):

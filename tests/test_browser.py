@@ -114,6 +114,26 @@ def test_demand_list_reads_on_a_phone(site):
     page.context.close()
 
 
+def test_signing_out_is_a_button_in_the_nav_and_a_link_to_logout_only_asks(site):
+    base_url, browser = site
+    page = log_in(browser, base_url, "broker")
+    button = page.locator(".nav-user form button", has_text="退出")
+    who = page.locator(".nav-user .who").bounding_box()
+    box = button.bounding_box()
+    # It reads as a link beside the user's name, not as a form control on a line of its own.
+    assert box["y"] < who["y"] + who["height"] and who["y"] < box["y"] + box["height"]
+    assert button.evaluate("b => getComputedStyle(b).borderTopWidth") == "0px"
+    page.goto(f"{base_url}/logout")  # what a link from any other site does
+    assert "确定要退出" in page.content()
+    page.goto(f"{base_url}/demands")
+    assert page.url == f"{base_url}/demands"  # still signed in
+    page.locator(".nav-user form button", has_text="退出").click()
+    page.wait_for_url(f"{base_url}/login")
+    page.goto(f"{base_url}/demands")
+    assert page.url.startswith(f"{base_url}/login")
+    page.context.close()
+
+
 def test_a_missing_chromium_skips_locally_but_fails_under_ci(monkeypatch, tmp_path):
     from _pytest.outcomes import Failed, Skipped
 

@@ -19,6 +19,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
                                                status_code_conformance)
 
+from service import store
+
 from .service_fixtures import *  # noqa: F401,F403
 from .service_records import OWN_DEMAND, OWN_SUPPLY
 
@@ -41,8 +43,35 @@ def existing_ids(operation) -> dict:
     return chosen
 
 
-def fuzz(operation, mode: GenerationMode, tokens: dict[str, str], path_parameters: dict | None = None) -> None:
-    """Send the operation's generated cases as every role; raise on the first that breaks a check."""
+def changes_credentials(operation) -> bool:
+    """Operations that can revoke or replace the tokens the fuzzing itself rides on (new tokens, password
+    changes, disabled or deleted accounts)."""
+    return operation.path.startswith("/users/") or operation.path in ("/me/token", "/me/password")
+
+
+def put_accounts_back(app, accounts: list[dict]) -> None:
+    """Restore every account row as it was, so each role's token works for the next request."""
+    db = store.open_db(app.config["DATABASE"], schema=False)
+    try:
+        with store.transaction(db):
+            db["users"].upsert_all(accounts, pk="id")
+    finally:
+        db.close()
+
+
+def fuzz(operation, mode: GenerationMode, tokens: dict[str, str], path_parameters: dict | None = None,
+         app=None) -> None:
+    """Send the operation's generated cases as every role; raise on the first that breaks a check.
+
+    With `app`, an operation that changes credentials has the accounts put back after every request:
+    otherwise one generated POST /me/token would leave every later operation answering 401.
+    """
+    accounts = None
+    if app is not None and changes_credentials(operation):
+        db = store.open_db(app.config["DATABASE"], schema=False)
+        accounts = list(db.query("select * from users"))
+        db.close()
+
     @settings(max_examples=EXAMPLES[mode], deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     @given(case=operation.as_strategy(generation_mode=mode, path_parameters=path_parameters))
@@ -53,6 +82,9 @@ def fuzz(operation, mode: GenerationMode, tokens: dict[str, str], path_parameter
             except Exception as error:
                 error.add_note(f"as {role}: {case.method} {case.formatted_path} query={case.query} body={case.body!r:.300}")
                 raise
+            finally:
+                if accounts is not None:
+                    put_accounts_back(app, accounts)
     run()
 
 
@@ -63,14 +95,17 @@ def test_every_operation_answers_by_the_document_for_every_role(app, tokens, mod
     for result in schema.get_all_operations():
         operation = result.ok()
         try:
-            fuzz(operation, mode, tokens)
+            fuzz(operation, mode, tokens, app=app)
             if mode == GenerationMode.POSITIVE and existing_ids(operation):
-                fuzz(operation, mode, tokens, existing_ids(operation))
+                fuzz(operation, mode, tokens, existing_ids(operation), app=app)
         except Exception as error:  # keep going: one run reports every broken operation
             notes = "; ".join(getattr(error, "__notes__", [])[-1:])
             failures.append(f"{operation.method.upper()} {operation.path}: {type(error).__name__}: "
                             f"{str(error)[:600]} [{notes}]")
     assert not failures, "\n\n".join(failures)
+    for role in ROLES:  # still the same callers at the end: no operation ran against revoked tokens
+        me = app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {tokens[role]}"})
+        assert me.status_code == 200, f"{role}'s token was revoked during the run"
 
 
 @pytest.mark.parametrize("body", [

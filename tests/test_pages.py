@@ -43,17 +43,23 @@ PAGES = [
 ]
 
 
+# A page of one record: someone who may not see the record gets 404, as for a missing one.
+RECORD_PAGE = re.compile(r"^/(demands|supplies)/[DS]\d")
+
+
 @pytest.mark.parametrize("url,allowed", PAGES, ids=[url for url, _ in PAGES])
 def test_each_page_renders_for_the_roles_that_may_see_it_and_refuses_the_others(client, db, url, allowed):
     for role in ROLES:
         log_in(client, db, role)
         response = client.get(url)
-        expected = 200 if role in allowed else 403
+        expected = 200 if role in allowed else 404 if RECORD_PAGE.match(url) else 403
         assert response.status_code == expected, f"{role} GET {url}"
         body = text(response)
         assert '<html lang="zh-CN">' in body
         if expected == 403:
             assert "没有访问权限" in body
+        if expected == 404:  # another organisation's record reads exactly like a missing one
+            assert "页面不存在" in body
     log_in(client, db, None)
     anonymous = client.get(url)
     if url == "/":
@@ -78,6 +84,26 @@ def test_an_unknown_record_gets_a_friendly_chinese_404(client, db):
     response = client.get("/demands/D1999-999")
     assert response.status_code == 404
     assert "页面不存在" in text(response) and "返回首页" in text(response)
+
+
+def test_another_organisations_record_answers_the_same_404_as_a_missing_one(client, db):
+    """A 403 would confirm that the id exists; the API answers 404 for both, and so do the pages."""
+    log_in(client, db, "enterprise")
+    for others, missing in (("/demands/D2021-005", "/demands/D1999-999"),
+                            ("/demands/D2021-005/edit", "/demands/D1999-999/edit"),
+                            ("/supplies/S2021-001", "/supplies/S1999-999")):
+        refused, absent = client.get(others), client.get(missing)
+        assert refused.status_code == absent.status_code == 404, others
+        assert text(refused) == text(absent)
+    pair = proposal_id(db, "D2021-008", "S2021-001")  # the platform's pair, not the enterprise's
+    store.update_proposal(db, pair, {"status": "recommended"})
+    before = store.get_proposal(db, pair)
+    for action in ("agree", "decline"):
+        refused = post(client, f"/proposals/{pair}/{action}", {"reason": "暂不需要"})
+        absent = post(client, f"/proposals/999999/{action}", {"reason": "暂不需要"})
+        assert refused.status_code == absent.status_code == 404, action
+        assert text(refused) == text(absent)
+    assert store.get_proposal(db, pair) == before
 
 
 def test_api_paths_keep_json_errors(client, db):

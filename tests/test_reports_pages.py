@@ -29,7 +29,8 @@ def log_in(client, app, role: str | None) -> None:
     with client.session_transaction() as session:
         session.clear()
         if role is not None:
-            session["user_id"] = store.get_user_by_name(db, USERS[role][0])["id"]
+            account = store.get_user_by_name(db, USERS[role][0])
+            session["user_id"], session["auth_stamp"] = account["id"], account["auth_stamp"]
     db.close()
 
 

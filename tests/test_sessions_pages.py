@@ -171,6 +171,18 @@ def test_a_platform_records_a_visit_and_registers_a_demand_from_the_visit_page(c
     assert post(client, f"/visits/{visit['id']}/demands", {"title": "x", "description": "y"}).status_code == 403
 
 
+def test_someone_elses_visit_answers_the_same_404_as_a_missing_one(client, db):
+    log_in(client, db, "broker")
+    post(client, "/visits", {"direction": "into_enterprise", "enterprise": "荣成溟帆船业有限公司",
+                             "visited_on": "2021-06-04", "notes": "走访船厂"})
+    [visit] = store.list_visits(db)
+    for role in ("enterprise", "platform"):  # neither the visited enterprise nor the visiting platform
+        log_in(client, db, role)
+        refused, absent = client.get(f"/visits/{visit['id']}"), client.get("/visits/999999")
+        assert refused.status_code == absent.status_code == 404, role
+        assert text(refused) == text(absent)
+
+
 # --- in a real browser ------------------------------------------------------------------------------
 
 @pytest.mark.browser

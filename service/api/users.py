@@ -1,9 +1,13 @@
-"""/users: accounts (admins), and /me: who the caller is."""
+"""/users: accounts and their lifecycle (admins), and /me: who the caller is, their own password and token.
+
+Every change is one audited write (service/auth.py); a password change, a disable, a revoke or a
+delete ends the account's sessions and API token at once.
+"""
 from __future__ import annotations
 
 from flask import Blueprint
 
-from .. import store
+from .. import auth, security, store
 from ..app import get_db
 from ..auth import ROLES, create_user, current_user, login_required, roles_required
 from .base import ApiError, json_body
@@ -11,10 +15,64 @@ from .base import ApiError, json_body
 bp = Blueprint("users", __name__)
 
 
+def text_fields(body: dict, names: tuple[str, ...]) -> dict:
+    """{field: message} for each of these keys whose value is present but not text."""
+    return {name: "应为文本" for name in names if body.get(name) is not None and not isinstance(body[name], str)}
+
+
+def new_password_error(password, field: str) -> ApiError | None:
+    """The 422 for a chosen password that is not fit to use, or None."""
+    try:
+        auth.check_new_password(password)
+    except ValueError as error:
+        return ApiError(422, "invalid_input", str(error), {field: str(error)})
+    return None
+
+
 @bp.get("/me")
 @login_required
 def me():
     return current_user()
+
+
+@bp.post("/me/password")
+@login_required
+def change_own_password():
+    """Change one's own password with the old one; other sessions and the API token end, this session stays.
+
+    Wrong old passwords count against the login throttle, so a borrowed session cannot guess them.
+    """
+    user = current_user()
+    body = json_body()
+    fields = text_fields(body, ("old_password", "new_password"))
+    for name in ("old_password", "new_password"):
+        if not body.get(name):
+            fields.setdefault(name, "必填")
+    if fields:
+        raise ApiError(422, "invalid_input", "请填写原密码和新密码", fields)
+    error = new_password_error(body.get("new_password"), "new_password")
+    if error:
+        raise error
+    keys = security.login_keys(user["name"])
+    wait = security.login_throttle().retry_after(*keys)
+    if wait:
+        response = auth.api_error(429, "too_many_attempts", security.lockout_message(wait))
+        return (*response, {"Retry-After": str(wait)})
+    try:
+        changed = auth.change_own_password(get_db(), user["id"], body["old_password"], body["new_password"])
+    except PermissionError as refused:
+        security.login_throttle().record_failure(*keys)
+        raise ApiError(422, "wrong_password", str(refused), {"old_password": str(refused)}) from None
+    auth.keep_session(changed)
+    return store.public_user(changed)
+
+
+@bp.post("/me/token")
+@login_required
+def issue_own_token():
+    """A new API token for oneself (shown once); the previous one stops working."""
+    user, token = auth.issue_token(get_db(), current_user()["id"], current_user()["name"])
+    return {"user": user, "token": token}
 
 
 @bp.get("/users")
@@ -28,19 +86,81 @@ def index():
 def create():
     """A new account; its password (when generated) and API token are shown in this answer only."""
     body = json_body()
-    fields = {}
-    for name in ("name", "role", "org", "password"):
-        if body.get(name) is not None and not isinstance(body[name], str):
-            fields[name] = "应为文本"
+    fields = text_fields(body, ("name", "role", "org", "password"))
     if not body.get("name"):
         fields["name"] = "必填"
     if body.get("role") not in ROLES:
         fields["role"] = f"应为 {'、'.join(ROLES)} 之一"
     if fields:
         raise ApiError(422, "invalid_input", "账号信息有误", fields)
+    if body.get("password"):
+        error = new_password_error(body["password"], "password")
+        if error:
+            raise error
     try:
         user, password, token = create_user(get_db(), body["name"], body["role"], body.get("org"),
                                             body.get("password"), actor=current_user()["name"])
     except ValueError as error:
         raise ApiError(422, "invalid_input", str(error), {"org": str(error)}) from None
     return {"user": user, "password": None if body.get("password") else password, "token": token}, 201
+
+
+def not_oneself(user_id: int) -> None:
+    """An admin does not disable or delete their own account: it could leave no admin at all."""
+    if user_id == current_user()["id"]:
+        raise ApiError(409, "own_account", "不能停用或删除自己的账号，请由另一位管理员操作")
+
+
+@bp.post("/users/<int:user_id>/disable")
+@roles_required("admin")
+def disable(user_id):
+    """Disable an account: it cannot sign in, and its sessions and API token stop working at once."""
+    not_oneself(user_id)
+    return auth.set_disabled(get_db(), user_id, True, current_user()["name"])
+
+
+@bp.post("/users/<int:user_id>/enable")
+@roles_required("admin")
+def enable(user_id):
+    return auth.set_disabled(get_db(), user_id, False, current_user()["name"])
+
+
+@bp.post("/users/<int:user_id>/password")
+@roles_required("admin")
+def reset_password(user_id):
+    """Reset a password (generated when the body gives none); the account's sessions and token end."""
+    body = json_body()
+    fields = text_fields(body, ("password",))
+    if fields:
+        raise ApiError(422, "invalid_input", "密码应为文本", fields)
+    chosen = body.get("password")
+    if chosen is not None:
+        error = new_password_error(chosen, "password")
+        if error:
+            raise error
+    user, password = auth.set_password(get_db(), user_id, chosen, current_user()["name"])
+    return {"user": user, "password": None if chosen is not None else password}
+
+
+@bp.post("/users/<int:user_id>/token")
+@roles_required("admin")
+def issue_token(user_id):
+    """A new API token for the account, shown in this answer only; the previous one stops working."""
+    user, token = auth.issue_token(get_db(), user_id, current_user()["name"])
+    return {"user": user, "token": token}
+
+
+@bp.post("/users/<int:user_id>/revoke")
+@roles_required("admin")
+def revoke(user_id):
+    """End every session of the account and revoke its API token (its password stays)."""
+    return auth.revoke_access(get_db(), user_id, current_user()["name"])
+
+
+@bp.delete("/users/<int:user_id>")
+@roles_required("admin")
+def delete(user_id):
+    """Delete an account; its id and name are never given to another one."""
+    not_oneself(user_id)
+    auth.delete_user(get_db(), user_id, current_user()["name"])
+    return "", 204

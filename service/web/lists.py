@@ -112,10 +112,8 @@ def _detail_page(kind: str, record_id: str):
     db = get_db()
     user = auth.current_user()
     record = store.get_record(db, kind, record_id)
-    if record is None:
-        abort(404)
     if not auth.can_view(user, kind, record):
-        abort(403)
+        abort(404)  # another organisation's record is as absent as a missing one: no id is confirmed
     other = "supplies" if kind == "demands" else "demands"
     proposals = []
     for proposal in visible_proposals(db, user, kind, record_id):
@@ -191,8 +189,8 @@ def _form_page(kind: str, record_id: str | None):
     before = None
     if record_id is not None:
         before = store.get_record(db, kind, record_id)
-        if before is None:
-            abort(404)
+        if not auth.can_view(user, kind, before):
+            abort(404)  # as on the record's own page
         if not auth.can_edit(user, kind, before):
             abort(403)
     elif not auth.can_create(user, kind):

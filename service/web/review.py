@@ -162,9 +162,18 @@ def confirm(proposal_id):
     return redirect(_back(url_for("web.cooperations")))
 
 
+def _visible_proposal(proposal_id: int) -> None:
+    """A proposal the user may not see answers 404 like a missing one, as in the API: a page must not
+    confirm that another organisation's pair exists."""
+    proposal = store.get_proposal(get_db(), proposal_id)
+    if proposal is None or not workflow.can_see_proposal(auth.current_user(), proposal):
+        abort(404)
+
+
 @bp.post("/proposals/<int:proposal_id>/agree")
 @auth.roles_required("enterprise", "platform")
 def agree(proposal_id):
+    _visible_proposal(proposal_id)
     try:
         workflow.agree_introduction(get_db(), proposal_id, auth.current_user())
     except workflow.WorkflowError as error:
@@ -177,6 +186,7 @@ def agree(proposal_id):
 @bp.post("/proposals/<int:proposal_id>/decline")
 @auth.roles_required("enterprise", "platform", "broker")
 def decline(proposal_id):
+    _visible_proposal(proposal_id)
     try:
         workflow.decide(get_db(), proposal_id, "declined", auth.current_user(), request.form.get("reason"))
     except workflow.WorkflowError as error:

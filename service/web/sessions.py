@@ -189,10 +189,8 @@ def visit_record():
 def _visible_visit(visit_id: int) -> dict:
     db = get_db()
     visit = store.get_visit(db, visit_id)
-    if visit is None:
-        abort(404)
     if not domain.can_see_visit(auth.current_user(), visit):
-        abort(403)
+        abort(404)  # someone else's visit is as absent as a missing one, as in the API
     return domain.visit_view(db, visit_id, auth.current_user())
 
 
