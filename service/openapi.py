@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from .records import DEMAND_FIELDS, SUPPLY_FIELDS, Field
+from .records import COOPERATION_FIELDS, DEMAND_FIELDS, SUPPLY_FIELDS, Field
 from .reports import REPORT_SCHEMA
 
 bp = Blueprint("openapi", __name__)
@@ -20,27 +20,42 @@ def ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+def field_schema(field: Field, bounded: bool) -> dict:
+    """One field's schema; bounded=True adds its bounds (records.py) to what the API accepts.
+
+    Stored records are not bounded: rows saved before a bound was set are still valid answers.
+    """
+    if field.kind == "number":
+        schema = {**NULLABLE_NUMBER, "minimum": 0}
+    elif field.kind == "keywords":
+        schema = {"type": "array", "items": {"type": "string"}}
+    elif field.choices:
+        schema = {"type": ["string", "null"], "enum": [*field.choices, None]}
+    else:
+        schema = dict(NULLABLE_STRING)
+    if bounded:
+        if field.maximum is not None:
+            schema["maximum"] = field.maximum
+        if field.max_items:
+            schema["maxItems"] = field.max_items
+        if field.max_length:
+            target = schema["items"] if field.kind == "keywords" else schema
+            target["maxLength"] = field.max_length
+    schema["description"] = field.header
+    return schema
+
+
 def record_schema(fields: tuple[Field, ...], stored: bool) -> dict:
     """A demand or supply: the interchange fields; stored ones add version and updated_at."""
-    properties = {}
-    for field in fields:
-        if field.kind == "number":
-            schema = dict(NULLABLE_NUMBER)
-        elif field.kind == "keywords":
-            schema = {"type": "array", "items": {"type": "string"}}
-        elif field.choices:
-            schema = {"type": ["string", "null"], "enum": [*field.choices, None]}
-        else:
-            schema = dict(NULLABLE_STRING)
-        schema["description"] = field.header
-        properties[field.key] = schema
+    properties = {field.key: field_schema(field, bounded=not stored) for field in fields}
     required = ["id", "title", "description"]
     if stored:
         properties["version"] = {"type": "integer", "minimum": 1, "description": "版本号，修改时须带上"}
         properties["updated_at"] = NULLABLE_STRING
         required += ["version", "keywords"]
     else:
-        properties["id"] = {"type": "string", "description": "编号；省略时自动生成"}
+        properties["id"] = {"type": "string", "minLength": 1, "maxLength": fields[0].max_length,
+                            "description": "编号；省略时按发布年份顺序编号，如 D2021-001"}
         required = ["title", "description"]
     return {"type": "object", "required": required, "properties": properties, "additionalProperties": True}
 
@@ -55,6 +70,8 @@ def items_of(item: str, **extra) -> dict:
     return {"type": "object", "required": ["items"],
             "properties": {"items": {"type": "array", "items": ref(item)}, **extra}}
 
+
+COOPERATION = {field.key: field for field in COOPERATION_FIELDS}
 
 PROPOSAL_SIDE = {"allOf": [{"type": "object", "required": ["withheld"], "properties": {
     "withheld": {"type": "array", "items": {"type": "string"},
@@ -136,9 +153,10 @@ SCHEMAS = {
         "skipped": {"type": "array", "items": {"type": "object", "required": ["id", "code", "message"], "properties": {
             "id": {"type": "integer"}, "code": {"type": "string"}, "message": {"type": "string"}}}}}},
     "ConfirmInput": {"type": "object", "required": ["mode", "amount_wan"], "properties": {
-        "mode": {"type": "string"}, "amount_wan": {"type": "number", "minimum": 0},
+        "mode": {"type": "string", "minLength": 1, "maxLength": COOPERATION["mode"].max_length},
+        "amount_wan": {"type": "number", "minimum": 0, "maximum": COOPERATION["amount_wan"].maximum},
         "confirmed_at": {"type": "string", "format": "date", "description": "默认今天"},
-        "note": {"type": "string"}}},
+        "note": {"type": "string", "maxLength": COOPERATION["note"].max_length}}},
     "Cooperation": {
         "type": "object", "required": ["id", "demand_id", "supply_id"],
         "properties": {"id": {"type": "integer"}, "demand_id": {"type": "string"}, "supply_id": {"type": "string"},
