@@ -20,41 +20,41 @@ def ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def field_schema(field: Field, bounded: bool) -> dict:
-    """One field's schema; bounded=True adds its bounds (records.py) to what the API accepts.
+def field_bounds(field: Field) -> dict:
+    """The bounds records.py sets on a field, as JSON Schema keywords for what the API accepts.
 
-    Stored records are not bounded: rows saved before a bound was set are still valid answers.
+    Only input schemas carry them: rows stored before a bound was set are still valid answers.
     """
-    if field.kind == "number":
-        schema = {**NULLABLE_NUMBER, "minimum": 0}
-    elif field.kind == "keywords":
-        schema = {"type": "array", "items": {"type": "string"}}
-    elif field.choices:
-        schema = {"type": ["string", "null"], "enum": [*field.choices, None]}
-    else:
-        schema = dict(NULLABLE_STRING)
-    if bounded:
-        if field.maximum is not None:
-            schema["maximum"] = field.maximum
-        if field.max_items:
-            schema["maxItems"] = field.max_items
-        if field.max_length:
-            target = schema["items"] if field.kind == "keywords" else schema
-            target["maxLength"] = field.max_length
-    schema["description"] = field.header
-    return schema
+    if field.kind == "keywords":
+        return {"maxItems": field.max_items, "items": {"type": "string", "maxLength": field.max_length}}
+    if field.maximum is not None:
+        return {"maximum": field.maximum}
+    return {"maxLength": field.max_length} if field.max_length else {}
 
 
 def record_schema(fields: tuple[Field, ...], stored: bool) -> dict:
     """A demand or supply: the interchange fields; stored ones add version and updated_at."""
-    properties = {field.key: field_schema(field, bounded=not stored) for field in fields}
+    properties = {}
+    for field in fields:
+        if field.kind == "number":
+            schema = {**NULLABLE_NUMBER, "minimum": 0}
+        elif field.kind == "keywords":
+            schema = {"type": "array", "items": {"type": "string"}}
+        elif field.choices:
+            schema = {"type": ["string", "null"], "enum": [*field.choices, None]}
+        else:
+            schema = dict(NULLABLE_STRING)
+        if not stored:
+            schema.update(field_bounds(field))
+        schema["description"] = field.header
+        properties[field.key] = schema
     required = ["id", "title", "description"]
     if stored:
         properties["version"] = {"type": "integer", "minimum": 1, "description": "版本号，修改时须带上"}
         properties["updated_at"] = NULLABLE_STRING
         required += ["version", "keywords"]
     else:
-        properties["id"] = {"type": "string", "minLength": 1, "maxLength": fields[0].max_length,
+        properties["id"] = {"type": "string", "minLength": 1, **field_bounds(fields[0]),
                             "description": "编号；省略时按发布年份顺序编号，如 D2021-001"}
         required = ["title", "description"]
     return {"type": "object", "required": required, "properties": properties, "additionalProperties": True}
@@ -153,10 +153,10 @@ SCHEMAS = {
         "skipped": {"type": "array", "items": {"type": "object", "required": ["id", "code", "message"], "properties": {
             "id": {"type": "integer"}, "code": {"type": "string"}, "message": {"type": "string"}}}}}},
     "ConfirmInput": {"type": "object", "required": ["mode", "amount_wan"], "properties": {
-        "mode": {"type": "string", "minLength": 1, "maxLength": COOPERATION["mode"].max_length},
-        "amount_wan": {"type": "number", "minimum": 0, "maximum": COOPERATION["amount_wan"].maximum},
+        "mode": {"type": "string", "minLength": 1, **field_bounds(COOPERATION["mode"])},
+        "amount_wan": {"type": "number", "minimum": 0, **field_bounds(COOPERATION["amount_wan"])},
         "confirmed_at": {"type": "string", "format": "date", "description": "默认今天"},
-        "note": {"type": "string", "maxLength": COOPERATION["note"].max_length}}},
+        "note": {"type": "string", **field_bounds(COOPERATION["note"])}}},
     "Cooperation": {
         "type": "object", "required": ["id", "demand_id", "supply_id"],
         "properties": {"id": {"type": "integer"}, "demand_id": {"type": "string"}, "supply_id": {"type": "string"},
