@@ -82,6 +82,32 @@ def test_a_session_confirmation_beyond_the_bound_changes_nothing(api, db):
     assert store.get_session_pair(db, pair["id"])["outcome"] is None
 
 
+def form_client(client, login, name: str) -> str:
+    """Log the test client in as `name` through the login form; returns the CSRF token for its forms."""
+    login(name)
+    with client.session_transaction() as session:
+        return session["csrf_token"]
+
+
+def test_the_form_refuses_an_amount_beyond_the_bound_beside_the_field(client, login, db):
+    token = form_client(client, login, "enterprise")
+    before = audit_count(db)
+    page = client.post("/demands/new", data={**GOOD, "budget_wan": "1e20", "csrf_token": token})
+    assert page.status_code == 422
+    assert "「拟投入资金/万元」不能超过 10,000,000，而不是「1e20」" in page.get_data(as_text=True)
+    assert audit_count(db) == before
+
+
+def test_a_form_confirmation_beyond_the_bound_changes_nothing(api, client, login, db):
+    proposal_id = recommended_proposal(api, db)
+    token = form_client(client, login, "broker")
+    before = (audit_count(db), store.count_cooperations(db), store.get_proposal(db, proposal_id))
+    page = client.post(f"/proposals/{proposal_id}/confirm",
+                       data={**CONFIRMATION, "amount_wan": "1e300", "csrf_token": token}, follow_redirects=True)
+    assert page.status_code == 200 and "不能超过 10,000,000" in page.get_data(as_text=True)
+    assert (audit_count(db), store.count_cooperations(db), store.get_proposal(db, proposal_id)) == before
+
+
 @pytest.mark.parametrize("amount", [1e19, 10**20])
 def test_an_imported_amount_beyond_the_bound_names_row_and_field_and_imports_nothing(invoke, tmp_path, db_path,
                                                                                      amount):
@@ -118,9 +144,7 @@ def test_a_four_megabyte_description_is_refused(api):
 def test_the_form_and_the_api_refuse_a_long_title_with_the_same_message(api, client, login):
     title = "长" * (TITLE_MAX + 1)
     by_api = api("enterprise").post("/demands", json={**GOOD, "title": title}).json["error"]["fields"]["title"]
-    login("enterprise")
-    with client.session_transaction() as session:
-        token = session["csrf_token"]
+    token = form_client(client, login, "enterprise")
     page = client.post("/demands/new", data={**GOOD, "title": title, "csrf_token": token})
     assert page.status_code == 422
     assert by_api == f"「需求名称」请控制在 {TITLE_MAX} 字以内（现为 {TITLE_MAX + 1} 字）"
