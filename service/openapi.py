@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from .records import DEMAND_FIELDS, SUPPLY_FIELDS, Field
+from .records import COOPERATION_FIELDS, DEMAND_FIELDS, SUPPLY_FIELDS, Field
 from .reports import REPORT_SCHEMA
 
 bp = Blueprint("openapi", __name__)
@@ -20,18 +20,32 @@ def ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+def field_bounds(field: Field) -> dict:
+    """The bounds records.py sets on a field, as JSON Schema keywords for what the API accepts.
+
+    Only input schemas carry them: rows stored before a bound was set are still valid answers.
+    """
+    if field.kind == "keywords":
+        return {"maxItems": field.max_items, "items": {"type": "string", "maxLength": field.max_length}}
+    if field.maximum is not None:
+        return {"maximum": field.maximum}
+    return {"maxLength": field.max_length} if field.max_length else {}
+
+
 def record_schema(fields: tuple[Field, ...], stored: bool) -> dict:
     """A demand or supply: the interchange fields; stored ones add version and updated_at."""
     properties = {}
     for field in fields:
         if field.kind == "number":
-            schema = dict(NULLABLE_NUMBER)
+            schema = {**NULLABLE_NUMBER, "minimum": 0}
         elif field.kind == "keywords":
             schema = {"type": "array", "items": {"type": "string"}}
         elif field.choices:
             schema = {"type": ["string", "null"], "enum": [*field.choices, None]}
         else:
             schema = dict(NULLABLE_STRING)
+        if not stored:
+            schema.update(field_bounds(field))
         schema["description"] = field.header
         properties[field.key] = schema
     required = ["id", "title", "description"]
@@ -40,7 +54,8 @@ def record_schema(fields: tuple[Field, ...], stored: bool) -> dict:
         properties["updated_at"] = NULLABLE_STRING
         required += ["version", "keywords"]
     else:
-        properties["id"] = {"type": "string", "description": "编号；省略时自动生成"}
+        properties["id"] = {"type": "string", "minLength": 1, **field_bounds(fields[0]),
+                            "description": "编号；省略时按发布年份顺序编号，如 D2021-001"}
         required = ["title", "description"]
     return {"type": "object", "required": required, "properties": properties, "additionalProperties": True}
 
@@ -55,6 +70,8 @@ def items_of(item: str, **extra) -> dict:
     return {"type": "object", "required": ["items"],
             "properties": {"items": {"type": "array", "items": ref(item)}, **extra}}
 
+
+COOPERATION = {field.key: field for field in COOPERATION_FIELDS}
 
 PROPOSAL_SIDE = {"allOf": [{"type": "object", "required": ["withheld"], "properties": {
     "withheld": {"type": "array", "items": {"type": "string"},
@@ -137,9 +154,10 @@ SCHEMAS = {
         "skipped": {"type": "array", "items": {"type": "object", "required": ["id", "code", "message"], "properties": {
             "id": {"type": "integer"}, "code": {"type": "string"}, "message": {"type": "string"}}}}}},
     "ConfirmInput": {"type": "object", "required": ["mode", "amount_wan"], "properties": {
-        "mode": {"type": "string"}, "amount_wan": {"type": "number", "minimum": 0},
+        "mode": {"type": "string", "minLength": 1, **field_bounds(COOPERATION["mode"])},
+        "amount_wan": {"type": "number", "minimum": 0, **field_bounds(COOPERATION["amount_wan"])},
         "confirmed_at": {"type": "string", "format": "date", "description": "默认今天"},
-        "note": {"type": "string"}}},
+        "note": {"type": "string", **field_bounds(COOPERATION["note"])}}},
     "Cooperation": {
         "type": "object", "required": ["id", "demand_id", "supply_id"],
         "properties": {"id": {"type": "integer"}, "demand_id": {"type": "string"}, "supply_id": {"type": "string"},

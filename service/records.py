@@ -1,7 +1,8 @@
 """The three record kinds of the two lists, their fields and how a raw value becomes a clean one.
 
 One definition serves the importers, the API and the forms: a field's English key, its Chinese
-column header, its type and its allowed values.
+column header, its type, its allowed values and its bounds (the OpenAPI document is generated from
+it too).
 
     >>> demand, problems = clean_record("demands", {"id": "D1", "title": "注塑件缩痕", "description": "良品率低"})
     >>> demand["keywords"], problems
@@ -31,6 +32,19 @@ KEYWORD_SEPARATORS = re.compile(r"[，,;；、\n]+")
 CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 SURROGATES = re.compile("[\ud800-\udfff]")
 
+# Bounds, in characters: generous beside the lists (titles ≤ 30, descriptions ≤ 170, names ≤ 18),
+# small enough that one record cannot flood the pages, the index or a spreadsheet cell.
+ID_MAX = 64
+TITLE_MAX = 80
+DESCRIPTION_MAX = 5000
+NAME_MAX = 100  # an enterprise, a platform, a contact
+LABEL_MAX = 50  # a chain, a district, a cooperation mode, a broker
+NOTE_MAX = 500
+KEYWORD_MAX, KEYWORDS_MAX = 30, 30  # each term; terms per record
+# 1000 亿元: far above any amount on the lists (≤ 600 万元), far below where SQLite's 64-bit
+# integers overflow or floats stop holding every whole number.
+AMOUNT_MAX_WAN = 10_000_000
+
 
 @dataclass(frozen=True)
 class Field:
@@ -40,49 +54,52 @@ class Field:
     required: bool = False
     choices: tuple[str, ...] = ()
     default: object = None  # what a blank cell means
+    max_length: int | None = None  # characters of a text; of each term for keywords
+    max_items: int | None = None  # terms, for keywords
+    maximum: float | None = None  # for numbers, which are never negative
 
 
 DEMAND_FIELDS = (
-    Field("id", "需求编号", required=True),
-    Field("title", "需求名称", required=True),
-    Field("description", "需求概述", required=True),
-    Field("enterprise", "企业名称"),
+    Field("id", "需求编号", required=True, max_length=ID_MAX),
+    Field("title", "需求名称", required=True, max_length=TITLE_MAX),
+    Field("description", "需求概述", required=True, max_length=DESCRIPTION_MAX),
+    Field("enterprise", "企业名称", max_length=NAME_MAX),
     Field("industry_cluster", "产业集群", choices=INDUSTRY_CLUSTERS),
-    Field("industry_chain", "产业链"),
-    Field("region", "所在区市"),
-    Field("keywords", "关键词", kind="keywords"),
-    Field("budget_wan", "拟投入资金/万元", kind="number"),
-    Field("cooperation_mode", "合作方式"),
+    Field("industry_chain", "产业链", max_length=LABEL_MAX),
+    Field("region", "所在区市", max_length=LABEL_MAX),
+    Field("keywords", "关键词", kind="keywords", max_length=KEYWORD_MAX, max_items=KEYWORDS_MAX),
+    Field("budget_wan", "拟投入资金/万元", kind="number", maximum=AMOUNT_MAX_WAN),
+    Field("cooperation_mode", "合作方式", max_length=LABEL_MAX),
     Field("deadline", "需求时限", kind="date"),
-    Field("contact", "联系人"),
+    Field("contact", "联系人", max_length=NAME_MAX),
     Field("status", "状态", choices=DEMAND_STATUSES, default="征集中"),
     Field("posted_at", "发布日期", kind="date"),
 )
 
 SUPPLY_FIELDS = (
-    Field("id", "成果编号", required=True),
-    Field("title", "成果名称", required=True),
-    Field("description", "成果简介", required=True),
-    Field("platform", "平台名称"),
+    Field("id", "成果编号", required=True, max_length=ID_MAX),
+    Field("title", "成果名称", required=True, max_length=TITLE_MAX),
+    Field("description", "成果简介", required=True, max_length=DESCRIPTION_MAX),
+    Field("platform", "平台名称", max_length=NAME_MAX),
     Field("industry_cluster", "产业集群", choices=INDUSTRY_CLUSTERS),
-    Field("industry_chain", "产业链"),
+    Field("industry_chain", "产业链", max_length=LABEL_MAX),
     Field("maturity", "成熟度", choices=MATURITY_LEVELS),
-    Field("ip", "知识产权"),
-    Field("keywords", "关键词", kind="keywords"),
-    Field("cooperation_mode", "合作方式"),
-    Field("price_wan", "参考价格/万元", kind="number"),
-    Field("contact", "联系人"),
+    Field("ip", "知识产权", max_length=NAME_MAX),
+    Field("keywords", "关键词", kind="keywords", max_length=KEYWORD_MAX, max_items=KEYWORDS_MAX),
+    Field("cooperation_mode", "合作方式", max_length=LABEL_MAX),
+    Field("price_wan", "参考价格/万元", kind="number", maximum=AMOUNT_MAX_WAN),
+    Field("contact", "联系人", max_length=NAME_MAX),
     Field("posted_at", "发布日期", kind="date"),
 )
 
 COOPERATION_FIELDS = (
-    Field("demand_id", "需求编号", required=True),
-    Field("supply_id", "成果编号", required=True),
+    Field("demand_id", "需求编号", required=True, max_length=ID_MAX),
+    Field("supply_id", "成果编号", required=True, max_length=ID_MAX),
     Field("confirmed_at", "确认日期", kind="date"),
-    Field("mode", "合作方式"),
-    Field("amount_wan", "合同金额/万元", kind="number"),
-    Field("broker", "技术经纪人"),
-    Field("note", "备注"),
+    Field("mode", "合作方式", max_length=LABEL_MAX),
+    Field("amount_wan", "合同金额/万元", kind="number", maximum=AMOUNT_MAX_WAN),
+    Field("broker", "技术经纪人", max_length=LABEL_MAX),
+    Field("note", "备注", max_length=NOTE_MAX),
 )
 
 FIELDS = {"demands": DEMAND_FIELDS, "supplies": SUPPLY_FIELDS, "cooperations": COOPERATION_FIELDS}
@@ -96,6 +113,11 @@ PUBLIC_FIELDS = {
                  "keywords", "cooperation_mode", "posted_at"),
 }
 KIND_NAMES = {"demands": "技术需求", "supplies": "科技成果", "cooperations": "合作"}
+ID_PREFIXES = {"demands": "D", "supplies": "S"}
+# What a JSON value of each field kind must be: the API checks types, files and forms carry text.
+JSON_TYPES = {"text": (str,), "date": (str,), "number": (int, float), "keywords": (str, list)}
+TYPE_NAMES = {"text": "文本", "date": "日期文本（如 2021-03-15）", "number": "数字",
+              "keywords": "文本列表，或以顿号、逗号分隔的文本"}
 
 
 def field_keys(kind: str) -> list[str]:
@@ -112,10 +134,22 @@ def header_to_key(kind: str) -> dict[str, str]:
     return mapping
 
 
-def clean_record(kind: str, raw: dict) -> tuple[dict, list[tuple[str, str]]]:
+def id_prefix(kind: str, posted_at: str | None = None) -> str:
+    """Records are numbered per year of posting, the lists' style: D2021-001, S2021-130.
+
+    >>> id_prefix("demands", "2021-03-15")
+    'D2021-'
+    """
+    return f"{ID_PREFIXES[kind]}{(posted_at or dt.date.today().isoformat())[:4]}-"
+
+
+def clean_record(kind: str, raw: dict, typed: bool = False, new: bool = False) -> tuple[dict, list[tuple[str, str]]]:
     """Turn one raw row into a clean record; return it with a list of (field, problem) pairs.
 
     Unknown keys are kept as they are (the lists carry columns we don't model yet).
+    typed=True: the row is a JSON body, so each value must already have its field's type ("title": 123
+    is a mistake, not "123"); a spreadsheet's cells are converted. new=True: a record being posted may
+    leave out its id (absent or None, not ""), and the store numbers it when it saves it (store.save_record).
     """
     aliases = header_to_key(kind)
     record: dict = {}
@@ -135,7 +169,12 @@ def clean_record(kind: str, raw: dict) -> tuple[dict, list[tuple[str, str]]]:
     problems: list[tuple[str, str]] = []
     clean: dict = {}
     for field in FIELDS[kind]:
-        value, problem = _clean_value(field, record.get(field.key))
+        value = record.get(field.key)
+        if new and field.key == "id" and value is None:
+            clean["id"] = None
+            continue
+        wrong_type = _wrong_type(field, value) if typed else None
+        value, problem = (None, wrong_type) if wrong_type else _clean_value(field, value)
         if problem:
             problems.append((field.key, problem))
         clean[field.key] = value
@@ -161,7 +200,20 @@ def _clean_value(field: Field, value) -> tuple[object, str | None]:
         return _clean_value(field, None)
     if field.choices and text not in field.choices:
         return None, f"「{field.header}」的取值「{text}」不在允许范围内（{'、'.join(field.choices)}）"
+    if field.max_length and len(text) > field.max_length:
+        return None, f"「{field.header}」请控制在 {field.max_length} 字以内（现为 {len(text)} 字）"
     return text, None
+
+
+def _wrong_type(field: Field, value) -> str | None:
+    """Why a JSON value cannot be this field's (None when it can); a blank stays blank."""
+    if _is_blank(value):
+        return None
+    if isinstance(value, bool) or not isinstance(value, JSON_TYPES[field.kind]):
+        return f"「{field.header}」应为{TYPE_NAMES[field.kind]}"
+    if isinstance(value, list) and not all(isinstance(term, str) for term in value):
+        return f"「{field.header}」中的每一项应为文本"
+    return None
 
 
 def _clean_number(field: Field, value) -> tuple[object, str | None]:
@@ -173,6 +225,8 @@ def _clean_number(field: Field, value) -> tuple[object, str | None]:
         return None, f"「{field.header}」应为数字，而不是「{value}」"
     if math.isnan(number) or math.isinf(number) or number < 0:
         return None, f"「{field.header}」应为非负数，而不是「{value}」"
+    if field.maximum is not None and number > field.maximum:
+        return None, f"「{field.header}」不能超过 {field.maximum:,}，而不是「{value}」"
     return (int(number) if number.is_integer() else number), None
 
 
@@ -203,8 +257,12 @@ def _clean_keywords(field: Field, value) -> tuple[object, str | None]:
         if isinstance(part, (dict, list)):
             return None, f"「{field.header}」中的每一项应为文本"
         term = _plain_text(part)
+        if field.max_length and len(term) > field.max_length:
+            return None, f"「{field.header}」每一项请控制在 {field.max_length} 字以内（有一项为 {len(term)} 字）"
         if term and term not in keywords:
             keywords.append(term)
+    if field.max_items and len(keywords) > field.max_items:
+        return None, f"「{field.header}」最多 {field.max_items} 项（现为 {len(keywords)} 项）"
     return keywords, None
 
 

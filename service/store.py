@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
-from .records import FIELDS, OPEN_DEMAND_STATUSES, field_keys
+from .records import FIELDS, OPEN_DEMAND_STATUSES, field_keys, id_prefix
 
 JSON_COLUMNS = ("keywords", "extra", "reasons", "before", "after")
 # visit_id links a demand to the visit it was found on: kept by the store, not part of the interchange format.
@@ -318,6 +318,21 @@ def ids(db: sqlite_utils.Database, kind: str) -> set[str]:
     return {row[0] for row in db.execute(f"select id from [{kind}]")}
 
 
+def next_record_id(db: sqlite_utils.Database, kind: str, prefix: str) -> str:
+    """The number after the highest one under `prefix`: D2021-001 first, then D2021-002 (D2021-1000 after 999).
+
+    Call it inside the write transaction that inserts the record: the lock taken up front makes
+    concurrent posts queue, so no two get the same number and none has to retry.
+    """
+    start = len(prefix) + 1
+    # Ids starting with the prefix sort between it and the prefix with its last character incremented.
+    end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    highest = db.execute(f"select max(cast(substr(id, ?) as integer)) from [{kind}] "
+                         "where id > ? and id < ? and substr(id, ?) not glob '*[^0-9]*'",
+                         [start, prefix, end, start]).fetchone()[0]
+    return f"{prefix}{(highest or 0) + 1:03d}"
+
+
 # --- cooperations -----------------------------------------------------------------------
 
 def upsert_cooperations(db: sqlite_utils.Database, cooperations: list[dict], actor: str = "system",
@@ -548,10 +563,13 @@ def save_record(db: sqlite_utils.Database, kind: str, record: dict, actor: str,
                 expected_version: int | None = None, create: bool = False) -> dict:
     """Create or edit one demand or supply as a user does in the app; returns the stored record.
 
-    create=True refuses an id in use; otherwise the record must exist at `expected_version`.
+    create=True refuses an id in use, and numbers a record whose id is None (next_record_id);
+    otherwise the record must exist at `expected_version`.
     """
     known = set(field_keys(kind))
     with transaction(db):
+        if create and record.get("id") is None:
+            record = {**record, "id": next_record_id(db, kind, id_prefix(kind, record.get("posted_at")))}
         before = get_record(db, kind, record["id"])
         if create and before is not None:
             raise Conflict("duplicate_id", f"编号「{record['id']}」已被使用")

@@ -246,17 +246,18 @@ def undo_last(db, proposal_id: int, user: dict) -> dict:
 
 
 def confirm(db, proposal_id: int, user: dict, mode: str | None = None, amount_wan=None,
-            confirmed_at: str | None = None, note: str | None = None) -> tuple[dict, bool]:
+            confirmed_at: str | None = None, note: str | None = None, typed: bool = False) -> tuple[dict, bool]:
     """Confirm a recommended pair as a cooperation; returns (cooperation, created).
 
     Confirming again (or at the same moment from two tabs) returns the one cooperation already made:
     the write lock taken up front and the UNIQUE (demand_id, supply_id) index make sure of it.
+    The details are checked before anything is written; typed=True when they come as JSON (the API).
     """
     if user["role"] not in BROKERS:
         raise _forbidden("只有技术经纪人可以确认合作")
     raw = {"demand_id": "-", "supply_id": "-", "mode": mode, "amount_wan": amount_wan,
            "confirmed_at": confirmed_at or dt.date.today().isoformat(), "note": note}
-    cleaned, problems = clean_record("cooperations", raw)
+    cleaned, problems = clean_record("cooperations", raw, typed=typed)
     fields = dict(problems)
     if not cleaned.get("mode") and "mode" not in fields:
         fields["mode"] = "请填写合作方式"

@@ -8,7 +8,7 @@ from .service_records import DEMANDS, HAIDA, HIT, HUALIAN, OWN_DEMAND, SUPPLIES
 
 NEW_DEMAND = {"title": "模具钢热处理变形控制", "description": "模具钢淬火后变形超差，需要优化热处理工艺与装夹方式。",
               "industry_cluster": "先进装备与智能制造", "region": "环翠区", "keywords": "热处理、变形、模具钢",
-              "budget_wan": "25", "contact": "王工 139****1201"}
+              "budget_wan": 25, "contact": "王工 139****1201"}
 
 
 def test_brokers_list_every_demand_newest_first_with_pagination(api):

@@ -59,7 +59,9 @@ def http_error(error: HTTPException):
     code, message = HTTP_ERRORS.get(error.code, ("http_error", error.name))
     if error.code == 413:
         message = upload_limit_message()
-    return api_error(error.code or 500, code, message)
+    # A 405 must say which methods the URL takes (RFC 9110): keep werkzeug's Allow header.
+    allow = [(name, value) for name, value in error.get_headers() if name == "Allow"]
+    return (*api_error(error.code or 500, code, message), allow)
 
 
 def upload_limit_message() -> str:

@@ -5,9 +5,6 @@ enterprise its demands, a platform its supplies) and which filters apply.
 """
 from __future__ import annotations
 
-import datetime as dt
-import secrets
-
 from flask import Blueprint, jsonify, request, url_for
 
 from .. import store, workflow
@@ -22,7 +19,6 @@ FILTERS = {
     "demands": {"cluster": "industry_cluster", "region": "region", "enterprise": "enterprise", "status": "status"},
     "supplies": {"cluster": "industry_cluster", "platform": "platform", "maturity": "maturity"},
 }
-ID_PREFIX = {"demands": "D", "supplies": "S"}
 RETRIEVERS = ("hybrid", "dense", "lexical")
 # Query parameter → the engine's filter on the other side's records.
 PROPOSAL_FILTERS = {"cluster": "industry_cluster", "region": "region", "maturity": "maturity",
@@ -79,8 +75,7 @@ def list_blueprint(kind: str) -> Blueprint:
             if body.get(owner_field) not in (None, "", user["org"]):
                 raise ApiError(422, "invalid_input", "只能以本单位名义发布", {owner_field: f"应为「{user['org']}」"})
             body[owner_field] = user["org"]
-        body.setdefault("id", new_id(kind))
-        record = clean(kind, body)
+        record = clean(kind, body, new=True)  # without an id the store numbers it: D2021-001
         saved = store.save_record(get_db(), kind, record, user["name"], create=True)
         live_index().refresh_later(kind, saved["id"])
         response = jsonify(saved)
@@ -169,19 +164,15 @@ def list_blueprint(kind: str) -> Blueprint:
     return bp
 
 
-def new_id(kind: str) -> str:
-    """A fresh record id in the lists' style: D2024-7F3A1C."""
-    return f"{ID_PREFIX[kind]}{dt.date.today():%Y}-{secrets.token_hex(3).upper()}"
+def clean(kind: str, body: dict, new: bool = False) -> dict:
+    """Validate a JSON body as a record, types checked as the fields define them: Chinese messages → 422.
 
-
-def clean(kind: str, body: dict) -> dict:
-    """Validate a request body as a record: field-level Chinese messages → 422."""
+    new=True: the id may be left out (the store numbers the record when it saves it).
+    """
     unknown_objects = [key for key, value in body.items() if isinstance(value, (dict,)) and key != "extra"]
-    record, problems = clean_record(kind, body)
+    record, problems = clean_record(kind, body, typed=True, new=new)
     fields = dict(problems)
     fields.update({key: "不支持嵌套对象" for key in unknown_objects})
-    if not isinstance(record.get("id"), str) or not record["id"] or len(record["id"]) > 64:
-        fields.setdefault("id", "编号应为 1–64 个字符")
     if fields:
         raise ApiError(422, "invalid_record", "提交的内容有误，请按提示修改", fields)
     return record

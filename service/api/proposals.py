@@ -101,7 +101,7 @@ def confirm(proposal_id):
     body = json_body()
     cooperation, created = workflow.confirm(get_db(), proposal_id, current_user(), mode=body.get("mode"),
                                             amount_wan=body.get("amount_wan"),
-                                            confirmed_at=body.get("confirmed_at"), note=body.get("note"))
+                                            confirmed_at=body.get("confirmed_at"), note=body.get("note"), typed=True)
     response = jsonify(cooperation)
     response.status_code = 201 if created else 200
     return response

@@ -8,7 +8,7 @@ from .. import store
 from ..app import get_db, live_index
 from ..auth import current_user, login_required, roles_required
 from .base import ApiError, json_body, month_arg
-from .lists import clean, new_id
+from .lists import clean
 
 bp = Blueprint("sessions", __name__, url_prefix="/sessions")
 visits = Blueprint("visits", __name__, url_prefix="/visits")
@@ -77,7 +77,7 @@ def confirm(session_id, pair_id):
     body = json_body()
     cooperation, made = domain.confirm_pair(get_db(), session_id, pair_id, current_user(), mode=body.get("mode"),
                                             amount_wan=body.get("amount_wan"), confirmed_at=body.get("confirmed_at"),
-                                            note=body.get("note"))
+                                            note=body.get("note"), typed=True)
     response = jsonify(cooperation)
     response.status_code = 201 if made else 200
     return response
@@ -128,7 +128,7 @@ def visit_demand(visit_id):
                        {"enterprise": f"应为「{visit['enterprise']}」"})
     defaults = domain.visit_demand_defaults(visit)
     record = clean("demands", {**defaults, **{key: value for key, value in body.items() if value not in (None, "")},
-                               "id": new_id("demands")})
+                               "id": None}, new=True)
     saved = domain.register_demand(get_db(), user, visit, record)
     live_index().refresh_later("demands", saved["id"])
     return created(saved, url_for("api.demands.show", record_id=saved["id"]))

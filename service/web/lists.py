@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 from flask import abort, flash, redirect, render_template, request, url_for
 
@@ -13,11 +12,9 @@ from .access import counterpart_visible, get_db, record_saved, thresholds, visib
 
 REGIONS = ("环翠区", "文登区", "荣成市", "乳山市", "火炬高技术产业开发区", "经济技术开发区",
            "临港经济技术开发区", "南海新区")
-ID_PREFIX = {"demands": "D", "supplies": "S"}
 OWNER_FIELD = {"demands": "enterprise", "supplies": "platform"}
 OWNER_ROLE = {"demands": "enterprise", "supplies": "platform"}
 NOUN = {"demands": "技术需求", "supplies": "科技成果"}
-TITLE_MAX = 80
 
 
 # --- home ------------------------------------------------------------------------------------
@@ -242,15 +239,15 @@ def _form_values(record: dict) -> dict:
 
 
 def _validate(kind: str, values: dict, before: dict | None) -> tuple[dict, dict[str, str]]:
-    """The record the form describes and one Chinese message per field that is wrong."""
-    raw = dict(values)
-    raw["id"] = before["id"] if before else "new"
-    record, problems = clean_record(kind, raw)
+    """The record the form describes and one Chinese message per field that is wrong.
+
+    The bounds (title length, amounts) are the fields' own, as for the API and the importers; a new
+    record has no id yet: the store numbers it when it saves it.
+    """
+    record, problems = clean_record(kind, {**values, "id": before["id"] if before else None}, new=before is None)
     errors: dict[str, str] = {}
     for key, problem in problems:
         errors.setdefault(key, problem)
-    if record.get("title") and len(record["title"]) > TITLE_MAX:
-        errors.setdefault("title", f"名称请控制在 {TITLE_MAX} 字以内（现为 {len(record['title'])} 字）")
     if record.get("description") and len(record["description"]) < 10:
         errors.setdefault("description", "请用至少 10 个字说明具体情况，便于匹配")
     if kind == "demands" and not record.get("enterprise"):
@@ -268,23 +265,7 @@ def _save(db, kind: str, record: dict, before: dict | None, user: dict, version:
     if before:
         expected = int(version) if version and version.isdigit() else None
         return store.save_record(db, kind, record, user["name"], expected_version=expected)
-    for _attempt in range(5):
-        record["id"] = _next_id(db, kind, record.get("posted_at"))
-        try:
-            return store.save_record(db, kind, record, user["name"], create=True)
-        except store.Conflict as error:
-            if error.code != "duplicate_id":
-                raise
-    raise store.Conflict("duplicate_id", "编号分配失败，请重试")
-
-
-def _next_id(db, kind: str, posted_at: str | None) -> str:
-    """The lists number records per year: D2021-001, S2021-130."""
-    year = (posted_at or dt.date.today().isoformat())[:4]
-    prefix = f"{ID_PREFIX[kind]}{year}-"
-    numbers = [int(match.group(1)) for record_id in store.ids(db, kind)
-               if (match := re.fullmatch(re.escape(prefix) + r"(\d+)", record_id))]
-    return f"{prefix}{max(numbers, default=0) + 1:03d}"
+    return store.save_record(db, kind, record, user["name"], create=True)
 
 
 @bp.route("/demands/new", methods=("GET", "POST"))

@@ -13,7 +13,7 @@ from ..records import FIELDS, INDUSTRY_CLUSTERS
 from ..workflow import WorkflowError
 from . import COOPERATION_MODES, bp
 from .access import get_db, record_saved, thresholds
-from .lists import REGIONS, _merge, _next_id, _validate
+from .lists import REGIONS, _merge, _validate
 from .review import _back, _refused
 
 DEMAND_FORM_FIELDS = ("title", "description", "industry_cluster", "industry_chain", "keywords", "budget_wan",
@@ -224,7 +224,6 @@ def visit_demand(visit_id):
     record, errors = _validate("demands", values, None)
     if errors:
         return _visit_page(visit, values, errors, 422)
-    record["id"] = _next_id(get_db(), "demands", record.get("posted_at"))
     try:
         saved = domain.register_demand(get_db(), user, visit, record)
     except WorkflowError as error:
