@@ -137,7 +137,7 @@ def valid_demand():
         "title": some_text, "description": some_text,
     }, optional={
         "enterprise": some_text, "industry_cluster": st.sampled_from(INDUSTRY_CLUSTERS),
-        "keywords": st.lists(some_text.filter(lambda t: not any(c in t for c in "，,;；、\n")), max_size=3),
+        "keywords": st.lists(some_text.filter(lambda t: not any(c in t for c in "，,;；、\n\r")), max_size=3),
         "budget_wan": st.one_of(st.integers(0, 10**6), st.floats(0, 1e6, allow_nan=False).map(lambda x: round(x, 2))),
         "posted_at": st.dates().map(lambda day: day.isoformat()),
         "contact": some_text,
