@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from .records import DEMAND_FIELDS, SUPPLY_FIELDS, Field
-from .reports import REPORT_SCHEMA
+from .records import DEMAND_FIELDS, DEMAND_STATUSES, SUPPLY_FIELDS, Field
+from .reports import MONTH, REPORT_SCHEMA
+from .workflow import STATUS_NAMES
 
 bp = Blueprint("openapi", __name__)
 
@@ -261,9 +262,14 @@ def json_content(schema: dict) -> dict:
     return {"application/json": {"schema": schema}}
 
 
-def operation(summary: str, ok: dict[int, str | None], errors: tuple[int, ...] = (401, 403), body: str | None = None,
-              parameters: tuple[str, ...] = (), tag: str | None = None, auth: bool = True) -> dict:
-    """One documented operation: its success responses by status, the error statuses it may answer."""
+def operation(summary: str, ok: dict[int, str | None], errors: tuple[int, ...] = (401, 403), *,
+              body: str | None = None, parameters: tuple[str, ...] = (), tag: str | None = None,
+              auth: bool = True) -> dict:
+    """One documented operation: its success responses by status, the error statuses it may answer.
+
+    `body` and `parameters` are keyword-only: passed by position, a tuple of query parameter names
+    once landed in the body slot and became a request body named after the tuple.
+    """
     responses = {}
     for status, schema in ok.items():
         responses[str(status)] = {"description": "成功" if schema else "无内容"}
@@ -295,16 +301,17 @@ def path_param(name: str, schema: dict | None = None) -> dict:
 
 
 PARAMETERS = {
-    "page": query("page", "页码（从 1 开始）", {"type": "integer", "minimum": 1}),
+    "page": query("page", "页码（从 1 开始，最多 10000）", {"type": "integer", "minimum": 1, "maximum": 10_000}),
     "per_page": query("per_page", "每页条数（最多 200）", {"type": "integer", "minimum": 1, "maximum": 200}),
     "cluster": query("cluster", "产业集群"),
     "region": query("region", "所在区市"),
     "platform": query("platform", "平台名称"),
     "enterprise": query("enterprise", "企业名称"),
-    "status": query("status", "状态"),
+    "status": query("status", f"需求状态：{'、'.join(DEMAND_STATUSES)}"),
+    "proposal_status": {**query("proposal_status", "推荐状态", {"enum": list(STATUS_NAMES)}), "name": "status"},
     "maturity": query("maturity", "成熟度"),
-    "month": query("month", "发布月份 YYYY-MM", {"type": "string", "pattern": r"^\d{4}-\d{2}$"}),
-    "report_month": {**query("report_month", "报告月份 YYYY-MM（必填）", {"type": "string", "pattern": r"^\d{4}-(0[1-9]|1[0-2])$"}),
+    "month": query("month", "月份 YYYY-MM", {"type": "string", "pattern": MONTH.pattern}),
+    "report_month": {**query("report_month", "报告月份 YYYY-MM（必填）", {"type": "string", "pattern": MONTH.pattern}),
                      "name": "month", "required": True},
     "q": query("q", "在名称、概述、关键词中搜索"),
     "k": query("k", "返回条数", {"type": "integer", "minimum": 1, "maximum": 50}),
@@ -313,7 +320,8 @@ PARAMETERS = {
     "zone": query("zone", "审核分区：strong（强推荐）或 review（待复核）", {"enum": ["strong", "review"]}),
     "demand_id": query("demand_id", "技术需求编号"),
     "supply_id": query("supply_id", "科技成果编号"),
-    "version": query("version", "删除时可带上当前版本号，过期则 409", {"type": "integer"}),
+    "version": query("version", "删除时可带上当前版本号，过期则 409",
+                     {"type": "integer", "minimum": 0, "maximum": 2**31}),
     "min_score": query("min_score", "最佳得分低于此值即为缺口", {"type": "number", "minimum": 0, "maximum": 1}),
     "entity": query("entity", "对象类型（demands、supplies、proposals……）"),
     "entity_id": query("entity_id", "对象编号"),
@@ -333,7 +341,7 @@ def list_paths(kind: str, item: str, filters: tuple[str, ...]) -> dict:
     return {
         f"/{kind}": {
             "get": operation(f"{name}列表（分页、筛选）", {200: f"{item}Page"}, (400, 401),
-                             ("page", "per_page", *filters, "month", "q"), tag=kind),
+                             parameters=("page", "per_page", *filters, "month", "q"), tag=kind),
             "post": operation(f"发布{name}", {201: item}, (400, 401, 403, 409, 422), body=f"{item}Input", tag=kind),
         },
         f"/{kind}/{{record_id}}": {
@@ -343,13 +351,14 @@ def list_paths(kind: str, item: str, filters: tuple[str, ...]) -> dict:
                              body=f"{item}Input", tag=kind),
             "patch": operation(f"修改{name}（部分字段，须带 version）", {200: item},
                                (400, 401, 403, 404, 409, 422), body="RecordEdit", tag=kind),
-            "delete": operation(f"删除{name}", {204: None}, (400, 401, 403, 404, 409), ("version",), tag=kind),
+            "delete": operation(f"删除{name}", {204: None}, (400, 401, 403, 404, 409), parameters=("version",),
+                                tag=kind),
         },
         f"/{kind}/{{record_id}}/proposals": {
             "parameters": [{"$ref": "#/components/parameters/record_id"}],
             "get": operation("推荐对接：技术经纪人看到引擎当前的最佳匹配（已决定的不再出现）；企业、平台看到经纪人推荐给它的",
                              {200: "ProposalList"}, (400, 401, 404),
-                             ("k", "retriever", "cluster", "region", "maturity", "mode"), tag="proposals"),
+                             parameters=("k", "retriever", "cluster", "region", "maturity", "mode"), tag="proposals"),
         },
         f"/{kind}/{{record_id}}/history": {
             "parameters": [{"$ref": "#/components/parameters/record_id"}],
@@ -365,7 +374,8 @@ def session_paths() -> dict:
     visit = [{"$ref": "#/components/parameters/visit_id"}]
     return {
         "/sessions": {
-            "get": operation("专题对接会列表（技术经纪人、管理员）", {200: "SessionList"}, (400, 401, 403), ("month",),
+            "get": operation("专题对接会列表（技术经纪人、管理员）", {200: "SessionList"}, (400, 401, 403),
+                             parameters=("month",),
                              tag="sessions"),
             "post": operation("策划专题对接会：按主题选出开放需求与成果，给出议程（最佳配对在前，每家企业、每个平台有次数上限，"
                               "已决定的配对不再出现）", {201: "Session"}, (400, 401, 403, 422), body="SessionInput",
@@ -387,7 +397,7 @@ def session_paths() -> dict:
             (400, 401, 403, 404, 409, 422), body="ConfirmInput", tag="sessions")},
         "/visits": {
             "get": operation("走访记录（经纪人、管理员：全部；平台：本单位的；企业：走访本企业的）", {200: "VisitList"},
-                             (400, 401), ("month",), tag="sessions"),
+                             (400, 401), parameters=("month",), tag="sessions"),
             "post": operation("记录一次走访（技术经纪人、平台）", {201: "Visit"}, (400, 401, 403, 422),
                               body="VisitInput", tag="sessions")},
         "/visits/{visit_id}": {"parameters": visit, "get": operation(
@@ -407,7 +417,7 @@ def document() -> dict:
         "/proposals": {"get": operation(
             "审核队列（技术经纪人：强推荐区 strong 与待复核区 review，按得分排序）；企业、平台：推荐给自己的",
             {200: "ProposalPage"}, (400, 401),
-            ("zone", "status", "cluster", "region", "platform", "month", "demand_id", "supply_id", "page", "per_page"),
+            parameters=("zone", "proposal_status", "cluster", "region", "platform", "month", "demand_id", "supply_id", "page", "per_page"),
             tag="proposals")},
         "/proposals/{proposal_id}": {**proposal, "get": operation("推荐详情", {200: "Proposal"}, (401, 404),
                                                                   tag="proposals")},
@@ -425,19 +435,21 @@ def document() -> dict:
         "/proposals/bulk": {"post": operation("批量决定（编号列表或队列筛选条件）", {200: "BulkResult"},
                                               (400, 401, 403, 422), body="BulkInput", tag="proposals")},
         "/cooperations": {"get": operation("合作列表", {200: "CooperationPage"}, (400, 401),
-                                           ("cluster", "region", "platform", "enterprise", "month", "demand_id",
-                                            "supply_id", "page", "per_page"), tag="cooperations")},
+                                           parameters=("cluster", "region", "platform", "enterprise", "month",
+                                                       "demand_id", "supply_id", "page", "per_page"),
+                                           tag="cooperations")},
         "/cooperations/{cooperation_id}": {
             "parameters": [{"$ref": "#/components/parameters/cooperation_id"}],
             "get": operation("合作详情", {200: "Cooperation"}, (401, 404), tag="cooperations")},
         "/gaps": {"get": operation("揭榜挂帅候选：没有可信成果的开放需求", {200: "GapList"}, (400, 401, 403),
-                                   ("min_score",), tag="reports")},
+                                   parameters=("min_score",), tag="reports")},
         "/reports/summary": {"get": operation("两清单概况", {200: "Summary"}, (401,), tag="reports")},
         "/reports/monthly": {"get": operation("月度匹配报告（技术经纪人、管理员）：本月、上月、环比、本年累计，按集群、平台、区市分解",
-                                              {200: "MonthlyReport"}, (400, 401, 403), ("report_month",),
+                                              {200: "MonthlyReport"}, (400, 401, 403),
+                                              parameters=("report_month",),
                                               tag="reports")},
         "/audit": {"get": operation("操作日志（技术经纪人、管理员）", {200: "AuditList"}, (400, 401, 403),
-                                    ("entity", "entity_id", "limit"), tag="admin")},
+                                    parameters=("entity", "entity_id", "limit"), tag="admin")},
         "/me": {"get": operation("当前账号", {200: "User"}, (401,), tag="admin")},
         "/users": {
             "get": operation("账号列表（管理员）", {200: "UserList"}, (401, 403), tag="admin"),
