@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from .records import DEMAND_FIELDS, DEMAND_STATUSES, SUPPLY_FIELDS, Field
+from .records import DEMAND_FIELDS, DEMAND_STATUSES, INDUSTRY_CLUSTERS, SUPPLY_FIELDS, Field
 from .reports import MONTH, REPORT_SCHEMA
 from .workflow import STATUS_NAMES
 
@@ -21,29 +21,52 @@ def ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+# A text the service keeps: at least one character that is neither white space nor a control character
+# (records.clean_record strips those, and a text left empty counts as missing).
+FILLED_TEXT = {"type": "string", "pattern": r"[^\s\x00-\x1f\x7f]"}
+# Unknown keys are kept as they come (ARCHITECTURE: "Unknown keys are kept"), but not nested objects.
+UNKNOWN_FIELD = {"not": {"type": "object"}, "description": "未建模的列原样保留（不能是嵌套对象）"}
+
+
+def field_schema(field: Field, stored: bool) -> dict:
+    """One interchange field as stored (a response) or as accepted in a request body."""
+    if field.kind == "number":
+        schema = dict(NULLABLE_NUMBER) if stored else {"type": ["number", "null"], "minimum": 0}
+    elif field.kind == "keywords":
+        schema = {"type": "array", "items": {"type": "string"}} if stored else \
+            {"type": ["array", "string", "null"], "items": {"type": "string"},
+             "description": f"{field.header}：列表，或以顿号、逗号分隔的文本"}
+    elif field.choices:
+        schema = {"type": ["string", "null"], "enum": [*field.choices, None]}
+    elif field.kind == "date" and not stored:  # a blank text is an empty cell, as in the files
+        schema = {"type": ["string", "null"], "anyOf": [{"format": "date"}, {"pattern": r"^\s*$"}]}
+    else:
+        schema = dict(NULLABLE_STRING)
+    return {"description": field.header, **schema}
+
+
 def record_schema(fields: tuple[Field, ...], stored: bool) -> dict:
     """A demand or supply: the interchange fields; stored ones add version and updated_at."""
-    properties = {}
-    for field in fields:
-        if field.kind == "number":
-            schema = dict(NULLABLE_NUMBER)
-        elif field.kind == "keywords":
-            schema = {"type": "array", "items": {"type": "string"}}
-        elif field.choices:
-            schema = {"type": ["string", "null"], "enum": [*field.choices, None]}
-        else:
-            schema = dict(NULLABLE_STRING)
-        schema["description"] = field.header
-        properties[field.key] = schema
-    required = ["id", "title", "description"]
+    properties = {field.key: field_schema(field, stored) for field in fields}
     if stored:
         properties["version"] = {"type": "integer", "minimum": 1, "description": "版本号，修改时须带上"}
         properties["updated_at"] = NULLABLE_STRING
-        required += ["version", "keywords"]
-    else:
-        properties["id"] = {"type": "string", "description": "编号；省略时自动生成"}
-        required = ["title", "description"]
-    return {"type": "object", "required": required, "properties": properties, "additionalProperties": True}
+        return {"type": "object", "required": ["id", "title", "description", "version", "keywords"],
+                "properties": properties, "additionalProperties": True}
+    for field in fields:
+        if field.required:
+            properties[field.key] = {**FILLED_TEXT, "description": field.header}
+    properties["id"] = {**FILLED_TEXT, "maxLength": 64, "description": "编号；省略时自动生成"}
+    return {"type": "object", "required": ["title", "description"], "properties": properties,
+            "additionalProperties": UNKNOWN_FIELD}
+
+
+def record_edit_schema(item: str, fields: tuple[Field, ...]) -> dict:
+    """PATCH: any of the input fields, with the version the edit is based on."""
+    properties = dict(record_schema(fields, stored=False)["properties"])
+    properties["version"] = {"type": "integer", "description": "记录的当前版本号；过期则 409"}
+    return {"type": "object", "required": ["version"], "properties": properties,
+            "additionalProperties": UNKNOWN_FIELD, "description": f"只改所给字段（{item}）"}
 
 
 def page_of(item: str) -> dict:
@@ -60,6 +83,9 @@ def items_of(item: str, **extra) -> dict:
 PROPOSAL_SIDE = {"allOf": [{"type": "object", "required": ["withheld"], "properties": {
     "withheld": {"type": "array", "items": {"type": "string"},
                  "description": "对方同意引荐之前不公开的字段（联系人、预算或价格）"}}}]}
+
+REJECTION_NEEDS_REASON = {"if": {"properties": {"status": {"const": "rejected"}}, "required": ["status"]},
+                          "then": {"required": ["reason"], "properties": {"reason": {"type": "string", "pattern": r"\S"}}}}
 
 SCHEMAS = {
     "Error": {
@@ -80,8 +106,12 @@ SCHEMAS = {
     "Supply": record_schema(SUPPLY_FIELDS, stored=True),
     "DemandInput": record_schema(DEMAND_FIELDS, stored=False),
     "SupplyInput": record_schema(SUPPLY_FIELDS, stored=False),
-    "RecordEdit": {"allOf": [{"type": "object", "required": ["version"],
-                              "properties": {"version": {"type": "integer"}}}]},
+    "DemandEdit": record_edit_schema("Demand", DEMAND_FIELDS),
+    "SupplyEdit": record_edit_schema("Supply", SUPPLY_FIELDS),
+    "DemandReplace": {"allOf": [ref("DemandInput"), {"type": "object", "required": ["version"],
+                                                     "properties": {"version": {"type": "integer"}}}]},
+    "SupplyReplace": {"allOf": [ref("SupplyInput"), {"type": "object", "required": ["version"],
+                                                     "properties": {"version": {"type": "integer"}}}]},
     "DemandPage": page_of("Demand"),
     "SupplyPage": page_of("Supply"),
     "Reasons": {
@@ -123,23 +153,26 @@ SCHEMAS = {
                        "at": {"type": "string"}, "reason": NULLABLE_STRING, "undone_at": NULLABLE_STRING},
     },
     "DecisionList": items_of("Decision"),
-    "DecisionInput": {"type": "object", "required": ["status"], "properties": {
+    "DecisionInput": {"type": "object", "required": ["status"], **REJECTION_NEEDS_REASON, "properties": {
         "status": {"enum": ["recommended", "rejected", "unsure", "declined"]},
-        "reason": {"type": "string", "description": "否决时必填"}}},
-    "BulkInput": {"type": "object", "required": ["status"], "properties": {
-        "status": {"enum": ["recommended", "rejected", "unsure"]}, "reason": {"type": "string"},
-        "ids": {"type": "array", "items": {"type": "integer"}},
-        "filters": {"type": "object", "properties": {
-            "zone": {"enum": ["strong", "review"]}, "cluster": {"type": "string"}, "region": {"type": "string"},
-            "platform": {"type": "string"}, "month": {"type": "string"}}}}},
+        "reason": {"type": ["string", "null"], "description": "否决时必填"}}},
+    # With `ids` the filters are not read; without, `filters` selects the pairs.
+    "BulkInput": {"type": "object", "required": ["status"], "allOf": [REJECTION_NEEDS_REASON], "properties": {
+        "status": {"enum": ["recommended", "rejected", "unsure"]}, "reason": NULLABLE_STRING,
+        "ids": {"type": "array", "items": {"type": "integer"}, "maxItems": 1000, "description": "给出时忽略 filters"},
+        "filters": {"description": "队列筛选条件（没有 ids 时使用）"}},
+        "if": {"required": ["ids"]}, "else": {"required": ["filters"], "properties": {"filters": {
+            "type": "object", "additionalProperties": NULLABLE_STRING, "properties": {
+                "zone": {"enum": ["strong", "review", None]}, "cluster": NULLABLE_STRING, "region": NULLABLE_STRING,
+                "platform": NULLABLE_STRING, "month": NULLABLE_STRING}}}}},
     "BulkResult": {"type": "object", "required": ["decided", "skipped"], "properties": {
         "decided": {"type": "array", "items": {"type": "integer"}},
         "skipped": {"type": "array", "items": {"type": "object", "required": ["id", "code", "message"], "properties": {
             "id": {"type": "integer"}, "code": {"type": "string"}, "message": {"type": "string"}}}}}},
     "ConfirmInput": {"type": "object", "required": ["mode", "amount_wan"], "properties": {
-        "mode": {"type": "string"}, "amount_wan": {"type": "number", "minimum": 0},
-        "confirmed_at": {"type": "string", "format": "date", "description": "默认今天"},
-        "note": {"type": "string"}}},
+        "mode": FILLED_TEXT, "amount_wan": {"type": "number", "minimum": 0},
+        "confirmed_at": {"type": ["string", "null"], "format": "date", "description": "默认今天"},
+        "note": NULLABLE_STRING}},
     "Cooperation": {
         "type": "object", "required": ["id", "demand_id", "supply_id"],
         "properties": {"id": {"type": "integer"}, "demand_id": {"type": "string"}, "supply_id": {"type": "string"},
@@ -175,10 +208,12 @@ SCHEMAS = {
                             "role": {"enum": ["enterprise", "platform", "broker", "admin"]},
                             "org": NULLABLE_STRING, "created_at": NULLABLE_STRING}},
     "UserList": items_of("User"),
-    "UserInput": {"type": "object", "required": ["name", "role"], "properties": {
-        "name": {"type": "string"}, "role": {"enum": ["enterprise", "platform", "broker", "admin"]},
-        "org": {"type": "string", "description": "企业名称或平台名称；企业、平台账号必填"},
-        "password": {"type": "string", "description": "省略时自动生成并在回应中给出"}}},
+    "UserInput": {"type": "object", "required": ["name", "role"],
+                  "if": {"properties": {"role": {"enum": ["enterprise", "platform"]}}},
+                  "then": {"required": ["org"], "properties": {"org": {"type": "string", "pattern": r"\S"}}}, "properties": {
+        "name": {"type": "string", "pattern": r"\S"}, "role": {"enum": ["enterprise", "platform", "broker", "admin"]},
+        "org": {"type": ["string", "null"], "description": "企业名称或平台名称；企业、平台账号必填"},
+        "password": {"type": ["string", "null"], "description": "省略时自动生成并在回应中给出"}}},
     "NewUser": {"type": "object", "required": ["user", "token"], "properties": {
         "user": ref("User"), "password": NULLABLE_STRING,
         "token": {"type": "string", "description": "API 令牌，只显示这一次"}}},
@@ -216,24 +251,28 @@ SCHEMAS = {
                                                                  "pairs": {"type": "array",
                                                                            "items": ref("SessionPair")}}}]},
     "SessionList": items_of("SessionSummary"),
-    "SessionInput": {"type": "object", "required": ["theme_kind", "theme", "held_on"], "properties": {
-        "title": {"type": "string", "description": "省略时为「主题 + 专题对接会」"},
+    "SessionInput": {"type": "object", "required": ["theme_kind", "theme", "held_on"],
+                     "if": {"properties": {"theme_kind": {"const": "cluster"}}},
+                     "then": {"properties": {"theme": {"enum": list(INDUSTRY_CLUSTERS)}}}, "properties": {
+        "title": {"type": ["string", "null"], "description": "省略时为「主题 + 专题对接会」"},
         "theme_kind": {"enum": ["cluster", "chain", "region", "platform"],
                        "description": "主题类型：产业集群、产业链、区市、平台"},
-        "theme": {"type": "string"}, "held_on": {"type": "string", "format": "date"},
-        "per_party_limit": {"type": "integer", "minimum": 1, "maximum": 20,
+        "theme": {**FILLED_TEXT, "description": "产业集群（七大集群之一）、产业链、区市或平台名称"},
+        "held_on": {"type": "string", "format": "date"},
+        "per_party_limit": {"type": ["integer", "null"], "minimum": 1, "maximum": 20,
                             "description": "每家企业、每个平台在议程中最多出现的次数，默认 3"},
-        "size": {"type": "integer", "minimum": 1, "maximum": 100, "description": "议程最多配对数，默认 20"},
-        "min_score": {"type": "number", "minimum": 0, "maximum": 1,
+        "size": {"type": ["integer", "null"], "minimum": 1, "maximum": 100, "description": "议程最多配对数，默认 20"},
+        "min_score": {"type": ["number", "null"], "minimum": 0, "maximum": 1,
                       "description": "入选议程的最低匹配分，默认 0.65（审核队列的下阈值）"},
-        "note": {"type": "string"}}},
-    "PairInput": {"type": "object", "required": ["demand_id", "supply_id"], "properties": {
+        "note": NULLABLE_STRING}},
+    "PairInput": {"type": "object", "required": ["demand_id", "supply_id"], "description": "两个编号都须已存在",
+                  "properties": {
         "demand_id": {"type": "string"}, "supply_id": {"type": "string"}}},
     "OrderInput": {"type": "object", "required": ["pair_ids"], "properties": {
         "pair_ids": {"type": "array", "items": {"type": "integer"}, "description": "议程中全部配对编号的新顺序"}}},
     "OutcomeInput": {"type": "object", "required": ["outcome"], "properties": {
         "outcome": {"enum": ["interested", "not_interested", "follow_up"],
-                    "description": "有意向、无意向、需跟进"}, "note": {"type": "string"}}},
+                    "description": "有意向、无意向、需跟进"}, "note": NULLABLE_STRING}},
     "VisitSummary": {
         "type": "object", "required": ["id", "direction", "enterprise", "partner", "visited_on", "demand_count"],
         "properties": {"id": {"type": "integer"}, "direction": {"enum": ["into_enterprise", "into_platform"]},
@@ -248,10 +287,11 @@ SCHEMAS = {
                                                              "demands": {"type": "array", "items": ref("Demand")}}}]},
     "VisitList": items_of("VisitSummary"),
     "VisitInput": {"type": "object", "required": ["enterprise", "visited_on"], "properties": {
-        "direction": {"enum": ["into_enterprise", "into_platform"], "description": "走进企业（默认）或走进平台"},
-        "enterprise": {"type": "string"}, "visited_on": {"type": "string", "format": "date"},
-        "partner": {"type": "string", "description": "走访的平台或经纪人；平台账号为本单位，经纪人默认本人"},
-        "region": {"type": "string"}, "industry_cluster": {"type": "string"}, "notes": {"type": "string"}}},
+        "direction": {"enum": ["into_enterprise", "into_platform", None], "description": "走进企业（默认）或走进平台"},
+        "enterprise": FILLED_TEXT, "visited_on": {"type": "string", "format": "date"},
+        "partner": {"type": ["string", "null"], "description": "走访的平台或经纪人；平台账号为本单位，经纪人默认本人"},
+        "region": NULLABLE_STRING, "industry_cluster": {"enum": [*INDUSTRY_CLUSTERS, "", None]},
+        "notes": NULLABLE_STRING}},
 }
 
 ERROR_TEXT = {400: "请求参数有误", 401: "未登录或令牌无效", 403: "无权执行", 404: "不存在或无权查看",
@@ -283,7 +323,9 @@ def operation(summary: str, ok: dict[int, str | None], errors: tuple[int, ...] =
         op["tags"] = [tag]
     if body:
         media = "multipart/form-data" if body == "File" else "application/json"
-        schema = {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}} \
+        schema = {"type": "object", "required": ["file"],
+                  "properties": {"file": {"type": "string", "format": "binary",
+                                          "description": "文件名以 .jsonl、.csv 或 .xlsx 结尾"}}} \
             if body == "File" else ref(body)
         op["requestBody"] = {"required": True, "content": {media: {"schema": schema}}}
     if not auth:
@@ -292,7 +334,8 @@ def operation(summary: str, ok: dict[int, str | None], errors: tuple[int, ...] =
 
 
 def query(name: str, description: str, schema: dict | None = None) -> dict:
-    return {"name": name, "in": "query", "required": False, "description": description,
+    """An optional query parameter; the handlers read an empty value (?month=) as not given."""
+    return {"name": name, "in": "query", "required": False, "allowEmptyValue": True, "description": description,
             "schema": schema or {"type": "string"}}
 
 
@@ -311,8 +354,8 @@ PARAMETERS = {
     "proposal_status": {**query("proposal_status", "推荐状态", {"enum": list(STATUS_NAMES)}), "name": "status"},
     "maturity": query("maturity", "成熟度"),
     "month": query("month", "月份 YYYY-MM", {"type": "string", "pattern": MONTH.pattern}),
-    "report_month": {**query("report_month", "报告月份 YYYY-MM（必填）", {"type": "string", "pattern": MONTH.pattern}),
-                     "name": "month", "required": True},
+    "report_month": {"name": "month", "in": "query", "required": True, "description": "报告月份 YYYY-MM（必填）",
+                     "schema": {"type": "string", "pattern": MONTH.pattern}},
     "q": query("q", "在名称、概述、关键词中搜索"),
     "k": query("k", "返回条数", {"type": "integer", "minimum": 1, "maximum": 50}),
     "retriever": query("retriever", "检索方式", {"enum": ["hybrid", "dense", "lexical"]}),
@@ -348,9 +391,9 @@ def list_paths(kind: str, item: str, filters: tuple[str, ...]) -> dict:
             "parameters": [{"$ref": "#/components/parameters/record_id"}],
             "get": operation(f"{name}详情", {200: item}, (401, 404), tag=kind),
             "put": operation(f"修改{name}（整体替换，须带 version）", {200: item}, (400, 401, 403, 404, 409, 422),
-                             body=f"{item}Input", tag=kind),
+                             body=f"{item}Replace", tag=kind),
             "patch": operation(f"修改{name}（部分字段，须带 version）", {200: item},
-                               (400, 401, 403, 404, 409, 422), body="RecordEdit", tag=kind),
+                               (400, 401, 403, 404, 409, 422), body=f"{item}Edit", tag=kind),
             "delete": operation(f"删除{name}", {204: None}, (400, 401, 403, 404, 409), parameters=("version",),
                                 tag=kind),
         },

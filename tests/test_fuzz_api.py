@@ -1,76 +1,217 @@
-"""Schemathesis against /api/v1/openapi.json, through the WSGI app, as every role.
+"""Schemathesis against the served /api/v1/openapi.json, as every role, with every check.
 
-Every documented operation gets generated requests, valid by the document (POSITIVE) and invalid
-(NEGATIVE); each is sent with the API token of an enterprise, a platform, a broker and an admin and
-must answer without a 500, with a status the document lists, as JSON matching the documented schema.
-Bounded (a few examples per operation and mode, no deadline) so the module runs in about a minute.
+The app is served on a free loopback port and schemathesis' own engine runs its phases (examples,
+coverage, fuzzing) over every documented operation, valid and invalid requests alike, with every
+check `schemathesis run --checks all` has: no server error, statuses, content types, headers and
+bodies as documented, schema-violating requests rejected, schema-valid ones accepted, a 405 with
+`Allow` for an undocumented method, 401 without credentials. It runs once per role, with that
+role's API token.
 
-Schemathesis' pytest plugin (from_fixture) does not run under this pytest, so the operations are
-walked here and each one's strategy is driven by hypothesis directly; every failure is collected
-and reported together, named by operation, mode and role.
+Bounded for CI (a few examples per operation and phase, a fixed seed): about 20 s a role on two
+cores. A longer run is the same function with more examples and other seeds:
+
+    FUZZ_MAX_EXAMPLES=100 FUZZ_SEED=7 pytest -q tests/test_fuzz_api.py -k every_operation
+
+(the figures of such a run are in RELIABILITY.md).
 """
 from __future__ import annotations
 
+import json
+import os
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
-                                               status_code_conformance)
+from schemathesis.config import SchemathesisConfig
+from schemathesis.engine import events, from_schema
+from werkzeug.serving import make_server
+
+from service.openapi import document
 
 from .service_fixtures import *  # noqa: F401,F403
-from .service_records import OWN_DEMAND, OWN_SUPPLY
 
 ROLES = ("enterprise", "platform", "broker", "admin")
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-EXAMPLES = {GenerationMode.POSITIVE: 6, GenerationMode.NEGATIVE: 3}
-# Random ids mostly hit 404; a second pass pins path ids to records that exist, to reach the handlers.
-EXISTING = {"record_id": {"demands": OWN_DEMAND, "supplies": OWN_SUPPLY}, "proposal_id": 1}
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "5"))
+SEED = int(os.environ.get("FUZZ_SEED", "1"))
+INT64 = 2**63
+# Rules the document states in words but a schema cannot, because they depend on the caller or on
+# stored data. A schema-valid body refused with 422 naming only these fields is the rule at work,
+# counted apart; a 422 naming any other field is a failure.
+BUSINESS_RULES = {
+    "POST /demands": {"enterprise"},  # an enterprise posts in its own name
+    "POST /supplies": {"platform"},
+    **{f"{method} /{kind}/{{record_id}}": {"id", owner}  # ids never change; owners keep their records
+       for method in ("PUT", "PATCH") for kind, owner in (("demands", "enterprise"), ("supplies", "platform"))},
+    "POST /visits": {"partner"},  # a platform records visits in its own name
+    "POST /visits/{visit_id}/demands": {"enterprise"},  # the visited enterprise's
+    "POST /sessions/{session_id}/pairs": {"demand_id", "supply_id"},  # both records must exist
+    "PUT /sessions/{session_id}/order": {"pair_ids"},  # a permutation of the agenda
+    "POST /imports/{kind}": {"file"},  # a .jsonl/.csv/.xlsx file whose every row is sound
+}
 
 
-def existing_ids(operation) -> dict:
-    """Path parameters of `operation` set to ids the fixture's database holds (empty: none apply)."""
-    chosen = {}
-    for parameter in operation.path_parameters:
-        if parameter.name == "record_id":
-            chosen["record_id"] = EXISTING["record_id"]["demands" if operation.path.startswith("/demands") else
-                                                        "supplies"]
-        elif parameter.name in EXISTING:
-            chosen[parameter.name] = EXISTING[parameter.name]
-    return chosen
+def known_item(failure: Failure) -> str | None:
+    """The item of issue 14, fixed in another branch, that explains `failure`; None if none does.
+
+    Once an item is merged its case goes from here and the test must pass without it.
+    """
+    if failure.check == "unsupported_method":
+        return "issue 14 item 12: a 405 answer carries no Allow header"
+    if failure.check == "not_a_server_error" and failure.operation == "GET /reports/monthly":
+        return "issue 14 item 7: months whose report reaches year 0 (month=0000-01) answer 500"
+    if failure.check == "not_a_server_error" and any(abs(number) >= INT64 for number in numbers(failure.body)):
+        return "issue 14 item 4: whole numbers beyond int64 answer 500 (OverflowError)"
+    if failure.check == "negative_data_rejection" and coerced_texts(failure):
+        return "issue 14 item 12: a non-text value for a text field is saved as text, not refused"
+    return None
 
 
-def fuzz(operation, mode: GenerationMode, tokens: dict[str, str], path_parameters: dict | None = None) -> None:
-    """Send the operation's generated cases as every role; raise on the first that breaks a check."""
-    @settings(max_examples=EXAMPLES[mode], deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
-    @given(case=operation.as_strategy(generation_mode=mode, path_parameters=path_parameters))
-    def run(case):
-        for role in ROLES:
-            try:
-                case.call_and_validate(headers={"Authorization": f"Bearer {tokens[role]}"}, checks=CHECKS)
-            except Exception as error:
-                error.add_note(f"as {role}: {case.method} {case.formatted_path} query={case.query} body={case.body!r:.300}")
-                raise
-    run()
+def numbers(value):
+    if isinstance(value, bool):
+        return
+    if isinstance(value, (int, float)):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from numbers(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from numbers(item)
 
 
-@pytest.mark.parametrize("mode", list(EXAMPLES), ids=lambda mode: mode.name.lower())
-def test_every_operation_answers_by_the_document_for_every_role(app, tokens, mode):
-    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
-    failures = []
-    for result in schema.get_all_operations():
-        operation = result.ok()
+def coerced_texts(failure: Failure) -> list[str]:
+    """Documented text fields of the request body that carried a number, boolean or list."""
+    if not isinstance(failure.body, dict):
+        return []
+    method, path = failure.operation.split(" ", 1)
+    doc = document()
+    content = doc["paths"][path][method.lower()].get("requestBody", {}).get("content", {})
+    schema = content.get("application/json", {}).get("schema", {})
+    properties = {}
+    for part in [schema, *schema.get("allOf", [])]:
+        if "$ref" in part:
+            part = doc["components"]["schemas"][part["$ref"].rsplit("/", 1)[-1]]
+        properties.update(part.get("properties", {}))
+    texts = {name for name, spec in properties.items()
+             if "string" in (spec.get("type") if isinstance(spec.get("type"), list) else [spec.get("type")])
+             and "array" not in (spec.get("type") or [])}
+    return [name for name in texts & failure.body.keys()
+            if failure.body[name] is not None and not isinstance(failure.body[name], str)]
+
+
+@dataclass
+class Failure:
+    check: str
+    operation: str
+    request: str
+    status: int | None
+    answer: str = ""
+    body: object = None  # the request's JSON body, parsed
+
+    def business_rule(self) -> bool:
+        """A schema-valid request refused by one of BUSINESS_RULES, naming only its fields."""
+        if self.check != "positive_data_acceptance" or self.status != 422:
+            return False
         try:
-            fuzz(operation, mode, tokens)
-            if mode == GenerationMode.POSITIVE and existing_ids(operation):
-                fuzz(operation, mode, tokens, existing_ids(operation))
-        except Exception as error:  # keep going: one run reports every broken operation
-            notes = "; ".join(getattr(error, "__notes__", [])[-1:])
-            failures.append(f"{operation.method.upper()} {operation.path}: {type(error).__name__}: "
-                            f"{str(error)[:600]} [{notes}]")
-    assert not failures, "\n\n".join(failures)
+            error = json.loads(self.answer)["error"]
+        except (ValueError, KeyError, TypeError):
+            return False
+        named = set(error.get("fields") or {}) or ({"file"} if error.get("code") == "import_rejected" else set())
+        return bool(named) and named <= BUSINESS_RULES.get(self.operation, set())
+
+    def __str__(self) -> str:
+        return f"{self.check}: {self.operation}: {self.request[:300]} → {self.status} {self.answer[:300]}"
+
+
+@dataclass
+class FuzzRun:
+    cases: Counter = field(default_factory=Counter)  # by phase
+    failed_checks: Counter = field(default_factory=Counter)  # every failing case, by check
+    business_rules: Counter = field(default_factory=Counter)  # 422s by BUSINESS_RULES, by operation
+    known: dict[str, Failure] = field(default_factory=dict)  # first failure per known item
+    unknown: dict[tuple[str, str], Failure] = field(default_factory=dict)  # first per (check, operation)
+    errors: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def served(app):
+    """The app on a free loopback port (schemathesis' in-process WSGI transport cannot send its
+    unauthenticated probes), one thread per request as under waitress."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.port}"
+    server.shutdown()
+    thread.join()
+
+
+def schemathesis_config(token: str, max_examples: int, seed: int) -> SchemathesisConfig:
+    return SchemathesisConfig.from_dict({
+        "seed": seed,
+        "checks": {"enabled": True},  # all of them, as --checks all
+        "phases": {"stateful": {"enabled": False}},  # the document declares no links
+        "generation": {"mode": "all", "max-examples": max_examples, "database": "none"},
+        "headers": {"Authorization": f"Bearer {token}"},
+    })
+
+
+def failure_of(check, label: str, interaction) -> Failure:
+    request, response = interaction.request, interaction.response
+    raw = request.body or b""
+    try:
+        body = json.loads(raw) if raw else None
+    except ValueError:
+        body = None
+    summary = f"{request.method} {request.uri.split('/api/v1', 1)[-1]} {raw[:240].decode('utf-8', 'replace')}"
+    return Failure(check.name, label, summary.strip(), response.status_code if response else None,
+                   (response.content or b"").decode("utf-8", "replace") if response else "", body)
+
+
+def record(run: FuzzRun, recorder) -> None:
+    """Sort every failing check of a scenario: business rule, known item, or a failure."""
+    for case_id, checks in recorder.checks.items():
+        interaction = recorder.interactions.get(case_id)
+        for check in checks:
+            if check.status.name != "FAILURE" or interaction is None:
+                continue
+            failure = failure_of(check, recorder.label, interaction)
+            if failure.business_rule():
+                run.business_rules[failure.operation] += 1
+                continue
+            run.failed_checks[check.name] += 1
+            item = known_item(failure)
+            if item:
+                run.known.setdefault(item, failure)
+            else:
+                run.unknown.setdefault((check.name, recorder.label), failure)
+
+
+def fuzz(base: str, token: str, max_examples: int = MAX_EXAMPLES, seed: int = SEED) -> FuzzRun:
+    """Run schemathesis over the served document as the token's user; what it sent and what failed."""
+    schema = schemathesis.openapi.from_url(f"{base}/api/v1/openapi.json",
+                                           config=schemathesis_config(token, max_examples, seed))
+    run = FuzzRun()
+    for event in from_schema(schema).execute():
+        if isinstance(event, events.ScenarioFinished):
+            run.cases[event.phase.name.lower()] += len(event.recorder.cases)
+            record(run, event.recorder)
+        elif isinstance(event, (events.NonFatalError, events.FatalError)):
+            run.errors.append(f"{getattr(event, 'label', '')}: {getattr(event, 'value', None) or event.exception!r}")
+    return run
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_operation_answers_by_the_document_for_every_role(served, tokens, role):
+    run = fuzz(served, tokens[role])
+    print(f"{role}: cases {dict(run.cases)}; failing cases by check {dict(run.failed_checks)}; "
+          f"refused by business rules {sum(run.business_rules.values())}")
+    assert not run.errors, "\n".join(run.errors)
+    assert run.cases["coverage"] + run.cases["fuzzing"] > 300, run.cases  # the operations were exercised
+    assert not run.unknown, "\n".join(map(str, run.unknown.values()))
+    if run.known:
+        pytest.xfail("; ".join(f"{item} (e.g. {failure.request[:120]})" for item, failure in run.known.items()))
 
 
 @pytest.mark.parametrize("body", [
