@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from .records import COOPERATION_FIELDS, DEMAND_FIELDS, SUPPLY_FIELDS, Field
-from .reports import REPORT_SCHEMA
+from .records import COOPERATION_FIELDS, DEMAND_FIELDS, DEMAND_STATUSES, INDUSTRY_CLUSTERS, SUPPLY_FIELDS, Field
+from .reports import MONTH_IN_RANGE, REPORT_SCHEMA
+from .sessions import TEXT_LIMITS
+from .workflow import STATUS_NAMES
 
 bp = Blueprint("openapi", __name__)
 
@@ -32,32 +34,59 @@ def field_bounds(field: Field) -> dict:
     return {"maxLength": field.max_length} if field.max_length else {}
 
 
+# A text the service keeps: at least one character that is neither white space nor a control character
+# (records.clean_record strips those, and a text left empty counts as missing).
+FILLED_TEXT = {"type": "string", "pattern": r"[^\s\x00-\x1f\x7f]"}
+# Unknown keys are kept as they come (ARCHITECTURE: "Unknown keys are kept"), but not nested objects.
+UNKNOWN_FIELD = {"not": {"type": "object"}, "description": "未建模的列原样保留（不能是嵌套对象）"}
+
+
+def field_schema(field: Field, stored: bool) -> dict:
+    """One interchange field as stored (a response) or as accepted in a request body."""
+    if field.kind == "number":
+        schema = dict(NULLABLE_NUMBER) if stored else {"type": ["number", "null"], "minimum": 0}
+    elif field.kind == "keywords":
+        schema = {"type": "array", "items": {"type": "string"}} if stored else \
+            {"type": ["array", "string", "null"], "items": {"type": "string"},
+             "description": f"{field.header}：列表，或以顿号、逗号分隔的文本"}
+    elif field.choices:
+        schema = {"type": ["string", "null"], "enum": [*field.choices, None]}
+    elif field.kind == "date" and not stored:  # a blank text is an empty cell, as in the files
+        schema = {"type": ["string", "null"], "anyOf": [{"format": "date"}, {"pattern": r"^\s*$"}]}
+    else:
+        schema = dict(NULLABLE_STRING)
+    return {"description": field.header, **schema, **({} if stored else field_bounds(field))}
+
+
+def limited(schema: dict, name: str) -> dict:
+    """A session's, an outcome's or a visit's text field with its sessions.TEXT_LIMITS length."""
+    return {**schema, "maxLength": TEXT_LIMITS[name]}
+
+
 def record_schema(fields: tuple[Field, ...], stored: bool) -> dict:
     """A demand or supply: the interchange fields; stored ones add version and updated_at."""
-    properties = {}
-    for field in fields:
-        if field.kind == "number":
-            schema = {**NULLABLE_NUMBER, "minimum": 0}
-        elif field.kind == "keywords":
-            schema = {"type": "array", "items": {"type": "string"}}
-        elif field.choices:
-            schema = {"type": ["string", "null"], "enum": [*field.choices, None]}
-        else:
-            schema = dict(NULLABLE_STRING)
-        if not stored:
-            schema.update(field_bounds(field))
-        schema["description"] = field.header
-        properties[field.key] = schema
-    required = ["id", "title", "description"]
+    properties = {field.key: field_schema(field, stored) for field in fields}
     if stored:
         properties["version"] = {"type": "integer", "minimum": 1, "description": "版本号，修改时须带上"}
         properties["updated_at"] = NULLABLE_STRING
-        required += ["version", "keywords"]
-    else:
-        properties["id"] = {"type": "string", "minLength": 1, **field_bounds(fields[0]),
-                            "description": "编号；省略时按发布年份顺序编号，如 D2021-001"}
-        required = ["title", "description"]
-    return {"type": "object", "required": required, "properties": properties, "additionalProperties": True}
+        return {"type": "object", "required": ["id", "title", "description", "version", "keywords"],
+                "properties": properties, "additionalProperties": True}
+    for field in fields:
+        if field.required:
+            properties[field.key] = {**FILLED_TEXT, **field_bounds(field), "description": field.header}
+    # absent, null or blank: numbered by the year of posting (records.id_prefix, store.save_record)
+    properties["id"] = {"type": ["string", "null"], **field_bounds(fields[0]),
+                        "description": "编号；省略（或为空）时按发布年份顺序编号，如 D2021-001"}
+    return {"type": "object", "required": ["title", "description"], "properties": properties,
+            "additionalProperties": UNKNOWN_FIELD}
+
+
+def record_edit_schema(item: str, fields: tuple[Field, ...]) -> dict:
+    """PATCH: any of the input fields, with the version the edit is based on."""
+    properties = dict(record_schema(fields, stored=False)["properties"])
+    properties["version"] = {"type": "integer", "description": "记录的当前版本号；过期则 409"}
+    return {"type": "object", "required": ["version"], "properties": properties,
+            "additionalProperties": UNKNOWN_FIELD, "description": f"只改所给字段（{item}）"}
 
 
 def page_of(item: str) -> dict:
@@ -78,6 +107,9 @@ PROPOSAL_SIDE = {"allOf": [{"type": "object", "required": ["withheld"], "propert
                  "description": "对方同意引荐之前不公开的字段：公开字段以外的一切（联系人、预算或价格、导入时带来的其他列），"
                                 "其值为 null"}}}]}
 
+REJECTION_NEEDS_REASON = {"if": {"properties": {"status": {"const": "rejected"}}, "required": ["status"]},
+                          "then": {"required": ["reason"], "properties": {"reason": {"type": "string", "pattern": r"\S"}}}}
+
 SCHEMAS = {
     "Error": {
         "type": "object", "required": ["error"], "additionalProperties": False,
@@ -97,8 +129,12 @@ SCHEMAS = {
     "Supply": record_schema(SUPPLY_FIELDS, stored=True),
     "DemandInput": record_schema(DEMAND_FIELDS, stored=False),
     "SupplyInput": record_schema(SUPPLY_FIELDS, stored=False),
-    "RecordEdit": {"allOf": [{"type": "object", "required": ["version"],
-                              "properties": {"version": {"type": "integer"}}}]},
+    "DemandEdit": record_edit_schema("Demand", DEMAND_FIELDS),
+    "SupplyEdit": record_edit_schema("Supply", SUPPLY_FIELDS),
+    "DemandReplace": {"allOf": [ref("DemandInput"), {"type": "object", "required": ["version"],
+                                                     "properties": {"version": {"type": "integer"}}}]},
+    "SupplyReplace": {"allOf": [ref("SupplyInput"), {"type": "object", "required": ["version"],
+                                                     "properties": {"version": {"type": "integer"}}}]},
     "DemandPage": page_of("Demand"),
     "SupplyPage": page_of("Supply"),
     "Reasons": {
@@ -140,24 +176,27 @@ SCHEMAS = {
                        "at": {"type": "string"}, "reason": NULLABLE_STRING, "undone_at": NULLABLE_STRING},
     },
     "DecisionList": items_of("Decision"),
-    "DecisionInput": {"type": "object", "required": ["status"], "properties": {
+    "DecisionInput": {"type": "object", "required": ["status"], **REJECTION_NEEDS_REASON, "properties": {
         "status": {"enum": ["recommended", "rejected", "unsure", "declined"]},
-        "reason": {"type": "string", "description": "否决时必填"}}},
-    "BulkInput": {"type": "object", "required": ["status"], "properties": {
-        "status": {"enum": ["recommended", "rejected", "unsure"]}, "reason": {"type": "string"},
-        "ids": {"type": "array", "items": {"type": "integer"}},
-        "filters": {"type": "object", "properties": {
-            "zone": {"enum": ["strong", "review"]}, "cluster": {"type": "string"}, "region": {"type": "string"},
-            "platform": {"type": "string"}, "month": {"type": "string"}}}}},
+        "reason": {"type": ["string", "null"], "description": "否决时必填"}}},
+    # With `ids` the filters are not read; without, `filters` selects the pairs.
+    "BulkInput": {"type": "object", "required": ["status"], "allOf": [REJECTION_NEEDS_REASON], "properties": {
+        "status": {"enum": ["recommended", "rejected", "unsure"]}, "reason": NULLABLE_STRING,
+        "ids": {"type": "array", "items": {"type": "integer"}, "maxItems": 1000, "description": "给出时忽略 filters"},
+        "filters": {"description": "队列筛选条件（没有 ids 时使用）"}},
+        "if": {"required": ["ids"]}, "else": {"required": ["filters"], "properties": {"filters": {
+            "type": "object", "additionalProperties": NULLABLE_STRING, "properties": {
+                "zone": {"enum": ["strong", "review", None]}, "cluster": NULLABLE_STRING, "region": NULLABLE_STRING,
+                "platform": NULLABLE_STRING, "month": NULLABLE_STRING}}}}},
     "BulkResult": {"type": "object", "required": ["decided", "skipped"], "properties": {
         "decided": {"type": "array", "items": {"type": "integer"}},
         "skipped": {"type": "array", "items": {"type": "object", "required": ["id", "code", "message"], "properties": {
             "id": {"type": "integer"}, "code": {"type": "string"}, "message": {"type": "string"}}}}}},
     "ConfirmInput": {"type": "object", "required": ["mode", "amount_wan"], "properties": {
-        "mode": {"type": "string", "minLength": 1, **field_bounds(COOPERATION["mode"])},
+        "mode": {**FILLED_TEXT, **field_bounds(COOPERATION["mode"])},
         "amount_wan": {"type": "number", "minimum": 0, **field_bounds(COOPERATION["amount_wan"])},
-        "confirmed_at": {"type": "string", "format": "date", "description": "默认今天"},
-        "note": {"type": "string", **field_bounds(COOPERATION["note"])}}},
+        "confirmed_at": {"type": ["string", "null"], "format": "date", "description": "默认今天"},
+        "note": {**NULLABLE_STRING, **field_bounds(COOPERATION["note"])}}},
     "Cooperation": {
         "type": "object", "required": ["id", "demand_id", "supply_id"],
         "properties": {"id": {"type": "integer"}, "demand_id": {"type": "string"}, "supply_id": {"type": "string"},
@@ -194,17 +233,19 @@ SCHEMAS = {
                             "org": NULLABLE_STRING, "created_at": NULLABLE_STRING,
                             "disabled_at": {"type": ["string", "null"], "description": "停用时间；正常账号为 null"}}},
     "UserList": items_of("User"),
-    "UserInput": {"type": "object", "required": ["name", "role"], "properties": {
-        "name": {"type": "string"}, "role": {"enum": ["enterprise", "platform", "broker", "admin"]},
-        "org": {"type": "string", "description": "企业名称或平台名称；企业、平台账号必填"},
-        "password": {"type": "string", "description": "省略时自动生成并在回应中给出"}}},
+    "UserInput": {"type": "object", "required": ["name", "role"],
+                  "if": {"properties": {"role": {"enum": ["enterprise", "platform"]}}},
+                  "then": {"required": ["org"], "properties": {"org": {"type": "string", "pattern": r"\S"}}}, "properties": {
+        "name": {"type": "string", "pattern": r"\S"}, "role": {"enum": ["enterprise", "platform", "broker", "admin"]},
+        "org": {"type": ["string", "null"], "description": "企业名称或平台名称；企业、平台账号必填"},
+        "password": {"type": ["string", "null"], "description": "省略时自动生成并在回应中给出"}}},
     "NewUser": {"type": "object", "required": ["user", "token"], "properties": {
         "user": ref("User"), "password": NULLABLE_STRING,
         "token": {"type": "string", "description": "API 令牌，只显示这一次"}}},
     "PasswordInput": {"type": "object", "properties": {
-        "password": {"type": "string", "minLength": 8, "description": "新密码；省略时自动生成并在回应中给出"}}},
+        "password": {"type": ["string", "null"], "minLength": 8, "description": "新密码；省略或 null 时自动生成并在回应中给出"}}},
     "OwnPasswordInput": {"type": "object", "required": ["old_password", "new_password"], "properties": {
-        "old_password": {"type": "string"}, "new_password": {"type": "string", "minLength": 8}}},
+        "old_password": {"type": "string", "minLength": 1}, "new_password": {"type": "string", "minLength": 8}}},
     "PasswordReset": {"type": "object", "required": ["user", "password"], "properties": {
         "user": ref("User"), "password": {"type": ["string", "null"], "description": "自动生成的新密码，只显示这一次"}}},
     "NewToken": {"type": "object", "required": ["user", "token"], "properties": {
@@ -243,24 +284,28 @@ SCHEMAS = {
                                                                  "pairs": {"type": "array",
                                                                            "items": ref("SessionPair")}}}]},
     "SessionList": items_of("SessionSummary"),
-    "SessionInput": {"type": "object", "required": ["theme_kind", "theme", "held_on"], "properties": {
-        "title": {"type": "string", "description": "省略时为「主题 + 专题对接会」"},
+    "SessionInput": {"type": "object", "required": ["theme_kind", "theme", "held_on"],
+                     "if": {"properties": {"theme_kind": {"const": "cluster"}}},
+                     "then": {"properties": {"theme": {"enum": list(INDUSTRY_CLUSTERS)}}}, "properties": {
+        "title": {**limited(NULLABLE_STRING, "title"), "description": "省略时为「主题 + 专题对接会」"},
         "theme_kind": {"enum": ["cluster", "chain", "region", "platform"],
                        "description": "主题类型：产业集群、产业链、区市、平台"},
-        "theme": {"type": "string"}, "held_on": {"type": "string", "format": "date"},
-        "per_party_limit": {"type": "integer", "minimum": 1, "maximum": 20,
+        "theme": {**limited(FILLED_TEXT, "theme"), "description": "产业集群（七大集群之一）、产业链、区市或平台名称"},
+        "held_on": {"type": "string", "format": "date"},
+        "per_party_limit": {"type": ["integer", "null"], "minimum": 1, "maximum": 20,
                             "description": "每家企业、每个平台在议程中最多出现的次数，默认 3"},
-        "size": {"type": "integer", "minimum": 1, "maximum": 100, "description": "议程最多配对数，默认 20"},
-        "min_score": {"type": "number", "minimum": 0, "maximum": 1,
+        "size": {"type": ["integer", "null"], "minimum": 1, "maximum": 100, "description": "议程最多配对数，默认 20"},
+        "min_score": {"type": ["number", "null"], "minimum": 0, "maximum": 1,
                       "description": "入选议程的最低匹配分，默认 0.65（审核队列的下阈值）"},
-        "note": {"type": "string"}}},
-    "PairInput": {"type": "object", "required": ["demand_id", "supply_id"], "properties": {
+        "note": NULLABLE_STRING}},
+    "PairInput": {"type": "object", "required": ["demand_id", "supply_id"], "description": "两个编号都须已存在",
+                  "properties": {
         "demand_id": {"type": "string"}, "supply_id": {"type": "string"}}},
     "OrderInput": {"type": "object", "required": ["pair_ids"], "properties": {
         "pair_ids": {"type": "array", "items": {"type": "integer"}, "description": "议程中全部配对编号的新顺序"}}},
     "OutcomeInput": {"type": "object", "required": ["outcome"], "properties": {
         "outcome": {"enum": ["interested", "not_interested", "follow_up"],
-                    "description": "有意向、无意向、需跟进"}, "note": {"type": "string"}}},
+                    "description": "有意向、无意向、需跟进"}, "note": limited(NULLABLE_STRING, "note")}},
     "VisitSummary": {
         "type": "object", "required": ["id", "direction", "enterprise", "partner", "visited_on", "demand_count"],
         "properties": {"id": {"type": "integer"}, "direction": {"enum": ["into_enterprise", "into_platform"]},
@@ -276,10 +321,11 @@ SCHEMAS = {
                                                                          "items": {"allOf": [ref("Demand"), PROPOSAL_SIDE]}}}}]},
     "VisitList": items_of("VisitSummary"),
     "VisitInput": {"type": "object", "required": ["enterprise", "visited_on"], "properties": {
-        "direction": {"enum": ["into_enterprise", "into_platform"], "description": "走进企业（默认）或走进平台"},
-        "enterprise": {"type": "string"}, "visited_on": {"type": "string", "format": "date"},
-        "partner": {"type": "string", "description": "走访的平台或经纪人；平台账号为本单位，经纪人默认本人"},
-        "region": {"type": "string"}, "industry_cluster": {"type": "string"}, "notes": {"type": "string"}}},
+        "direction": {"enum": ["into_enterprise", "into_platform", None], "description": "走进企业（默认）或走进平台"},
+        "enterprise": limited(FILLED_TEXT, "enterprise"), "visited_on": {"type": "string", "format": "date"},
+        "partner": {**limited(NULLABLE_STRING, "partner"), "description": "走访的平台或经纪人；平台账号为本单位，经纪人默认本人"},
+        "region": limited(NULLABLE_STRING, "region"), "industry_cluster": {"enum": [*INDUSTRY_CLUSTERS, "", None]},
+        "notes": limited(NULLABLE_STRING, "notes")}},
 }
 
 ERROR_TEXT = {400: "请求参数有误", 401: "未登录或令牌无效", 403: "无权执行", 404: "不存在或无权查看",
@@ -290,9 +336,14 @@ def json_content(schema: dict) -> dict:
     return {"application/json": {"schema": schema}}
 
 
-def operation(summary: str, ok: dict[int, str | None], errors: tuple[int, ...] = (401, 403), body: str | None = None,
-              parameters: tuple[str, ...] = (), tag: str | None = None, auth: bool = True) -> dict:
-    """One documented operation: its success responses by status, the error statuses it may answer."""
+def operation(summary: str, ok: dict[int, str | None], errors: tuple[int, ...] = (401, 403), *,
+              body: str | None = None, parameters: tuple[str, ...] = (), tag: str | None = None,
+              auth: bool = True) -> dict:
+    """One documented operation: its success responses by status, the error statuses it may answer.
+
+    `body` and `parameters` are keyword-only: passed by position, a tuple of query parameter names
+    once landed in the body slot and became a request body named after the tuple.
+    """
     responses = {}
     for status, schema in ok.items():
         responses[str(status)] = {"description": "成功" if schema else "无内容"}
@@ -306,7 +357,9 @@ def operation(summary: str, ok: dict[int, str | None], errors: tuple[int, ...] =
         op["tags"] = [tag]
     if body:
         media = "multipart/form-data" if body == "File" else "application/json"
-        schema = {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}} \
+        schema = {"type": "object", "required": ["file"],
+                  "properties": {"file": {"type": "string", "format": "binary",
+                                          "description": "文件名以 .jsonl、.csv 或 .xlsx 结尾"}}} \
             if body == "File" else ref(body)
         op["requestBody"] = {"required": True, "content": {media: {"schema": schema}}}
     if not auth:
@@ -315,7 +368,8 @@ def operation(summary: str, ok: dict[int, str | None], errors: tuple[int, ...] =
 
 
 def query(name: str, description: str, schema: dict | None = None) -> dict:
-    return {"name": name, "in": "query", "required": False, "description": description,
+    """An optional query parameter; the handlers read an empty value (?month=) as not given."""
+    return {"name": name, "in": "query", "required": False, "allowEmptyValue": True, "description": description,
             "schema": schema or {"type": "string"}}
 
 
@@ -324,17 +378,18 @@ def path_param(name: str, schema: dict | None = None) -> dict:
 
 
 PARAMETERS = {
-    "page": query("page", "页码（从 1 开始）", {"type": "integer", "minimum": 1}),
+    "page": query("page", "页码（从 1 开始，最多 10000）", {"type": "integer", "minimum": 1, "maximum": 10_000}),
     "per_page": query("per_page", "每页条数（最多 200）", {"type": "integer", "minimum": 1, "maximum": 200}),
     "cluster": query("cluster", "产业集群"),
     "region": query("region", "所在区市"),
     "platform": query("platform", "平台名称"),
     "enterprise": query("enterprise", "企业名称"),
-    "status": query("status", "状态"),
+    "status": query("status", f"需求状态：{'、'.join(DEMAND_STATUSES)}"),
+    "proposal_status": {**query("proposal_status", "推荐状态", {"enum": list(STATUS_NAMES)}), "name": "status"},
     "maturity": query("maturity", "成熟度"),
-    "month": query("month", "发布月份 YYYY-MM", {"type": "string", "pattern": r"^\d{4}-\d{2}$"}),
-    "report_month": {**query("report_month", "报告月份 YYYY-MM（必填）", {"type": "string", "pattern": r"^\d{4}-(0[1-9]|1[0-2])$"}),
-                     "name": "month", "required": True},
+    "month": query("month", "月份 YYYY-MM（1900-01 至 9999-12）", {"type": "string", "pattern": MONTH_IN_RANGE}),
+    "report_month": {"name": "month", "in": "query", "required": True, "description": "报告月份 YYYY-MM（必填）",
+                     "schema": {"type": "string", "pattern": MONTH_IN_RANGE}},
     "q": query("q", "在名称、概述、关键词中搜索"),
     "k": query("k", "返回条数", {"type": "integer", "minimum": 1, "maximum": 50}),
     "retriever": query("retriever", "检索方式", {"enum": ["hybrid", "dense", "lexical"]}),
@@ -342,7 +397,8 @@ PARAMETERS = {
     "zone": query("zone", "审核分区：strong（强推荐）或 review（待复核）", {"enum": ["strong", "review"]}),
     "demand_id": query("demand_id", "技术需求编号"),
     "supply_id": query("supply_id", "科技成果编号"),
-    "version": query("version", "删除时可带上当前版本号，过期则 409", {"type": "integer"}),
+    "version": query("version", "删除时可带上当前版本号，过期则 409",
+                     {"type": "integer", "minimum": 0, "maximum": 2**31}),
     "min_score": query("min_score", "最佳得分低于此值即为缺口", {"type": "number", "minimum": 0, "maximum": 1}),
     "entity": query("entity", "对象类型（demands、supplies、proposals……）"),
     "entity_id": query("entity_id", "对象编号"),
@@ -363,23 +419,24 @@ def list_paths(kind: str, item: str, filters: tuple[str, ...]) -> dict:
     return {
         f"/{kind}": {
             "get": operation(f"{name}列表（分页、筛选）", {200: f"{item}Page"}, (400, 401),
-                             ("page", "per_page", *filters, "month", "q"), tag=kind),
+                             parameters=("page", "per_page", *filters, "month", "q"), tag=kind),
             "post": operation(f"发布{name}", {201: item}, (400, 401, 403, 409, 422), body=f"{item}Input", tag=kind),
         },
         f"/{kind}/{{record_id}}": {
             "parameters": [{"$ref": "#/components/parameters/record_id"}],
             "get": operation(f"{name}详情", {200: item}, (401, 404), tag=kind),
             "put": operation(f"修改{name}（整体替换，须带 version）", {200: item}, (400, 401, 403, 404, 409, 422),
-                             body=f"{item}Input", tag=kind),
+                             body=f"{item}Replace", tag=kind),
             "patch": operation(f"修改{name}（部分字段，须带 version）", {200: item},
-                               (400, 401, 403, 404, 409, 422), body="RecordEdit", tag=kind),
-            "delete": operation(f"删除{name}", {204: None}, (400, 401, 403, 404, 409), ("version",), tag=kind),
+                               (400, 401, 403, 404, 409, 422), body=f"{item}Edit", tag=kind),
+            "delete": operation(f"删除{name}", {204: None}, (400, 401, 403, 404, 409), parameters=("version",),
+                                tag=kind),
         },
         f"/{kind}/{{record_id}}/proposals": {
             "parameters": [{"$ref": "#/components/parameters/record_id"}],
             "get": operation("推荐对接：技术经纪人看到引擎当前的最佳匹配（已决定的不再出现）；企业、平台看到经纪人推荐给它的",
                              {200: "ProposalList"}, (400, 401, 404),
-                             ("k", "retriever", "cluster", "region", "maturity", "mode"), tag="proposals"),
+                             parameters=("k", "retriever", "cluster", "region", "maturity", "mode"), tag="proposals"),
         },
         f"/{kind}/{{record_id}}/history": {
             "parameters": [{"$ref": "#/components/parameters/record_id"}],
@@ -395,7 +452,8 @@ def session_paths() -> dict:
     visit = [{"$ref": "#/components/parameters/visit_id"}]
     return {
         "/sessions": {
-            "get": operation("专题对接会列表（技术经纪人、管理员）", {200: "SessionList"}, (400, 401, 403), ("month",),
+            "get": operation("专题对接会列表（技术经纪人、管理员）", {200: "SessionList"}, (400, 401, 403),
+                             parameters=("month",),
                              tag="sessions"),
             "post": operation("策划专题对接会：按主题选出开放需求与成果，给出议程（最佳配对在前，每家企业、每个平台有次数上限，"
                               "已决定的配对不再出现）", {201: "Session"}, (400, 401, 403, 422), body="SessionInput",
@@ -417,7 +475,7 @@ def session_paths() -> dict:
             (400, 401, 403, 404, 409, 422), body="ConfirmInput", tag="sessions")},
         "/visits": {
             "get": operation("走访记录（经纪人、管理员：全部；平台：本单位的；企业：走访本企业的）", {200: "VisitList"},
-                             (400, 401), ("month",), tag="sessions"),
+                             (400, 401), parameters=("month",), tag="sessions"),
             "post": operation("记录一次走访（技术经纪人、平台）", {201: "Visit"}, (400, 401, 403, 422),
                               body="VisitInput", tag="sessions")},
         "/visits/{visit_id}": {"parameters": visit, "get": operation(
@@ -469,7 +527,7 @@ def document() -> dict:
         "/proposals": {"get": operation(
             "审核队列（技术经纪人：强推荐区 strong 与待复核区 review，按得分排序）；企业、平台：推荐给自己的",
             {200: "ProposalPage"}, (400, 401),
-            ("zone", "status", "cluster", "region", "platform", "month", "demand_id", "supply_id", "page", "per_page"),
+            parameters=("zone", "proposal_status", "cluster", "region", "platform", "month", "demand_id", "supply_id", "page", "per_page"),
             tag="proposals")},
         "/proposals/{proposal_id}": {**proposal, "get": operation("推荐详情", {200: "Proposal"}, (401, 404),
                                                                   tag="proposals")},
@@ -487,19 +545,21 @@ def document() -> dict:
         "/proposals/bulk": {"post": operation("批量决定（编号列表或队列筛选条件）", {200: "BulkResult"},
                                               (400, 401, 403, 422), body="BulkInput", tag="proposals")},
         "/cooperations": {"get": operation("合作列表", {200: "CooperationPage"}, (400, 401),
-                                           ("cluster", "region", "platform", "enterprise", "month", "demand_id",
-                                            "supply_id", "page", "per_page"), tag="cooperations")},
+                                           parameters=("cluster", "region", "platform", "enterprise", "month",
+                                                       "demand_id", "supply_id", "page", "per_page"),
+                                           tag="cooperations")},
         "/cooperations/{cooperation_id}": {
             "parameters": [{"$ref": "#/components/parameters/cooperation_id"}],
             "get": operation("合作详情", {200: "Cooperation"}, (401, 404), tag="cooperations")},
         "/gaps": {"get": operation("揭榜挂帅候选：没有可信成果的开放需求", {200: "GapList"}, (400, 401, 403),
-                                   ("min_score",), tag="reports")},
+                                   parameters=("min_score",), tag="reports")},
         "/reports/summary": {"get": operation("两清单概况", {200: "Summary"}, (401,), tag="reports")},
         "/reports/monthly": {"get": operation("月度匹配报告（技术经纪人、管理员）：本月、上月、环比、本年累计，按集群、平台、区市分解",
-                                              {200: "MonthlyReport"}, (400, 401, 403), ("report_month",),
+                                              {200: "MonthlyReport"}, (400, 401, 403),
+                                              parameters=("report_month",),
                                               tag="reports")},
         "/audit": {"get": operation("操作日志（技术经纪人、管理员）", {200: "AuditList"}, (400, 401, 403),
-                                    ("entity", "entity_id", "limit"), tag="admin")},
+                                    parameters=("entity", "entity_id", "limit"), tag="admin")},
         **account_paths(),
         "/imports/{kind}": {
             "parameters": [{"$ref": "#/components/parameters/kind"}],

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 MONTH = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")  # ASCII digits: \d would take "٢٠٢١-03" too
 # The report looks back a year (trend, previous month) and dates end at 9999; before 1900 is a typo.
 FIRST_MONTH, LAST_MONTH = (1900, 1), (9999, 12)
+# The months parse_month accepts, FIRST_MONTH to LAST_MONTH, as one pattern (for the OpenAPI document).
+MONTH_IN_RANGE = r"^(19[0-9]{2}|[2-9][0-9]{3})-(0[1-9]|1[0-2])$"
 CLOSED = "已关闭"
 UNSET = "未填写"
 TREND_MONTHS = 12

@@ -49,6 +49,27 @@ def _session_not_found(session_id) -> WorkflowError:
     return WorkflowError(404, "not_found", f"找不到编号为 {session_id} 的专题对接会")
 
 
+# The longest text each field of a session, an outcome or a visit takes; the forms' maxlength and the
+# OpenAPI document read the same numbers.
+TEXT_LIMITS = {"title": 80, "theme": 80, "note": 500, "enterprise": 100, "partner": 100, "region": 40,
+               "industry_cluster": 40, "notes": 2000}
+
+
+def _text(fields: dict, name: str, problems: dict) -> str:
+    """A stripped text from a form or a JSON body ("" when absent); a value that is not text, or one
+    longer than TEXT_LIMITS allows, is noted as the field's problem, never coerced or cut."""
+    value = fields.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        problems[name] = "应为文本"
+        return ""
+    text = value.strip()
+    if len(text) > TEXT_LIMITS[name]:
+        problems[name] = f"请控制在 {TEXT_LIMITS[name]} 字以内（现为 {len(text)} 字）"
+    return text
+
+
 def _date(value, name: str, problems: dict) -> str | None:
     """An ISO date from a form or a JSON body; None, with the field's problem noted, otherwise."""
     try:
@@ -125,10 +146,11 @@ def choose_agenda(candidates: list[dict], per_party_limit: int = DEFAULT_PER_PAR
 def clean_session(fields: dict) -> dict:
     """A session's settings from a form or a JSON body; 422 with one message per wrong field."""
     problems = {}
-    theme_kind, theme = fields.get("theme_kind"), str(fields.get("theme") or "").strip()
+    theme_kind, theme = fields.get("theme_kind"), _text(fields, "theme", problems)
+    title, note = _text(fields, "title", problems), _text(fields, "note", problems)
     if not isinstance(theme_kind, str) or theme_kind not in THEME_KINDS:
         problems["theme_kind"] = "应为 cluster（产业集群）、chain（产业链）、region（区市）或 platform（平台）"
-    if not theme:
+    if not theme and "theme" not in problems:
         problems["theme"] = "请填写主题（集群、产业链、区市或平台名称）"
     elif theme_kind == "cluster" and theme not in INDUSTRY_CLUSTERS:
         problems["theme"] = f"产业集群应为 {'、'.join(INDUSTRY_CLUSTERS)} 之一"
@@ -150,11 +172,9 @@ def clean_session(fields: dict) -> dict:
     held_on = _date(fields.get("held_on"), "held_on", problems)
     if problems:
         raise _invalid("对接会信息有误", problems)
-    title = str(fields.get("title") or "").strip()[:80] or f"{theme}专题对接会"
-    note = str(fields.get("note") or "").strip()[:500] or None
-    return {"title": title, "theme_kind": theme_kind, "theme": theme, "held_on": held_on,
+    return {"title": title or f"{theme}专题对接会", "theme_kind": theme_kind, "theme": theme, "held_on": held_on,
             "per_party_limit": limits["per_party_limit"], "size": limits["size"], "min_score": limits["min_score"],
-            "note": note}
+            "note": note or None}
 
 
 def plan_session(db, engine, user: dict, fields: dict) -> dict:
@@ -268,11 +288,13 @@ def record_outcome(db, session_id: int, pair_id: int, outcome: str, user: dict, 
     """Record how a pair's talk went: interested (有意向), not_interested (无意向) or follow_up (需跟进)."""
     if not isinstance(outcome, str) or outcome not in OUTCOMES:
         raise _invalid("洽谈结果应为 有意向、无意向 或 需跟进", {"outcome": "应为 interested、not_interested 或 follow_up"})
-    if note is not None and not isinstance(note, str):
-        raise _invalid("备注应为文本", {"note": "应为文本"})
+    problems = {}
+    note = _text({"note": note}, "note", problems)
+    if problems:
+        raise _invalid("备注有误", problems)
     with store.transaction(db):
         pair = _pair_in(db, session_id, pair_id)
-        changes = {"outcome": outcome, "outcome_note": (note or "").strip()[:500] or None,
+        changes = {"outcome": outcome, "outcome_note": note or None,
                    "outcome_by": user["name"], "outcome_at": store.now()}
         store.update_session_pair(db, pair_id, changes)
         store.audit(db, user["name"], "update", "session_pairs", str(pair_id),
@@ -355,26 +377,27 @@ def _yes_no(value) -> str:
 def clean_visit(fields: dict, user: dict) -> dict:
     """A visit from a form or a JSON body; a platform records visits in its own name."""
     problems = {}
-    direction = fields.get("direction") or "into_enterprise"
+    direction = fields.get("direction")
+    direction = "into_enterprise" if direction in (None, "") else direction
     if not isinstance(direction, str) or direction not in DIRECTIONS:
         problems["direction"] = "应为 into_enterprise（走进企业）或 into_platform（走进平台）"
-    texts = {name: str(fields.get(name) or "").strip() for name in ("enterprise", "partner", "region", "notes",
-                                                                    "industry_cluster")}
+    texts = {name: _text(fields, name, problems) for name in ("enterprise", "partner", "region", "notes",
+                                                              "industry_cluster")}
     if user["role"] == "platform":
         if texts["partner"] not in ("", user.get("org")):
             problems["partner"] = f"平台只能以本单位名义记录走访，应为「{user.get('org')}」"
         texts["partner"] = user.get("org") or ""
     texts["partner"] = texts["partner"] or user["name"]
-    if not texts["enterprise"]:
+    if not texts["enterprise"] and "enterprise" not in problems:
         problems["enterprise"] = "请填写走访的企业"
     if texts["industry_cluster"] and texts["industry_cluster"] not in INDUSTRY_CLUSTERS:
         problems["industry_cluster"] = f"产业集群应为 {'、'.join(INDUSTRY_CLUSTERS)} 之一"
     visited_on = _date(fields.get("visited_on"), "visited_on", problems)
     if problems:
         raise _invalid("走访信息有误", problems)
-    return {"direction": direction, "enterprise": texts["enterprise"][:100], "partner": texts["partner"][:100],
-            "visited_on": visited_on, "region": texts["region"][:40] or None,
-            "industry_cluster": texts["industry_cluster"] or None, "notes": texts["notes"][:2000] or None}
+    return {"direction": direction, "enterprise": texts["enterprise"], "partner": texts["partner"],
+            "visited_on": visited_on, "region": texts["region"] or None,
+            "industry_cluster": texts["industry_cluster"] or None, "notes": texts["notes"] or None}
 
 
 def may_visit(db, user: dict, enterprise: str) -> bool:

@@ -256,7 +256,7 @@ def confirm(db, proposal_id: int, user: dict, mode: str | None = None, amount_wa
     if user["role"] not in BROKERS:
         raise _forbidden("只有技术经纪人可以确认合作")
     raw = {"demand_id": "-", "supply_id": "-", "mode": mode, "amount_wan": amount_wan,
-           "confirmed_at": confirmed_at or dt.date.today().isoformat(), "note": note}
+           "confirmed_at": dt.date.today().isoformat() if confirmed_at in (None, "") else confirmed_at, "note": note}
     cleaned, problems = clean_record("cooperations", raw, typed=typed)
     fields = dict(problems)
     if not cleaned.get("mode") and "mode" not in fields:

@@ -10,10 +10,32 @@ import re
 import pytest
 from openapi_spec_validator import validate
 
+from service.api.lists import FILTERS
 from service.openapi import document
 
 from .service_fixtures import *  # noqa: F401,F403
 from .service_fixtures import API, check_against_openapi
+from .service_records import OWN_DEMAND, OWN_SUPPLY
+
+BODY_METHODS = {"post", "put", "patch"}
+# The query parameters each handler reads (request.args), as the code has them; every other
+# operation reads none. The record lists take their filters from service/api/lists.py.
+QUERY_PARAMETERS = {
+    **{("get", f"/{kind}"): {"page", "per_page", "q", "month", *FILTERS[kind]} for kind in FILTERS},
+    **{("delete", f"/{kind}/{{record_id}}"): {"version"} for kind in FILTERS},
+    **{("get", f"/{kind}/{{record_id}}/proposals"): {"k", "retriever", "cluster", "region", "maturity", "mode"}
+       for kind in FILTERS},
+    ("get", "/proposals"): {"zone", "status", "cluster", "region", "platform", "month", "demand_id", "supply_id",
+                            "page", "per_page"},
+    ("get", "/cooperations"): {"cluster", "region", "platform", "enterprise", "month", "demand_id", "supply_id",
+                               "page", "per_page"},
+    ("get", "/gaps"): {"min_score"},
+    ("get", "/reports/monthly"): {"month"},
+    ("get", "/audit"): {"entity", "entity_id", "limit"},
+    ("get", "/sessions"): {"month"},
+    ("get", "/visits"): {"month"},
+}
+EXISTING_PATH = {"record_id": {"demands": OWN_DEMAND, "supplies": OWN_SUPPLY}}
 
 
 def api_routes(app) -> set[tuple[str, str]]:
@@ -29,6 +51,99 @@ def test_the_document_is_valid_openapi_3_1():
     doc = document()
     assert doc["openapi"].startswith("3.1")
     validate(doc)
+
+
+def operations(doc: dict):
+    """(method, path, operation) for every documented operation."""
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            if method != "parameters":
+                yield method, path, operation
+
+
+def resolve(doc: dict, pointer: str):
+    """The node a local `$ref` points at; KeyError if there is none."""
+    assert pointer.startswith("#/"), pointer
+    node = doc
+    for part in pointer[2:].split("/"):
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+def refs(node):
+    if isinstance(node, dict):
+        if isinstance(node.get("$ref"), str):
+            yield node["$ref"]
+        for value in node.values():
+            yield from refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from refs(value)
+
+
+def query_parameters(doc: dict, path: str, operation: dict) -> list[dict]:
+    declared = [resolve(doc, p["$ref"]) if "$ref" in p else p
+                for p in doc["paths"][path].get("parameters", []) + operation.get("parameters", [])]
+    return [parameter for parameter in declared if parameter["in"] == "query"]
+
+
+def test_every_ref_in_the_document_resolves():
+    doc = document()
+    broken = set()
+    for pointer in refs(doc):
+        try:
+            resolve(doc, pointer)
+        except (KeyError, AssertionError):
+            broken.add(pointer)
+    assert not broken, sorted(broken)
+
+
+def test_only_operations_that_read_a_body_declare_one():
+    doc = document()
+    for method, path, operation in operations(doc):
+        if method not in BODY_METHODS:
+            assert "requestBody" not in operation, f"{method} {path} declares a request body"
+
+
+def test_every_operation_declares_the_query_parameters_its_handler_reads():
+    doc = document()
+    for method, path, operation in operations(doc):
+        declared = {parameter["name"] for parameter in query_parameters(doc, path, operation)}
+        assert declared == QUERY_PARAMETERS.get((method, path), set()), f"{method} {path}"
+
+
+def edge_values(schema: dict) -> list[tuple[str, bool]]:
+    """Query values at a documented bound: (value, whether the document admits it)."""
+    values = []
+    if "enum" in schema:
+        values += [(str(choice), True) for choice in schema["enum"]] + [("not-a-choice", False)]
+    if schema.get("type") == "integer":
+        values.append(("1.5", False))
+    if schema.get("type") in ("integer", "number"):
+        step = 1 if schema["type"] == "integer" else 0.5
+        if "minimum" in schema:
+            values += [(str(schema["minimum"]), True), (str(schema["minimum"] - step), False)]
+        if "maximum" in schema:
+            values += [(str(schema["maximum"]), True), (str(schema["maximum"] + step), False)]
+    if "pattern" in schema:
+        values += [("2021-12", True), ("2021-13", False), ("2021-1", False)]
+    return values
+
+
+def test_the_documented_query_bounds_are_the_ones_the_server_enforces(api):
+    """At every documented bound a value just inside is answered 200 and one just outside 400."""
+    doc = document()
+    for method, path, operation in operations(doc):
+        for parameter in query_parameters(doc, path, operation):
+            for value, admitted in edge_values(parameter["schema"]):
+                if method != "get" and admitted:
+                    continue  # a valid DELETE would delete; its out-of-bounds answers are still checked
+                url = re.sub(r"\{record_id\}", lambda _: EXISTING_PATH["record_id"][path.split("/")[1]], path)
+                role = "admin" if method == "delete" else "broker"
+                response = getattr(api(role), method)(url, query_string={parameter["name"]: value})
+                expected = 200 if admitted else 400
+                assert response.status_code == expected, (f"{method} {path}?{parameter['name']}={value}: "
+                                                          f"{response.status_code}")
 
 
 def test_every_route_is_documented_and_every_documented_operation_exists(app):

@@ -126,6 +126,40 @@ def test_values_of_the_wrong_type_are_refused_with_422_not_a_500(api):
     assert broker.put(f"/sessions/{session['id']}/order", json={"pair_ids": "1,2"}).status_code == 422
 
 
+def test_texts_of_sessions_outcomes_and_visits_are_text_within_their_limits_never_coerced_or_cut(api):
+    broker = api("broker")
+    for extra, field in (({"note": {}}, "note"), ({"title": 7}, "title"), ({"note": "注" * 501}, "note"),
+                         ({"title": "题" * 81}, "title"), ({"theme": ["x"]}, "theme")):
+        refused = plan(api, **extra)
+        assert refused.status_code == 422 and field in refused.json["error"]["fields"], (extra, refused.json)
+    assert broker.get("/sessions").json["items"] == [], "nothing half-written"
+    for extra, field in (({"notes": {}}, "notes"), ({"enterprise": "企" * 101}, "enterprise"),
+                         ({"direction": {}}, "direction"), ({"region": 5}, "region"), ({"notes": "记" * 2001}, "notes")):
+        refused = broker.post("/visits", json={**VISIT, **extra})
+        assert refused.status_code == 422 and field in refused.json["error"]["fields"], (extra, refused.json)
+    assert broker.get("/visits").json["items"] == []
+    session = plan(api).json
+    pair = session["pairs"][0]
+    long_note = broker.post(f"/sessions/{session['id']}/pairs/{pair['id']}/outcome",
+                            json={"outcome": "interested", "note": "备" * 501})
+    assert long_note.status_code == 422 and "note" in long_note.json["error"]["fields"]
+    assert broker.get(f"/sessions/{session['id']}").json["pairs"][0]["outcome"] is None
+
+
+def test_a_confirmation_date_must_be_a_date_not_any_empty_value(api):
+    session = plan(api).json
+    pair = session["pairs"][0]
+    refused = api("broker").post(f"/sessions/{session['id']}/pairs/{pair['id']}/confirm",
+                                 json={"mode": "技术转让", "amount_wan": 30, "confirmed_at": {}})
+    assert refused.status_code == 422 and "confirmed_at" in refused.json["error"]["fields"]
+    assert api("broker").get(f"/sessions/{session['id']}").json["cooperation_count"] == 0
+
+
+def test_a_month_filter_outside_the_reports_range_is_a_400(api):
+    assert api("broker").get("/visits?month=0000-01").status_code == 400
+    assert api("broker").get("/visits?month=2021-06").status_code == 200
+
+
 # --- editing the agenda -------------------------------------------------------------------------
 
 def test_the_broker_removes_adds_and_reorders_pairs(api):
@@ -261,6 +295,14 @@ def test_a_broker_records_a_visit_and_a_demand_found_on_it(api):
     assert bad.status_code == 422 and "description" in bad.json["error"]["fields"]
     refused = api("broker").post("/visits", json={"visited_on": "2021-13-01"})
     assert refused.status_code == 422 and set(refused.json["error"]["fields"]) == {"enterprise", "visited_on"}
+
+
+def test_a_demand_found_on_a_visit_keeps_the_id_it_was_given_within_its_bound(api):
+    visit = api("broker").post("/visits", json=VISIT).json
+    kept = api("broker").post(f"/visits/{visit['id']}/demands", json={**FOUND, "id": "D2021-900"})
+    assert kept.status_code == 201 and kept.json["id"] == "D2021-900"
+    too_long = api("broker").post(f"/visits/{visit['id']}/demands", json={**FOUND, "id": "D" * 65})
+    assert too_long.status_code == 422 and "id" in too_long.json["error"]["fields"]
 
 
 def test_each_party_sees_only_its_own_visits(api, db):

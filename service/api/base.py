@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from .. import json_input, store
 from ..auth import api_error, is_api_request
+from ..reports import MONTH_IN_RANGE
 from ..workflow import WorkflowError
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ HTTP_ERRORS = {
     422: ("invalid_input", "提交的内容有误"),
     500: ("internal_error", "服务器内部错误，请稍后重试"),
 }
-MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+MONTH = re.compile(MONTH_IN_RANGE)  # the months a report exists for, as list filters too
 
 
 class ApiError(Exception):
@@ -119,7 +120,8 @@ def int_arg(name: str, default: int, low: int = 1, high: int = 10_000) -> int:
 def month_arg() -> str | None:
     month = request.args.get("month") or None
     if month and not MONTH.match(month):
-        raise ApiError(400, "invalid_parameter", "参数 month 应为 YYYY-MM 格式，如 2021-03", {"month": "应为 YYYY-MM"})
+        raise ApiError(400, "invalid_parameter", "参数 month 应为 1900-01 至 9999-12 之间的 YYYY-MM，如 2021-03",
+                       {"month": "应为 YYYY-MM"})
     return month
 
 
