@@ -45,6 +45,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     store.open_db(app.config["DATABASE"]).close()  # create or upgrade the schema once, at start
     app.extensions["connections"] = threading.local()  # each serving thread's own connection
+    app.extensions["opened"] = []  # all of them, for shutdown()
     app.teardown_appcontext(close_db)
     app.extensions["live_index"] = LiveIndex(app.config["DATABASE"], app.config["INSTANCE"],
                                              app.config["EMBEDDER"], app.config["PROPOSALS_PER_DEMAND"])
@@ -102,6 +103,7 @@ def get_db():
         kept = current_app.extensions["connections"]
         if getattr(kept, "db", None) is None:
             kept.db = store.open_db(current_app.config["DATABASE"], schema=False)
+            current_app.extensions["opened"].append(kept.db)
         g.db = kept.db
     return g.db
 
@@ -111,6 +113,15 @@ def close_db(error=None) -> None:
     db = g.pop("db", None)
     if db is not None and db.conn.in_transaction:
         db.conn.rollback()
+
+
+def shutdown(app: Flask) -> None:
+    """Close what the app keeps open between requests: the live index's worker and engine, and every
+    serving thread's connection. For the end of serving (and of a test's app), not mid-request."""
+    app.extensions["live_index"].close()
+    opened = app.extensions["opened"]
+    while opened:
+        opened.pop().close()
 
 
 def live_index() -> LiveIndex:

@@ -65,6 +65,19 @@ class LiveIndex:
             time.sleep(0.01)
         return True
 
+    def close(self) -> None:
+        """Finish the jobs queued so far, stop the worker and close its connections (the app is done)."""
+        with self._thread_lock:
+            thread = self._thread
+            if thread is not None and thread.is_alive():
+                self._jobs.put(("stop",))
+        if thread is not None:
+            thread.join(60)
+        with self._engine_lock:
+            if self._engine is not None:
+                self._engine.db.close()
+                self._engine = None
+
     def _submit(self, job: tuple) -> None:
         with self._thread_lock:
             if self._thread is None or not self._thread.is_alive():
@@ -76,6 +89,10 @@ class LiveIndex:
         self._db = store.open_db(self.database)
         while True:
             job = self._jobs.get()
+            if job[0] == "stop":
+                self._db.close()
+                self._jobs.task_done()
+                return
             try:
                 if job[0] == "refresh":
                     self._refresh(job[1], job[2])

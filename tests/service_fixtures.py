@@ -23,7 +23,7 @@ from werkzeug.exceptions import HTTPException
 
 from matching.embedders import load_embedder
 from service import auth, store, workflow
-from service.app import create_app
+from service.app import create_app, shutdown
 from service.engine import Engine
 from service.openapi import document
 
@@ -143,7 +143,7 @@ def app(instance, embedder):
                       "EMBEDDER": embedder, "SECRET_KEY": "test"})
     app.test_client_class = ValidatingClient
     yield app
-    app.extensions["live_index"].wait(30)
+    shutdown(app)  # after the queued jobs: no test leaves a worker thread or connections behind
 
 
 @pytest.fixture

@@ -93,7 +93,11 @@ CSRF = "test-csrf-token"
 
 @pytest.fixture
 def app(tmp_path):
-    return make_site(tmp_path / "site")
+    from service.app import shutdown
+
+    app = make_site(tmp_path / "site")
+    yield app
+    shutdown(app)
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """The application factory: configuration from the environment, and what it refuses to start with."""
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 import urllib.request
@@ -8,7 +9,7 @@ import urllib.request
 import pytest
 
 from service import importers, store
-from service.app import ConfigError, create_app, get_db
+from service.app import ConfigError, create_app, get_db, shutdown
 
 from .conftest import sample_files
 from .server_process import ServerProcess
@@ -123,3 +124,26 @@ def test_ctrl_c_stops_the_server_at_once_while_its_first_indexing_is_still_embed
         assert time.monotonic() - started < 10      # it used to embed every remaining supply first
     finally:
         server.kill()
+
+
+def test_shutdown_stops_the_worker_and_closes_every_kept_connection(tmp_path):
+    app = create_app({"DATABASE": str(tmp_path / "m.db"), "INSTANCE": str(tmp_path), "TESTING": True})
+    kept = []
+
+    def serve_one_request():
+        with app.app_context():
+            kept.append(get_db())
+
+    for _ in range(2):  # two serving threads, each with its own kept connection
+        thread = threading.Thread(target=serve_one_request)
+        thread.start()
+        thread.join()
+    live_index = app.extensions["live_index"]
+    live_index.reload_later()
+    assert live_index.wait(120)
+    shutdown(app)
+    assert not live_index._thread.is_alive()
+    assert len(kept) == 2 and kept[0] is not kept[1]
+    for db in kept:
+        with pytest.raises(sqlite3.ProgrammingError):  # closed
+            db.execute("select 1")
