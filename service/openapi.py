@@ -74,9 +74,9 @@ def record_schema(fields: tuple[Field, ...], stored: bool) -> dict:
     for field in fields:
         if field.required:
             properties[field.key] = {**FILLED_TEXT, **field_bounds(field), "description": field.header}
-    # absent, null or blank: numbered by the year of posting (records.id_prefix, store.save_record)
-    properties["id"] = {"type": ["string", "null"], **field_bounds(fields[0]),
-                        "description": "编号；省略（或为空）时按发布年份顺序编号，如 D2021-001"}
+    # absent or null: numbered by the year of posting (records.id_prefix, store.save_record)
+    properties["id"] = {**FILLED_TEXT, "type": ["string", "null"], **field_bounds(fields[0]),
+                        "description": "编号；省略时按发布年份顺序编号，如 D2021-001"}
     return {"type": "object", "required": ["title", "description"], "properties": properties,
             "additionalProperties": UNKNOWN_FIELD}
 
@@ -238,7 +238,7 @@ SCHEMAS = {
                   "then": {"required": ["org"], "properties": {"org": {"type": "string", "pattern": r"\S"}}}, "properties": {
         "name": {"type": "string", "pattern": r"\S"}, "role": {"enum": ["enterprise", "platform", "broker", "admin"]},
         "org": {"type": ["string", "null"], "description": "企业名称或平台名称；企业、平台账号必填"},
-        "password": {"type": ["string", "null"], "description": "省略时自动生成并在回应中给出"}}},
+        "password": {"type": ["string", "null"], "minLength": 8, "description": "省略时自动生成并在回应中给出"}}},
     "NewUser": {"type": "object", "required": ["user", "token"], "properties": {
         "user": ref("User"), "password": NULLABLE_STRING,
         "token": {"type": "string", "description": "API 令牌，只显示这一次"}}},

@@ -127,8 +127,9 @@ def visit_demand(visit_id):
         raise ApiError(422, "invalid_input", "走访中发现的需求属于被走访的企业",
                        {"enterprise": f"应为「{visit['enterprise']}」"})
     defaults = domain.visit_demand_defaults(visit)
-    record = clean("demands", {**defaults, **{key: value for key, value in body.items() if value not in (None, "")}},
-                   new=True)
+    # A blank field takes the visit's default, but a blank id is a mistake here as on POST /demands.
+    given = {key: value for key, value in body.items() if key == "id" or value not in (None, "")}
+    record = clean("demands", {**defaults, **given}, new=True)
     saved = domain.register_demand(get_db(), user, visit, record)
     live_index().refresh_later("demands", saved["id"])
     return created(saved, url_for("api.demands.show", record_id=saved["id"]))
