@@ -7,7 +7,7 @@ import pytest
 
 from service import store
 
-from .browser_support import CHROMIUM, CHROMIUM_ARGS, LAPTOP, require_browser, screenshot, serve, sign_in
+from .browser_support import CHROMIUM, CHROMIUM_ARGS, LAPTOP, PHONE, require_browser, screenshot, serve, sign_in
 from .site_support import ENTERPRISE_ORG, PASSWORD, USERS, make_site
 from .test_pages import ROLES, app, client, db, log_in, post, text  # noqa: F401  (fixtures reused)
 
@@ -252,5 +252,9 @@ def test_an_admin_creates_an_account_in_the_browser_disables_it_and_it_cannot_si
             assert user.url.startswith(f"{base_url}/login")
             assert "停用" in user.locator("main").inner_text()
             screenshot(user, "users-disabled-login.png")
+
+            admin.set_viewport_size(PHONE)  # the list reflows into cards: no sideways scrolling
+            assert admin.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+            screenshot(admin, "users-390x844.png")
         finally:
             browser.close()
