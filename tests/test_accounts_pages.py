@@ -250,7 +250,7 @@ def test_an_admin_creates_an_account_in_the_browser_disables_it_and_it_cannot_si
             user.click("form.form button[type=submit]")
             user.wait_for_load_state()
             assert user.url.startswith(f"{base_url}/login")
-            assert "停用" in user.locator("main").inner_text()
+            assert "该账号已停用，请联系管理员" in user.locator("main").inner_text()
             screenshot(user, "users-disabled-login.png")
 
             admin.set_viewport_size(PHONE)  # the list reflows into cards: no sideways scrolling
