@@ -16,6 +16,8 @@ ACTION_NAMES = {
     "recommended": "推荐", "reject": "否决", "rejected": "否决", "unsure": "待定", "undo": "撤销",
     "confirm": "确认合作", "confirmed": "确认合作", "decline": "婉拒", "declined": "婉拒",
     "decide": "审核决定", "introduce": "同意引荐", "generate": "生成推荐",
+    "disable": "停用账号", "enable": "启用账号", "reset_password": "重置密码", "change_password": "修改密码",
+    "issue_token": "签发令牌", "revoke": "吊销令牌与会话",
 }
 ENTITY_NAMES = {"demands": "技术需求", "supplies": "科技成果", "cooperations": "合作", "proposals": "推荐对",
                 "users": "账号", "sessions": "专题对接会", "session_pairs": "议程配对", "visits": "走访"}
