@@ -154,7 +154,7 @@ def test_the_report_page_fits_a_phone_without_sideways_scrolling(app):
             page.goto(f"{base_url}/reports?month={MONTH}")
             assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
             cards = page.locator(".report-figure")
-            assert cards.count() == 4
+            assert cards.count() == 4 and "100.0%" in cards.locator(".value").all_inner_texts()
             for index in range(cards.count()):
                 card, value = cards.nth(index), cards.nth(index).locator(".value")
                 assert value.evaluate("element => element.scrollWidth <= element.clientWidth"), value.inner_text()
