@@ -386,6 +386,7 @@ def demo(data_dir, demo_db, host, port, serve):
     started = time.perf_counter()
     engine = load_with_progress(open_engine(context))
     stored = workflow.generate_proposals(context.db, engine, k=5)
+    store.date_proposals_by_posting(context.db)
     click.echo(f"已建立索引并为开放需求生成 {stored} 条推荐，用时 {time.perf_counter() - started:.1f} 秒")
     click.echo("\n演示账号（密码每次运行重新生成）：")
     for name, role, org in demo_accounts(context.db):

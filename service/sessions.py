@@ -458,7 +458,15 @@ def visit_view(db, visit_id: int, user: dict) -> dict:
         raise WorkflowError(404, "not_found", f"找不到编号为 {visit_id} 的走访记录")
     demands = [workflow.redacted("demands", demand, workflow.record_disclosed(db, user, "demands", demand))
                for demand in store.visit_demands(db, visit_id)]
-    return {**visit, "direction_name": DIRECTIONS.get(visit["direction"], visit["direction"]), "demands": demands}
+    return {**visit, "direction_name": DIRECTIONS.get(visit["direction"], visit["direction"]),
+            "headline": visit_headline(visit), "demands": demands}
+
+
+def visit_headline(visit: dict) -> str:
+    """Who visited whom: "平台 走进企业 企业" or "企业 走进平台 平台"."""
+    if visit["direction"] == "into_platform":
+        return f"{visit['enterprise']} {DIRECTIONS['into_platform']} {visit['partner']}"
+    return f"{visit['partner']} {DIRECTIONS['into_enterprise']} {visit['enterprise']}"
 
 
 def visit_demand_defaults(visit: dict) -> dict:

@@ -658,6 +658,20 @@ def save_proposals(db: sqlite_utils.Database, proposals: list[dict], rescore: bo
     return added
 
 
+def date_proposals_by_posting(db: sqlite_utils.Database) -> int:
+    """Date every proposal on the day the later of its two records was posted; returns how many.
+
+    Only for the demo, whose sample lists span a year: there proposals read as made when the pair
+    first became possible, not all on the day the demo was built. A real run keeps generated_at.
+    """
+    with transaction(db):
+        return db.execute(
+            "update proposals set generated_at = (select max(d.posted_at, s.posted_at) || 'T00:00:00+00:00' "
+            "from demands d, supplies s where d.id = proposals.demand_id and s.id = proposals.supply_id) "
+            "where exists (select 1 from demands d, supplies s where d.id = proposals.demand_id "
+            "and s.id = proposals.supply_id and d.posted_at <> '' and s.posted_at <> '')").rowcount
+
+
 PROPOSAL_FIGURES = ("score", "dense", "lexical", "rank", "reasons")
 
 

@@ -83,3 +83,28 @@ def test_an_eval_truth_file_nested_too_deep_exits_2(invoke, tmp_path):
     truth.write_text('{"demand_id": "D1", "supply_id": ' + "[" * 1000 + "]" * 1000 + "}\n", encoding="utf-8")
     result = invoke("eval", "--truth", truth)
     assert result.exit_code == 2 and "嵌套层数过多" in result.output
+
+
+def test_the_demo_dates_proposals_when_their_records_were_posted(runner, tmp_path):
+    from service import reports
+    from service.cli import cli
+
+    from .site_records import COOPERATIONS, DEMANDS, SUPPLIES
+    data = tmp_path / "data"
+    for kind, rows in (("demands", DEMANDS), ("supplies", SUPPLIES), ("cooperations", COOPERATIONS)):
+        (data / kind).mkdir(parents=True)
+        write_jsonl(data / kind / f"{kind}-2021.jsonl", rows)
+    demo_db = tmp_path / "demo" / "matchmaker.db"
+    result = runner.invoke(cli, ["demo", "--data", str(data), "--db", str(demo_db), "--no-serve"],
+                           catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    db = store.open_db(demo_db)
+    posted = {kind: {row["id"]: row["posted_at"] for row in db[kind].rows} for kind in ("demands", "supplies")}
+    proposals = list(db["proposals"].rows)
+    assert proposals
+    for proposal in proposals:
+        later = max(posted["demands"][proposal["demand_id"]], posted["supplies"][proposal["supply_id"]])
+        assert proposal["generated_at"].startswith(later)
+    month = max(proposal["generated_at"][:7] for proposal in proposals)
+    report = reports.monthly_report(db, month)
+    assert month.startswith("2021") and report["current"]["proposals_generated"] > 0

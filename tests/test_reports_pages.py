@@ -7,7 +7,7 @@ from jsonschema import Draft202012Validator
 
 from service import reports, store
 
-from .browser_support import CHROMIUM, CHROMIUM_ARGS, require_browser, screenshot, serve, sign_in
+from .browser_support import CHROMIUM, CHROMIUM_ARGS, PHONE, require_browser, screenshot, serve, sign_in
 from .service_fixtures import check_against_openapi
 from .site_support import USERS, make_site
 
@@ -139,3 +139,32 @@ def test_the_report_page_renders_its_charts_in_chromium(app):
 def test_the_report_is_in_the_navigation_of_those_who_may_open_it(client, app, role, shown):
     log_in(client, app, role)
     assert ('href="/reports"' in client.get("/").get_data(as_text=True)) is shown
+
+
+@pytest.mark.browser
+def test_the_report_page_fits_a_phone_without_sideways_scrolling(app):
+    """At 390 px the page does not scroll sideways: the KPI cards wrap, wide tables scroll in a box of
+    their own, charts scale down, and every KPI value is shown whole inside its card."""
+    sync_playwright = require_browser()
+    with serve(app) as base_url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=PHONE, locale="zh-CN")
+            sign_in(page, base_url, "broker")
+            page.goto(f"{base_url}/reports?month={MONTH}")
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+            cards = page.locator(".report-figure")
+            assert cards.count() == 4 and "100.0%" in cards.locator(".value").all_inner_texts()
+            for index in range(cards.count()):
+                card, value = cards.nth(index), cards.nth(index).locator(".value")
+                assert value.evaluate("element => element.scrollWidth <= element.clientWidth"), value.inner_text()
+                outer, inner = card.bounding_box(), value.bounding_box()
+                assert outer["x"] <= inner["x"] and inner["x"] + inner["width"] <= outer["x"] + outer["width"]
+                assert 0 <= outer["x"] and outer["x"] + outer["width"] <= PHONE["width"], value.inner_text()
+            for chart in page.locator(".report-chart svg").all():
+                box = chart.bounding_box()
+                assert box["width"] <= PHONE["width"] and box["height"] > 50
+            screenshot(page, "report-390x844.png")
+            screenshot(page, "report-390x844-full.png", full_page=True)
+        finally:
+            browser.close()

@@ -183,6 +183,28 @@ def test_someone_elses_visit_answers_the_same_404_as_a_missing_one(client, db):
         assert text(refused) == text(absent)
 
 
+def test_a_visits_headline_says_who_visited_whom_in_either_direction(client, db):
+    log_in(client, db, "broker")
+    for direction in ("into_enterprise", "into_platform"):
+        post(client, "/visits", {"direction": direction, "enterprise": ENTERPRISE_ORG, "partner": PLATFORM_ORG,
+                                 "visited_on": "2021-06-05"})
+    headlines = {visit["direction"]: re.search(r"<h1>(.*?)</h1>", text(client.get(f"/visits/{visit['id']}"))).group(1)
+                 for visit in store.list_visits(db)}
+    assert headlines == {"into_enterprise": f"{PLATFORM_ORG} 走进企业 {ENTERPRISE_ORG}",
+                         "into_platform": f"{ENTERPRISE_ORG} 走进平台 {PLATFORM_ORG}"}
+
+
+def test_the_visit_form_suggests_the_enterprises_and_platforms_of_the_lists(client, db):
+    log_in(client, db, "broker")
+    page = text(client.get("/visits"))
+    enterprises = re.search(r'<datalist id="enterprise-names">(.*?)</datalist>', page).group(1)
+    platforms = re.search(r'<datalist id="platform-names">(.*?)</datalist>', page).group(1)
+    assert 'list="enterprise-names"' in page and 'list="platform-names"' in page
+    assert re.findall(r'<option value="(.*?)">', enterprises) == store.distinct_values(db, "demands", "enterprise")
+    assert re.findall(r'<option value="(.*?)">', platforms) == store.distinct_values(db, "supplies", "platform")
+    assert f'<option value="{ENTERPRISE_ORG}">' in enterprises and f'<option value="{PLATFORM_ORG}">' in platforms
+
+
 # --- in a real browser ------------------------------------------------------------------------------
 
 @pytest.mark.browser
@@ -213,5 +235,33 @@ def test_a_broker_plans_a_session_for_one_cluster_and_prints_its_handout(tmp_pat
             pdf = page.pdf(format="A4", print_background=True)
             assert pdf.startswith(b"%PDF")
             (ARTIFACTS / "handout.pdf").write_bytes(pdf)
+        finally:
+            browser.close()
+
+
+@pytest.mark.browser
+def test_a_broker_records_a_visit_with_suggested_names_and_reads_who_visited_whom(tmp_path):
+    sync_playwright = require_browser()
+    app = make_site(tmp_path / "site")
+    with serve(app) as base_url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport=LAPTOP, locale="zh-CN").new_page()
+            sign_in(page, base_url, "broker")
+            page.goto(f"{base_url}/visits")
+            suggested = page.eval_on_selector_all("#platform-names option", "options => options.map(o => o.value)")
+            assert PLATFORM_ORG in suggested
+            page.select_option("#v-direction", "into_platform")
+            page.fill("#v-enterprise", ENTERPRISE_ORG)
+            page.fill("#v-partner", PLATFORM_ORG)
+            page.fill("#v-notes", "企业技术负责人参观打印成像实验室，\n讨论热敏打印头温度补偿方案。")
+            page.click("#record-visit button[type=submit]")
+            page.wait_for_url(re.compile(r".*/visits/\d+$"))
+            assert page.inner_text("h1") == f"{ENTERPRISE_ORG} 走进平台 {PLATFORM_ORG}"
+            # 走访纪要 stands clear of the last fact row (记录人) above it.
+            recorder = page.locator("dl.facts dd").last.bounding_box()
+            notes = page.locator("aside h3", has_text="走访纪要").bounding_box()
+            assert notes["y"] - (recorder["y"] + recorder["height"]) >= 16
+            screenshot(page, "visit-into-platform.png", full_page=True)
         finally:
             browser.close()

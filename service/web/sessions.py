@@ -170,7 +170,9 @@ def visits():
                            directions=domain.DIRECTIONS, clusters=INDUSTRY_CLUSTERS,
                            regions=_merge(REGIONS, store.distinct_values(db, "demands", "region")),
                            may_record=user["role"] in domain.VISITORS,
-                           enterprises=domain.visitable_enterprises(db, user) if user["role"] == "platform" else None)
+                           enterprises=domain.visitable_enterprises(db, user) if user["role"] == "platform" else None,
+                           enterprise_names=store.distinct_values(db, "demands", "enterprise"),
+                           platform_names=store.distinct_values(db, "supplies", "platform"))
 
 
 @bp.post("/visits")
