@@ -1,0 +1,99 @@
+"""The lists' sorting and export, the audit log's pages and filters, and Beijing time on the pages."""
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import openpyxl
+
+from service import store
+
+from .site_support import CSRF, ENTERPRISE_ORG, PLATFORM_ORG, app, client, db, log_in, text  # noqa: F401 (fixtures)
+
+
+def titles_on_page(body: str) -> list[str]:
+    return re.findall(r'class="row-title" href="[^"]+">([^<]+)</a>', body)
+
+
+def workbook_rows(response) -> list[dict]:
+    sheet = openpyxl.load_workbook(io.BytesIO(response.get_data())).active
+    rows = list(sheet.iter_rows(values_only=True))
+    return [dict(zip(rows[0], row)) for row in rows[1:]]
+
+
+def csv_rows(response) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(response.get_data().decode("utf-8-sig"))))
+
+
+def add_demands(db, count: int) -> None:
+    """More demands than one page holds, copies of the seed's first with their own ids and titles."""
+    model = store.get_record(db, "demands", "D2021-001")
+    store.upsert_records(db, "demands", [
+        {**{key: value for key, value in model.items() if key not in store.BOOKKEEPING},
+         "id": f"D2099-{number:03d}", "title": f"复制需求{number:03d}", "posted_at": f"2021-0{1 + number % 9}-15"}
+        for number in range(count)])
+
+
+def test_clicking_a_header_sorts_the_list_and_clicking_again_reverses_it(client, db):
+    add_demands(db, 30)
+    log_in(client, db, "broker")
+    everything = sorted(record["title"] for record in store.list_records(db, "demands"))
+    ascending = client.get("/demands?sort=title")
+    assert titles_on_page(text(ascending)) == everything[:20]
+    # The header of the sorted column now links to the reverse order and says which way it sorts.
+    assert re.search(r'aria-sort="ascending">\s*<a class="sort" href="/demands\?sort=-title">需求名称 ▲', text(ascending))
+    descending = client.get("/demands?sort=-title&page=2")
+    assert titles_on_page(text(descending)) == list(reversed(everything))[20:40]
+    # The pager keeps the order; an unknown column falls back to newest first.
+    assert "sort=-title" in re.search(r'<nav class="pager".*?</nav>', text(descending), re.S).group(0)
+    newest = [record["title"] for record in store.list_records(db, "demands", limit=20)]
+    assert titles_on_page(text(client.get("/demands?sort=password_hash"))) == newest
+
+
+def test_export_gives_the_filtered_sorted_view_of_every_page_as_xlsx_and_csv(client, db):
+    log_in(client, db, "broker")
+    cluster = store.list_records(db, "demands", limit=1)[0]["industry_cluster"]
+    expected = sorted((r for r in store.list_records(db, "demands", where={"industry_cluster": cluster})),
+                      key=lambda record: (record["title"], record["id"]), reverse=True)
+    page = text(client.get(f"/demands?industry_cluster={cluster}&sort=-title"))
+    link = re.search(r'href="(/demands/export\.xlsx\?[^"]+)"', page).group(1).replace("&amp;", "&")
+    response = client.get(link)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/vnd.openxmlformats")
+    assert "attachment" in response.headers["Content-Disposition"]
+    rows = workbook_rows(response)
+    assert [row["需求编号"] for row in rows] == \
+        [record["id"] for record in expected]
+    assert {row["产业集群"] for row in rows} == {cluster}
+    as_csv = csv_rows(client.get(link.replace("export.xlsx", "export.csv")))
+    assert [row["需求名称"] for row in as_csv] == [record["title"] for record in expected]
+    assert client.get("/demands/export.pdf").status_code == 404
+
+
+def test_exported_cells_that_look_like_formulas_stay_text(client, db):
+    record = store.get_record(db, "demands", "D2021-001")
+    store.save_record(db, "demands", {**record, "title": "=HYPERLINK(\"http://x\")注塑件缩痕"}, "test")
+    log_in(client, db, "broker")
+    as_csv = client.get("/demands/export.csv?q=注塑件缩痕").get_data().decode("utf-8-sig")
+    assert "'=HYPERLINK" in as_csv
+    rows = workbook_rows(client.get("/demands/export.xlsx?q=注塑件缩痕"))
+    assert rows[0]["需求名称"].startswith("=HYPERLINK")  # a string cell, not a formula
+
+
+def test_a_platform_exports_only_its_own_supplies_and_no_demands(client, db):
+    other = next(record for record in store.list_records(db, "supplies") if record["platform"] != PLATFORM_ORG)
+    store.save_record(db, "supplies", {**other, "联系电话": "13800000000"}, "test")
+    log_in(client, db, "platform")
+    rows = workbook_rows(client.get("/supplies/export.xlsx"))
+    assert rows and {row["平台名称"] for row in rows} == {PLATFORM_ORG}
+    assert "13800000000" not in client.get("/supplies/export.csv").get_data().decode("utf-8-sig")
+    assert client.get("/demands/export.xlsx").status_code == 403
+    log_in(client, db, "broker")  # brokers see every field
+    assert "13800000000" in client.get("/supplies/export.csv").get_data().decode("utf-8-sig")
+
+
+def test_an_enterprise_exports_only_its_own_demands(client, db):
+    log_in(client, db, "enterprise")
+    rows = csv_rows(client.get("/demands/export.csv"))
+    assert rows and {row["企业名称"] for row in rows} == {ENTERPRISE_ORG}
