@@ -97,3 +97,84 @@ def test_an_enterprise_exports_only_its_own_demands(client, db):
     log_in(client, db, "enterprise")
     rows = csv_rows(client.get("/demands/export.csv"))
     assert rows and {row["企业名称"] for row in rows} == {ENTERPRISE_ORG}
+
+
+# --- the audit log -------------------------------------------------------------------------------
+
+def audit_rows(body: str) -> list[str]:
+    return re.findall(r'<td class="nowrap" data-label="操作人">([^<]*)</td>', body)
+
+
+def test_the_audit_log_pages_through_every_entry_not_only_the_latest(client, db):
+    with store.transaction(db):
+        for number in range(120):
+            store.audit(db, f"经纪人{number % 3}", "update", "demands", "D2021-001", {"title": "旧"}, {"title": str(number)})
+    total = store.count_audit_entries(db)
+    log_in(client, db, "broker")
+    first = text(client.get("/audit"))
+    assert f"共 {total} 条" in first and len(audit_rows(first)) == 50
+    last_page = -(-total // 50)
+    last = text(client.get(f"/audit?page={last_page}"))
+    assert len(audit_rows(last)) == total - 50 * (last_page - 1)
+    # The oldest entries (the seed's import) are on the last page.
+    actions = lambda body: set(re.findall(r'data-label="操作">([^<]*)</td>', body))  # noqa: E731
+    assert "导入" in actions(last) and actions(first) == {"修改"}
+
+
+def test_the_audit_log_filters_by_user_record_action_and_date(client, db):
+    with store.transaction(db):
+        store.audit(db, "张经纪", "update", "demands", "D2021-001", {"title": "旧名称"}, {"title": "新名称"})
+        store.audit(db, "张经纪", "update", "demands", "D2021-002", {"title": "甲"}, {"title": "乙"})
+        store.audit(db, "李经纪", "update", "demands", "D2021-001", {"region": "环翠区"}, {"region": "文登区"})
+    log_in(client, db, "broker")
+    by_user = text(client.get("/audit?actor=张经纪"))
+    assert audit_rows(by_user) == ["张经纪", "张经纪"] and "共 2 条" in by_user
+    by_record = text(client.get("/audit?actor=张经纪&entity=demands&entity_id=D2021-001"))
+    assert audit_rows(by_record) == ["张经纪"] and "新名称" in by_record
+    assert "共 3 条" in text(client.get("/audit?action=update&entity=demands"))
+    assert "共 0 条" in text(client.get("/audit?action=update&from=2000-01-01&to=2000-12-31"))
+    assert "共 3 条" in text(client.get("/audit?action=update&from=2000-01-01&to=2099-12-31"))
+    refused = text(client.get("/audit?from=昨天"))
+    assert "请输入日期，如 2021-06-18" in refused
+
+
+def test_audit_dates_are_beijing_days(client, db):
+    # 2021-06-17 17:30 UTC is 2021-06-18 01:30 in Beijing: it belongs to the 18th.
+    db["audit_log"].insert({"at": "2021-06-17T17:30:00+00:00", "actor": "夜班经纪", "action": "update",
+                            "entity": "demands", "entity_id": "D2021-001", "before": None, "after": None})
+    log_in(client, db, "broker")
+    on_18th = text(client.get("/audit?from=2021-06-18&to=2021-06-18"))
+    assert audit_rows(on_18th) == ["夜班经纪"]
+    assert "2021-06-18 01:30" in on_18th
+    assert audit_rows(text(client.get("/audit?from=2021-06-17&to=2021-06-17"))) == []
+
+
+def test_audit_changes_read_in_chinese(client, db):
+    with store.transaction(db):
+        store.audit(db, "张经纪", "recommend", "proposals", "7",
+                    {"status": "proposed", "decided_at": None},
+                    {"status": "recommended", "decided_at": "2021-06-18T06:05:00+00:00"})
+        store.audit(db, "张经纪", "update", "demands", "D2021-001", {"budget_wan": 10}, {"budget_wan": 20})
+    log_in(client, db, "broker")
+    body = text(client.get("/audit?actor=张经纪"))
+    assert "状态：<del>待审核</del> → <ins>已推荐</ins>" in body
+    assert "审核时间：<del>空</del> → <ins>2021-06-18 14:05</ins>" in body
+    assert "拟投入资金/万元：<del>10</del> → <ins>20</ins>" in body
+    assert "status" not in re.sub(r"<[^>]+>", "", body.split("<tbody>")[1])
+
+
+# --- Beijing time ---------------------------------------------------------------------------------
+
+def test_a_stored_utc_time_is_shown_as_beijing_time(client, db):
+    record = store.get_record(db, "demands", "D2021-001")
+    db["audit_log"].insert({"at": "2021-06-18T06:05:09+00:00", "actor": "张经纪", "action": "update",
+                            "entity": "demands", "entity_id": "D2021-001",
+                            "before": '{"title": "旧名称"}', "after": '{"title": "%s"}' % record["title"]})
+    log_in(client, db, "broker")
+    assert "2021-06-18 14:05" in text(client.get("/audit?actor=张经纪"))
+    page = text(client.get("/demands/D2021-001"))  # the record's own history
+    assert "2021-06-18 14:05" in page and "2021-06-18 06:05" not in page
+    # A date without a time stays a date.
+    assert f'data-label="发布日期">{record["posted_at"][:10]}<' in text(client.get("/demands"))
+    # What the API answers is the stored value: ISO 8601 with its offset.
+    assert store.audit_entries(db, "demands", "D2021-001", limit=1)[0]["at"] == "2021-06-18T06:05:09+00:00"

@@ -72,6 +72,16 @@ def day(value) -> str:
     return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
 
 
+def beijing_day_start(date_text: str, days: int = 0) -> str:
+    """The UTC timestamp, as the store writes them, at which a Beijing day (plus `days`) begins.
+
+        >>> beijing_day_start("2021-06-18"), beijing_day_start("2021-06-18", 1)
+        ('2021-06-17T16:00:00+00:00', '2021-06-18T16:00:00+00:00')
+    """
+    start = dt.datetime.combine(dt.date.fromisoformat(date_text) + dt.timedelta(days=days), dt.time(), BEIJING)
+    return start.astimezone(dt.timezone.utc).isoformat()
+
+
 def plain(value, limit: int = 60) -> str:
     """A stored value as one short line: lists joined with 、, long text cut with an ellipsis."""
     if value is None or value == "":

@@ -7,7 +7,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 
 from .. import auth, store, workflow
 from ..engine import DEFAULT_GAP_THRESHOLD
-from ..records import INDUSTRY_CLUSTERS
+from ..records import FIELDS, INDUSTRY_CLUSTERS
 from . import bp, presenting
 from .access import get_db, thresholds
 from .lists import REGIONS, _merge
@@ -248,29 +248,64 @@ def _float(value, default: float) -> float:
     return min(max(number, 0.0), 1.0)
 
 
-AUDIT_LIMIT = 200
+AUDIT_PAGE_SIZE = 50
 
 
 @bp.get("/audit")
 @auth.roles_required("broker", "admin")
 def audit():
     db = get_db()
-    entity = request.args.get("entity", "").strip() or None
-    if entity not in (None, *presenting.ENTITY_NAMES):
-        entity = None
-    entity_id = request.args.get("entity_id", "").strip() or None
-    entries = store.audit_entries(db, entity, entity_id, limit=AUDIT_LIMIT)
+    chosen = {name: request.args.get(name, "").strip() for name in ("entity", "entity_id", "actor", "action",
+                                                                     "from", "to")}
+    if chosen["entity"] not in presenting.ENTITY_NAMES:
+        chosen["entity"] = ""
+    errors = {}
+    bounds = {}
+    for name, key, days in (("from", "since", 0), ("to", "before", 1)):
+        if chosen[name]:
+            try:
+                bounds[key] = presenting.beijing_day_start(chosen[name], days)
+            except ValueError:
+                errors[name] = "请输入日期，如 2021-06-18"
+    filters = {"actor": chosen["actor"] or None, "action": chosen["action"] or None, **bounds}
+    entity, entity_id = chosen["entity"] or None, chosen["entity_id"] or None
+    total = store.count_audit_entries(db, entity, entity_id, **filters)
+    page = presenting.page_of(request.args.get("page"), total, size=AUDIT_PAGE_SIZE)
+    entries = store.audit_entries(db, entity, entity_id, limit=page.size, offset=page.offset, **filters)
     for entry in entries:
-        entry["changes"] = _audit_changes(entry["before"], entry["after"])
-    return render_template("audit.html", entries=entries, entity=entity or "", entity_id=entity_id or "",
-                           limit=AUDIT_LIMIT)
+        entry["changes"] = audit_changes(entry["entity"], entry["before"], entry["after"])
+    return render_template("audit.html", entries=entries, chosen=chosen, errors=errors, page=page,
+                           args={name: value for name, value in chosen.items() if value},
+                           actors=store.audit_values(db, "actor"), actions=store.audit_values(db, "action"))
 
 
 HIDDEN_IN_AUDIT = ("version", "updated_at", "password_hash", "token_hash")
+# Keys of the audited rows that are not record fields (proposals, accounts, sessions, visits).
+AUDIT_FIELD_NAMES = {
+    "status": "状态", "decided_by": "审核人", "decided_at": "审核时间", "decision_note": "审核意见",
+    "enterprise_agreed_at": "企业同意引荐时间", "platform_agreed_at": "平台同意引荐时间",
+    "demand_id": "需求编号", "supply_id": "成果编号", "name": "账号", "role": "角色", "org": "所属单位",
+    "created_at": "创建时间", "disabled_at": "停用时间", "created_by": "创建人", "pairs": "议程配对",
+    "order": "议程顺序", "demand": "登记需求", "title": "标题", "outcome": "结果", "theme": "主题",
+}
+ROLE_NAMES = {"enterprise": "企业", "platform": "平台", "broker": "技术经纪人", "admin": "管理员"}
 
 
-def _audit_changes(before: dict | None, after: dict | None) -> list[tuple[str, object, object]]:
+def audit_changes(entity: str, before: dict | None, after: dict | None) -> list[tuple[str, object, object]]:
+    """(Chinese field name, old, new) for each key that changed; proposal statuses and roles by name.
+
+        >>> audit_changes("proposals", {"status": "proposed"}, {"status": "recommended"})
+        [('状态', '待审核', '已推荐')]
+    """
     before, after = before or {}, after or {}
+    headers = {field.key: field.header for field in FIELDS.get(entity, ())}
+    names = {"status": workflow.STATUS_NAMES, "role": ROLE_NAMES} if entity in ("proposals", "users") else {}
+
+    def shown(key: str, value):
+        if key.endswith("_at") and isinstance(value, str) and "T" in value:
+            return presenting.day(value)  # a stored UTC timestamp, in Beijing time like every other
+        return names[key].get(value, value) if key in names and isinstance(value, str) else value
+
     keys = list(dict.fromkeys([*before, *after]))
-    return [(key, before.get(key), after.get(key)) for key in keys
-            if key not in HIDDEN_IN_AUDIT and before.get(key) != after.get(key)]
+    return [(headers.get(key) or AUDIT_FIELD_NAMES.get(key, key), shown(key, before.get(key)), shown(key, after.get(key)))
+            for key in keys if key not in HIDDEN_IN_AUDIT and before.get(key) != after.get(key)]
