@@ -842,10 +842,10 @@ def _pair_conditions(filters: dict, pair: str, month_column: str) -> tuple[list[
 
 
 def list_cooperations(db: sqlite_utils.Database, filters: dict | None = None, limit: int | None = None,
-                      offset: int = 0) -> list[dict]:
-    """Cooperations with both records' titles, newest first."""
+                      offset: int = 0, order: str = "c.confirmed_at desc, c.id desc") -> list[dict]:
+    """Cooperations with both records' titles, newest first (`order`: an SQL order over c, d and s)."""
     clause, params = _cooperation_where(filters or {})
-    sql = f"{COOPERATION_SELECT}{clause} order by c.confirmed_at desc, c.id desc"
+    sql = f"{COOPERATION_SELECT}{clause} order by {order}"
     if limit is not None:
         sql += " limit ? offset ?"
         params += [limit, offset]

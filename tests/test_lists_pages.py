@@ -178,3 +178,32 @@ def test_a_stored_utc_time_is_shown_as_beijing_time(client, db):
     assert f'data-label="发布日期">{record["posted_at"][:10]}<' in text(client.get("/demands"))
     # What the API answers is the stored value: ISO 8601 with its offset.
     assert store.audit_entries(db, "demands", "D2021-001", limit=1)[0]["at"] == "2021-06-18T06:05:09+00:00"
+
+
+# --- cooperations -----------------------------------------------------------------------------------
+
+def test_cooperations_sort_by_amount_and_export_what_the_page_lists(client, db):
+    store.upsert_cooperations(db, [
+        {"demand_id": "D2021-001", "supply_id": "S2021-009", "confirmed_at": "2021-03-01", "amount_wan": 80,
+         "mode": "委托开发", "broker": "张经纪"},
+        {"demand_id": "D2021-005", "supply_id": "S2021-001", "confirmed_at": "2021-04-01", "amount_wan": 5,
+         "mode": "技术服务", "broker": "李经纪"}])
+    everything = store.list_cooperations(db)
+    ascending = sorted(everything, key=lambda row: (row["amount_wan"] or 0, row["id"]))
+    log_in(client, db, "broker")
+    page = text(client.get("/cooperations?sort=amount_wan"))
+    shown = re.findall(r'data-label="技术需求">\s*<a class="row-title" href="[^"]+">([^<]+)</a>', page)
+    assert shown == [row["demand_title"] for row in ascending]
+    assert 'aria-sort="ascending">' in page and "金额 ▲" in page
+    rows = workbook_rows(client.get("/cooperations/export.xlsx?sort=-amount_wan"))
+    assert [row["合同金额/万元"] for row in rows] == sorted((row["amount_wan"] for row in everything), reverse=True)
+    assert [(row["需求编号"], row["成果编号"]) for row in rows][0] == ("D2021-001", "S2021-009")
+    assert set(rows[0]) >= {"确认日期", "合作方式", "技术经纪人", "需求名称", "企业名称", "成果名称", "平台名称"}
+
+
+def test_a_platform_exports_only_its_own_cooperations(client, db):
+    log_in(client, db, "platform")
+    rows = csv_rows(client.get("/cooperations/export.csv"))
+    mine = store.list_cooperations(db, {"platform": PLATFORM_ORG})
+    assert sorted(row["需求编号"] for row in rows) == sorted(row["demand_id"] for row in mine)
+    assert rows and all(row["平台名称"] == PLATFORM_ORG for row in rows)

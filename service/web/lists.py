@@ -61,24 +61,43 @@ def _may_list(user: dict | None, kind: str) -> bool:
 
 # Columns a list can be sorted by (the ?sort= parameter; a leading "-" reverses), newest first by default.
 SORTABLE = {
-    "demands": ("title", "enterprise", "industry_cluster", "region", "status", "posted_at"),
-    "supplies": ("title", "platform", "industry_cluster", "maturity", "posted_at"),
+    "demands": {key: f"[{key}]" for key in ("title", "enterprise", "industry_cluster", "region", "status",
+                                             "posted_at")},
+    "supplies": {key: f"[{key}]" for key in ("title", "platform", "industry_cluster", "maturity", "posted_at")},
 }
 DEFAULT_SORT = "-posted_at"
 EXPORT_FORMATS = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                   "csv": "text/csv; charset=utf-8"}
 
 
-def sort_order(requested: str | None, sortable, default: str = DEFAULT_SORT) -> tuple[str, str]:
+def sort_order(requested: str | None, columns: dict[str, str], default: str = DEFAULT_SORT,
+               tiebreak: str = "id") -> tuple[str, str]:
     """The ?sort= value to keep (unknown columns fall back to the default) and its SQL order clause.
 
-        >>> sort_order("-title", ("title",))
+    `columns` maps each sortable key to its SQL expression: only those ever reach the query.
+
+        >>> sort_order("-title", {"title": "[title]"})
         ('-title', '[title] desc, id')
     """
     chosen = (requested or "").strip()
-    if chosen.lstrip("-") not in sortable:
+    if chosen.lstrip("-") not in columns:
         chosen = default
-    return chosen, f"[{chosen.lstrip('-')}] {'desc' if chosen.startswith('-') else 'asc'}, id"
+    return chosen, f"{columns[chosen.lstrip('-')]} {'desc' if chosen.startswith('-') else 'asc'}, {tiebreak}"
+
+
+def export_response(records: list[dict], kind: str, fmt: str, name: str):
+    """Records as an XLSX or CSV download, written by the CLI export's writer (formula-safe cells)."""
+    if fmt not in EXPORT_FORMATS:
+        abort(404)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"export.{fmt}"
+        importers.write_records(records, path, kind)
+        body = path.read_bytes()
+    response = make_response(body)
+    response.headers["Content-Type"] = EXPORT_FORMATS[fmt]
+    filename = f"{name}-{dt.date.today().isoformat()}.{fmt}"
+    response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
+    return response
 
 
 def _listing(kind: str) -> dict:
@@ -141,15 +160,7 @@ def _export(kind: str, fmt: str):
         shown = workflow.redacted(kind, record, user["role"] in auth.SEE_ALL or auth.owns(user, kind, record))
         records.append({key: value for key, value in shown.items()
                         if key not in store.BOOKKEEPING and key != "withheld"})
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / f"export.{fmt}"
-        importers.write_records(records, path, kind)
-        body = path.read_bytes()
-    name = f"{NOUN[kind]}清单-{dt.date.today().isoformat()}.{fmt}"
-    response = make_response(body)
-    response.headers["Content-Type"] = EXPORT_FORMATS[fmt]
-    response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}"
-    return response
+    return export_response(records, kind, fmt, f"{NOUN[kind]}清单")
 
 
 @bp.get("/demands")

@@ -10,7 +10,7 @@ from ..engine import DEFAULT_GAP_THRESHOLD
 from ..records import FIELDS, INDUSTRY_CLUSTERS
 from . import bp, presenting
 from .access import get_db, thresholds
-from .lists import REGIONS, _merge
+from .lists import REGIONS, _merge, export_response, sort_order
 
 QUEUE_LIMIT = 60
 UNDO_DEPTH = 20
@@ -198,10 +198,16 @@ def decline(proposal_id):
 
 # --- cooperations, gaps, audit ---------------------------------------------------------------------
 
-@bp.get("/cooperations")
-@auth.login_required
-def cooperations():
-    db = get_db()
+COOPERATION_SORTS = {"demand_title": "d.title", "supply_title": "s.title", "mode": "c.mode",
+                     "amount_wan": "c.amount_wan", "confirmed_at": "c.confirmed_at", "broker": "c.broker"}
+DEFAULT_COOPERATION_SORT = "-confirmed_at"
+# The export's columns beyond the cooperation's own fields: both records' names, as the page shows them.
+COOPERATION_EXPORT_NAMES = {"demand_title": "需求名称", "enterprise": "企业名称", "region": "所在区市",
+                            "supply_title": "成果名称", "platform": "平台名称"}
+
+
+def _cooperation_listing() -> dict:
+    """The cooperations the request asks for, as the user may see them, in the order it asks."""
     user = auth.current_user()
     chosen = _queue_filters()
     scope = {}
@@ -209,16 +215,38 @@ def cooperations():
         scope = {"enterprise": user.get("org") or "\0"}
     elif user["role"] == "platform":
         scope = {"platform": user.get("org") or "\0"}
-    rows = store.list_cooperations(db, {**chosen, **scope})
+    sort, order = sort_order(request.args.get("sort"), COOPERATION_SORTS, DEFAULT_COOPERATION_SORT, "c.id desc")
+    rows = store.list_cooperations(get_db(), {**chosen, **scope}, order=order)
+    args = {name: value for name, value in chosen.items() if value}
+    return {"user": user, "chosen": chosen, "scope": scope, "sort": sort, "rows": rows, "filter_args": args,
+            "args": {**args, "sort": sort} if sort != DEFAULT_COOPERATION_SORT else args}
+
+
+@bp.get("/cooperations")
+@auth.login_required
+def cooperations():
+    db = get_db()
+    listing = _cooperation_listing()
+    rows = listing["rows"]
     page = presenting.page_of(request.args.get("page"), len(rows))
     total_amount = sum(row["amount_wan"] or 0 for row in rows)
     options = _filter_options(db)
-    options["month"] = sorted({(row["confirmed_at"] or "")[:7] for row in store.list_cooperations(db, scope)
+    options["month"] = sorted({(row["confirmed_at"] or "")[:7] for row in store.list_cooperations(db, listing["scope"])
                                if row.get("confirmed_at")}, reverse=True)
     return render_template("cooperations.html", rows=rows[page.offset:page.offset + page.size], page=page,
-                           count=len(rows), total_amount=total_amount, chosen=chosen, options=options,
-                           args={name: value for name, value in chosen.items() if value},
-                           own_only=user["role"] not in auth.SEE_ALL)
+                           count=len(rows), total_amount=total_amount, chosen=listing["chosen"], options=options,
+                           args=listing["args"], filter_args=listing["filter_args"], sort=listing["sort"],
+                           own_only=listing["user"]["role"] not in auth.SEE_ALL)
+
+
+@bp.get("/cooperations/export.<fmt>")
+@auth.login_required
+def cooperations_export(fmt):
+    """The cooperations page's rows, every page: the same rows and fields the page shows this user."""
+    rows = [{**{field.key: row.get(field.key) for field in FIELDS["cooperations"]},
+             **{name: row.get(key) for key, name in COOPERATION_EXPORT_NAMES.items()}}
+            for row in _cooperation_listing()["rows"]]
+    return export_response(rows, "cooperations", fmt, "合作成果")
 
 
 @bp.get("/gaps")
