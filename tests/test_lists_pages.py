@@ -207,3 +207,29 @@ def test_a_platform_exports_only_its_own_cooperations(client, db):
     mine = store.list_cooperations(db, {"platform": PLATFORM_ORG})
     assert sorted(row["需求编号"] for row in rows) == sorted(row["demand_id"] for row in mine)
     assert rows and all(row["平台名称"] == PLATFORM_ORG for row in rows)
+
+
+# --- gaps ---------------------------------------------------------------------------------------------
+
+def gap_titles(body: str) -> list[str]:
+    return re.findall(r'data-label="技术需求">\s*<a class="row-title" href="[^"]+">([^<]+)</a>', body)
+
+
+def test_gaps_sort_by_a_column_and_export_the_sorted_list(client, db):
+    log_in(client, db, "broker")
+    weakest_first = text(client.get("/gaps?threshold=1"))
+    titles = gap_titles(weakest_first)
+    assert len(titles) >= 2
+    assert gap_titles(text(client.get("/gaps?threshold=1&sort=title"))) == sorted(titles)
+    by_title = text(client.get("/gaps?threshold=1&sort=-title"))
+    assert gap_titles(by_title) == sorted(titles, reverse=True)
+    scores = lambda body: [float(score) for score in re.findall(r'data-label="最佳匹配分">([^<]+)<', body)]  # noqa: E731
+    assert scores(weakest_first) == sorted(scores(weakest_first))
+    assert scores(text(client.get("/gaps?threshold=1&sort=-best_score"))) == sorted(scores(weakest_first), reverse=True)
+    link = re.search(r'href="(/gaps/export\.xlsx\?[^"]+)"', by_title).group(1).replace("&amp;", "&")
+    rows = workbook_rows(client.get(link))
+    assert [row["需求名称"] for row in rows] == sorted(titles, reverse=True)
+    assert {"需求编号", "联系人", "最佳匹配分", "最接近的成果"} <= set(rows[0])
+    assert client.get("/gaps/export.csv?threshold=1").status_code == 200
+    log_in(client, db, "platform")
+    assert client.get("/gaps/export.csv?threshold=1").status_code == 403

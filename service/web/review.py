@@ -249,9 +249,13 @@ def cooperations_export(fmt):
     return export_response(rows, "cooperations", fmt, "合作成果")
 
 
-@bp.get("/gaps")
-@auth.roles_required("broker", "admin")
-def gaps():
+# The gap list is the engine's, sorted in Python: each sortable key reads one value off a row.
+GAP_SORTS = {"title": lambda row: row["demand"]["title"], "industry_cluster": lambda row: row["industry_cluster"],
+             "best_score": lambda row: row["best_score"], "best": lambda row: (row["best"] or {}).get("title")}
+DEFAULT_GAP_SORT = "best_score"
+
+
+def _gap_listing() -> dict:
     db = get_db()
     threshold = _float(request.args.get("threshold"), DEFAULT_GAP_THRESHOLD)
     engine = current_app.extensions["live_index"].engine()
@@ -265,7 +269,36 @@ def gaps():
         best = store.get_record(db, "supplies", gap["best_supply_id"]) if gap.get("best_supply_id") else None
         if demand:
             rows.append({**gap, "demand": demand, "best": best})
-    return render_template("gaps.html", rows=rows, threshold=threshold, cluster=cluster, clusters=INDUSTRY_CLUSTERS)
+    sort = request.args.get("sort", "").strip()
+    if sort.lstrip("-") not in GAP_SORTS:
+        sort = DEFAULT_GAP_SORT
+    value = GAP_SORTS[sort.lstrip("-")]
+    # A stable sort: the engine's order (weakest first) breaks ties; blanks go last either way.
+    descending = sort.startswith("-")
+    rows.sort(key=lambda row: ((value(row) is None) != descending, value(row) if value(row) is not None else 0),
+              reverse=descending)
+    filter_args = {name: value for name, value in (("cluster", cluster),
+                                                   ("threshold", request.args.get("threshold", "").strip())) if value}
+    return {"rows": rows, "threshold": threshold, "cluster": cluster, "sort": sort, "filter_args": filter_args,
+            "args": {**filter_args, "sort": sort} if sort != DEFAULT_GAP_SORT else filter_args}
+
+
+@bp.get("/gaps")
+@auth.roles_required("broker", "admin")
+def gaps():
+    listing = _gap_listing()
+    return render_template("gaps.html", clusters=INDUSTRY_CLUSTERS, **listing)
+
+
+@bp.get("/gaps/export.<fmt>")
+@auth.roles_required("broker", "admin")
+def gaps_export(fmt):
+    """The gap list as the page filters and sorts it: each demand in full (brokers see every field)."""
+    rows = [{**{key: value for key, value in row["demand"].items() if key not in store.BOOKKEEPING},
+             "最佳匹配分": round(row["best_score"], 4), "最接近的成果编号": (row["best"] or {}).get("id"),
+             "最接近的成果": (row["best"] or {}).get("title"), "成果平台": (row["best"] or {}).get("platform")}
+            for row in _gap_listing()["rows"]]
+    return export_response(rows, "demands", fmt, "揭榜挂帅候选")
 
 
 def _float(value, default: float) -> float:
