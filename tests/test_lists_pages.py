@@ -233,3 +233,12 @@ def test_gaps_sort_by_a_column_and_export_the_sorted_list(client, db):
     assert client.get("/gaps/export.csv?threshold=1").status_code == 200
     log_in(client, db, "platform")
     assert client.get("/gaps/export.csv?threshold=1").status_code == 403
+
+
+def test_exports_ask_for_a_login_like_their_pages(client, db):
+    log_in(client, db, None)
+    for url in ("/demands/export.xlsx", "/supplies/export.csv", "/cooperations/export.xlsx", "/gaps/export.csv"):
+        response = client.get(url)
+        assert response.status_code == 302 and response.headers["Location"].startswith("/login"), url
+    log_in(client, db, "enterprise")
+    assert client.get("/supplies/export.xlsx").status_code == 403

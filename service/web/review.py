@@ -294,10 +294,12 @@ def gaps():
 @auth.roles_required("broker", "admin")
 def gaps_export(fmt):
     """The gap list as the page filters and sorts it: each demand in full (brokers see every field)."""
-    rows = [{**{key: value for key, value in row["demand"].items() if key not in store.BOOKKEEPING},
-             "最佳匹配分": round(row["best_score"], 4), "最接近的成果编号": (row["best"] or {}).get("id"),
-             "最接近的成果": (row["best"] or {}).get("title"), "成果平台": (row["best"] or {}).get("platform")}
-            for row in _gap_listing()["rows"]]
+    rows = []
+    for row in _gap_listing()["rows"]:
+        best = row["best"] or {}
+        rows.append({**{key: value for key, value in row["demand"].items() if key not in store.BOOKKEEPING},
+                     "最佳匹配分": round(row["best_score"], 4), "最接近的成果编号": best.get("id"),
+                     "最接近的成果": best.get("title"), "成果平台": best.get("platform")})
     return export_response(rows, "demands", fmt, "揭榜挂帅候选")
 
 
@@ -368,5 +370,6 @@ def audit_changes(entity: str, before: dict | None, after: dict | None) -> list[
         return names[key].get(value, value) if key in names and isinstance(value, str) else value
 
     keys = list(dict.fromkeys([*before, *after]))
-    return [(headers.get(key) or AUDIT_FIELD_NAMES.get(key, key), shown(key, before.get(key)), shown(key, after.get(key)))
+    return [(headers.get(key) or AUDIT_FIELD_NAMES.get(key, key), shown(key, before.get(key)),
+             shown(key, after.get(key)))
             for key in keys if key not in HIDDEN_IN_AUDIT and before.get(key) != after.get(key)]
