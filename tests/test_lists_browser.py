@@ -71,3 +71,28 @@ def test_a_broker_filters_sorts_and_downloads_the_demand_list(site, tmp_path):
     assert [row[1] for row in rows[1:]] == expected
     assert {row[header.index("产业集群")] for row in rows[1:]} == {cluster}
     page.context.close()
+
+
+def test_a_broker_filters_the_audit_log_and_reads_it_in_chinese_and_beijing_time(site):
+    app, base_url, browser = site
+    db = store.open_db(app.config["DATABASE"])
+    db["audit_log"].insert({"at": "2021-06-18T06:05:09+00:00", "actor": "夜班经纪", "action": "recommend",
+                            "entity": "proposals", "entity_id": "7", "before": '{"status": "proposed"}',
+                            "after": '{"status": "recommended"}'})
+    db.close()
+    page = browser.new_context(viewport=LAPTOP, locale="zh-CN").new_page()
+    sign_in(page, base_url, "broker")
+    page.goto(f"{base_url}/audit")
+    page.select_option("select[name=actor]", "夜班经纪")
+    page.fill("input[name=from]", "2021-06-18")
+    page.fill("input[name=to]", "2021-06-18")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**/audit?*actor=*")
+    assert "共 1 条" in page.inner_text("p.count")
+    row = page.locator("table.list tbody tr")
+    assert row.count() == 1
+    assert row.locator("td[data-label=时间]").inner_text() == "2021-06-18 14:05"
+    assert row.locator("td[data-label=操作]").inner_text() == "推荐"
+    assert row.locator("td[data-label=变更]").inner_text() == "状态：待审核 → 已推荐"
+    screenshot(page, "audit-filtered-1366x768.png")
+    page.context.close()
