@@ -387,18 +387,37 @@ def audit_entry(actor: str, action: str, entity: str, entity_id: str, before: di
 
 
 def audit_entries(db: sqlite_utils.Database, entity: str | None = None, entity_id: str | None = None,
-                  limit: int = 100) -> list[dict]:
-    where, params = [], []
-    if entity:
-        where.append("entity = ?")
-        params.append(entity)
-    if entity_id:
-        where.append("entity_id = ?")
-        params.append(entity_id)
-    clause = " where " + " and ".join(where) if where else ""
-    rows = db.query(f"select * from audit_log{clause} order by id desc limit ?", params + [limit])
+                  limit: int = 100, offset: int = 0, **filters) -> list[dict]:
+    """Audit rows newest first, filtered by entity and id and by `filters` (see _audit_where)."""
+    clause, params = _audit_where(entity, entity_id, **filters)
+    rows = db.query(f"select * from audit_log{clause} order by id desc limit ? offset ?", params + [limit, offset])
     return [{**row, "before": json.loads(row["before"]) if row["before"] else None,
              "after": json.loads(row["after"]) if row["after"] else None} for row in rows]
+
+
+def count_audit_entries(db: sqlite_utils.Database, entity: str | None = None, entity_id: str | None = None,
+                        **filters) -> int:
+    clause, params = _audit_where(entity, entity_id, **filters)
+    return db.execute(f"select count(*) from audit_log{clause}", params).fetchone()[0]
+
+
+def audit_values(db: sqlite_utils.Database, column: str) -> list[str]:
+    """The actors or the actions the audit log holds, for the page's filters."""
+    if column not in ("actor", "action"):
+        raise ValueError(column)
+    return [row[0] for row in db.execute(f"select distinct {column} from audit_log order by 1")]
+
+
+def _audit_where(entity: str | None, entity_id: str | None, actor: str | None = None, action: str | None = None,
+                 since: str | None = None, before: str | None = None) -> tuple[str, list]:
+    """since / before: UTC ISO timestamps as `at` holds them (from inclusive, to exclusive)."""
+    conditions, params = [], []
+    for condition, value in (("entity = ?", entity), ("entity_id = ?", entity_id), ("actor = ?", actor),
+                             ("action = ?", action), ("at >= ?", since), ("at < ?", before)):
+        if value:
+            conditions.append(condition)
+            params.append(value)
+    return (" where " + " and ".join(conditions) if conditions else ""), params
 
 
 # --- embedding cache ------------------------------------------------------------------------
@@ -837,10 +856,10 @@ def _pair_conditions(filters: dict, pair: str, month_column: str) -> tuple[list[
 
 
 def list_cooperations(db: sqlite_utils.Database, filters: dict | None = None, limit: int | None = None,
-                      offset: int = 0) -> list[dict]:
-    """Cooperations with both records' titles, newest first."""
+                      offset: int = 0, order: str = "c.confirmed_at desc, c.id desc") -> list[dict]:
+    """Cooperations with both records' titles, newest first (`order`: an SQL order over c, d and s)."""
     clause, params = _cooperation_where(filters or {})
-    sql = f"{COOPERATION_SELECT}{clause} order by c.confirmed_at desc, c.id desc"
+    sql = f"{COOPERATION_SELECT}{clause} order by {order}"
     if limit is not None:
         sql += " limit ? offset ?"
         params += [limit, offset]

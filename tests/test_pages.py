@@ -457,7 +457,7 @@ def test_audit_log_shows_who_changed_what(client, db):
     pair = proposal_id(db, "D2021-001", "S2021-009")
     post(client, f"/queue/{pair}/decide", {"decision": "recommended"})
     body = text(client.get("/audit?entity=proposals"))
-    assert USERS["broker"][0] in body and "recommended" in body
+    assert USERS["broker"][0] in body and "状态：<del>待审核</del> → <ins>已推荐</ins>" in body  # names, not keys
 
 
 # --- how values are shown ------------------------------------------------------------------------

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
+from pathlib import Path
+from urllib.parse import quote
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
 
-from .. import auth, store, workflow
+from .. import auth, importers, store, workflow
 from ..records import DEMAND_STATUSES, FIELDS, INDUSTRY_CLUSTERS, MATURITY_LEVELS, clean_record
 from . import COOPERATION_MODES, bp, presenting
 from .access import counterpart_visible, get_db, record_saved, thresholds, visible_proposals
@@ -56,8 +59,49 @@ def _may_list(user: dict | None, kind: str) -> bool:
     return bool(user) and (user["role"] in auth.SEE_ALL or auth.OWNED_KIND.get(user["role"]) == kind)
 
 
-def _list_page(kind: str):
-    db = get_db()
+# Columns a list can be sorted by (the ?sort= parameter; a leading "-" reverses), newest first by default.
+SORTABLE = {
+    "demands": {key: f"[{key}]" for key in ("title", "enterprise", "industry_cluster", "region", "status",
+                                             "posted_at")},
+    "supplies": {key: f"[{key}]" for key in ("title", "platform", "industry_cluster", "maturity", "posted_at")},
+}
+DEFAULT_SORT = "-posted_at"
+EXPORT_FORMATS = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                  "csv": "text/csv; charset=utf-8"}
+
+
+def sort_order(requested: str | None, columns: dict[str, str], default: str = DEFAULT_SORT,
+               tiebreak: str = "id") -> tuple[str, str]:
+    """The ?sort= value to keep (unknown columns fall back to the default) and its SQL order clause.
+
+    `columns` maps each sortable key to its SQL expression: only those ever reach the query.
+
+        >>> sort_order("-title", {"title": "[title]"})
+        ('-title', '[title] desc, id')
+    """
+    chosen = (requested or "").strip()
+    if chosen.lstrip("-") not in columns:
+        chosen = default
+    return chosen, f"{columns[chosen.lstrip('-')]} {'desc' if chosen.startswith('-') else 'asc'}, {tiebreak}"
+
+
+def export_response(records: list[dict], kind: str, fmt: str, name: str):
+    """Records as an XLSX or CSV download, written by the CLI export's writer (formula-safe cells)."""
+    if fmt not in EXPORT_FORMATS:
+        abort(404)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"export.{fmt}"
+        importers.write_records(records, path, kind)
+        body = path.read_bytes()
+    response = make_response(body)
+    response.headers["Content-Type"] = EXPORT_FORMATS[fmt]
+    filename = f"{name}-{dt.date.today().isoformat()}.{fmt}"
+    response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
+    return response
+
+
+def _listing(kind: str) -> dict:
+    """What the request asks of a list: the user, filters, search and order, shared by page and export."""
     user = auth.current_user()
     if not _may_list(user, kind):
         abort(403)
@@ -65,10 +109,20 @@ def _list_page(kind: str):
         ("industry_cluster", "platform", "maturity", "month")
     chosen = {name: request.args.get(name, "").strip() for name in filter_names}
     search = request.args.get("q", "").strip()
-    where = {**chosen, **auth.visible_filter(user, kind)}
-    total = store.count_records(db, kind, where=where, search=search or None)
+    sort, order = sort_order(request.args.get("sort"), SORTABLE[kind])
+    args = {name: value for name, value in {**chosen, "q": search}.items() if value}
+    return {"user": user, "chosen": chosen, "search": search, "sort": sort, "order": order,
+            "where": {**chosen, **auth.visible_filter(user, kind)}, "args": args}
+
+
+def _list_page(kind: str):
+    db = get_db()
+    listing = _listing(kind)
+    user, where, search = listing["user"], listing["where"], listing["search"] or None
+    total = store.count_records(db, kind, where=where, search=search)
     page = presenting.page_of(request.args.get("page"), total)
-    records = store.list_records(db, kind, where=where, search=search or None, limit=page.size, offset=page.offset)
+    records = store.list_records(db, kind, where=where, search=search, limit=page.size, offset=page.offset,
+                                 order=listing["order"])
     options = {
         "industry_cluster": INDUSTRY_CLUSTERS,
         "region": _merge(REGIONS, store.distinct_values(db, kind, "region")) if kind == "demands" else (),
@@ -81,10 +135,32 @@ def _list_page(kind: str):
     visible = workflow.party_filter(user)
     for record in records:
         record["proposal_count"] = store.count_proposals(db, {**visible, column: record["id"]})
-    args = {name: value for name, value in {**chosen, "q": search}.items() if value}
-    return render_template(f"{kind}.html", records=records, page=page, chosen=chosen, search=search,
-                           options=options, args=args, own_only=user["role"] not in auth.SEE_ALL,
+    args = listing["args"]
+    sorted_args = {**args, "sort": listing["sort"]} if listing["sort"] != DEFAULT_SORT else args
+    return render_template(f"{kind}.html", records=records, page=page, chosen=listing["chosen"],
+                           search=listing["search"], options=options, args=sorted_args, filter_args=args,
+                           sort=listing["sort"], own_only=user["role"] not in auth.SEE_ALL,
                            may_create=auth.can_create(user, kind))
+
+
+def _export(kind: str, fmt: str):
+    """The list as the page filters and sorts it, every page, in the CLI export's format.
+
+    Fields outside PUBLIC_FIELDS are withheld from a reader the record was not disclosed to; today
+    only brokers, admins and the record's owner can list it, so that is everyone who can export it.
+    """
+    if fmt not in EXPORT_FORMATS:
+        abort(404)
+    db = get_db()
+    listing = _listing(kind)
+    user = listing["user"]
+    records = []
+    for record in store.list_records(db, kind, where=listing["where"], search=listing["search"] or None,
+                                     order=listing["order"]):
+        shown = workflow.redacted(kind, record, user["role"] in auth.SEE_ALL or auth.owns(user, kind, record))
+        records.append({key: value for key, value in shown.items()
+                        if key not in store.BOOKKEEPING and key != "withheld"})
+    return export_response(records, kind, fmt, f"{NOUN[kind]}清单")
 
 
 @bp.get("/demands")
@@ -97,6 +173,18 @@ def demands():
 @auth.login_required
 def supplies():
     return _list_page("supplies")
+
+
+@bp.get("/demands/export.<fmt>")
+@auth.login_required
+def demands_export(fmt):
+    return _export("demands", fmt)
+
+
+@bp.get("/supplies/export.<fmt>")
+@auth.login_required
+def supplies_export(fmt):
+    return _export("supplies", fmt)
 
 
 def _merge(known, found) -> list[str]:

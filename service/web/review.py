@@ -7,10 +7,10 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 
 from .. import auth, store, workflow
 from ..engine import DEFAULT_GAP_THRESHOLD
-from ..records import INDUSTRY_CLUSTERS
+from ..records import FIELDS, INDUSTRY_CLUSTERS
 from . import bp, presenting
 from .access import get_db, thresholds
-from .lists import REGIONS, _merge
+from .lists import REGIONS, _merge, export_response, sort_order
 
 QUEUE_LIMIT = 60
 UNDO_DEPTH = 20
@@ -198,10 +198,16 @@ def decline(proposal_id):
 
 # --- cooperations, gaps, audit ---------------------------------------------------------------------
 
-@bp.get("/cooperations")
-@auth.login_required
-def cooperations():
-    db = get_db()
+COOPERATION_SORTS = {"demand_title": "d.title", "supply_title": "s.title", "mode": "c.mode",
+                     "amount_wan": "c.amount_wan", "confirmed_at": "c.confirmed_at", "broker": "c.broker"}
+DEFAULT_COOPERATION_SORT = "-confirmed_at"
+# The export's columns beyond the cooperation's own fields: both records' names, as the page shows them.
+COOPERATION_EXPORT_NAMES = {"demand_title": "需求名称", "enterprise": "企业名称", "region": "所在区市",
+                            "supply_title": "成果名称", "platform": "平台名称"}
+
+
+def _cooperation_listing() -> dict:
+    """The cooperations the request asks for, as the user may see them, in the order it asks."""
     user = auth.current_user()
     chosen = _queue_filters()
     scope = {}
@@ -209,21 +215,47 @@ def cooperations():
         scope = {"enterprise": user.get("org") or "\0"}
     elif user["role"] == "platform":
         scope = {"platform": user.get("org") or "\0"}
-    rows = store.list_cooperations(db, {**chosen, **scope})
+    sort, order = sort_order(request.args.get("sort"), COOPERATION_SORTS, DEFAULT_COOPERATION_SORT, "c.id desc")
+    rows = store.list_cooperations(get_db(), {**chosen, **scope}, order=order)
+    args = {name: value for name, value in chosen.items() if value}
+    return {"user": user, "chosen": chosen, "scope": scope, "sort": sort, "rows": rows, "filter_args": args,
+            "args": {**args, "sort": sort} if sort != DEFAULT_COOPERATION_SORT else args}
+
+
+@bp.get("/cooperations")
+@auth.login_required
+def cooperations():
+    db = get_db()
+    listing = _cooperation_listing()
+    rows = listing["rows"]
     page = presenting.page_of(request.args.get("page"), len(rows))
     total_amount = sum(row["amount_wan"] or 0 for row in rows)
     options = _filter_options(db)
-    options["month"] = sorted({(row["confirmed_at"] or "")[:7] for row in store.list_cooperations(db, scope)
+    options["month"] = sorted({(row["confirmed_at"] or "")[:7] for row in store.list_cooperations(db, listing["scope"])
                                if row.get("confirmed_at")}, reverse=True)
     return render_template("cooperations.html", rows=rows[page.offset:page.offset + page.size], page=page,
-                           count=len(rows), total_amount=total_amount, chosen=chosen, options=options,
-                           args={name: value for name, value in chosen.items() if value},
-                           own_only=user["role"] not in auth.SEE_ALL)
+                           count=len(rows), total_amount=total_amount, chosen=listing["chosen"], options=options,
+                           args=listing["args"], filter_args=listing["filter_args"], sort=listing["sort"],
+                           own_only=listing["user"]["role"] not in auth.SEE_ALL)
 
 
-@bp.get("/gaps")
-@auth.roles_required("broker", "admin")
-def gaps():
+@bp.get("/cooperations/export.<fmt>")
+@auth.login_required
+def cooperations_export(fmt):
+    """The cooperations page's rows, every page: the same rows and fields the page shows this user."""
+    rows = [{**{field.key: row.get(field.key) for field in FIELDS["cooperations"]},
+             **{name: row.get(key) for key, name in COOPERATION_EXPORT_NAMES.items()}}
+            for row in _cooperation_listing()["rows"]]
+    return export_response(rows, "cooperations", fmt, "合作成果")
+
+
+# The gap list is the engine's, sorted in Python: each sortable key reads one value off a row.
+GAP_SORTS = {"title": lambda row: row["demand"]["title"], "industry_cluster": lambda row: row["industry_cluster"],
+             "best_score": lambda row: row["best_score"], "best": lambda row: (row["best"] or {}).get("title")}
+DEFAULT_GAP_SORT = "best_score"
+
+
+def _gap_listing() -> dict:
     db = get_db()
     threshold = _float(request.args.get("threshold"), DEFAULT_GAP_THRESHOLD)
     engine = current_app.extensions["live_index"].engine()
@@ -237,7 +269,38 @@ def gaps():
         best = store.get_record(db, "supplies", gap["best_supply_id"]) if gap.get("best_supply_id") else None
         if demand:
             rows.append({**gap, "demand": demand, "best": best})
-    return render_template("gaps.html", rows=rows, threshold=threshold, cluster=cluster, clusters=INDUSTRY_CLUSTERS)
+    sort = request.args.get("sort", "").strip()
+    if sort.lstrip("-") not in GAP_SORTS:
+        sort = DEFAULT_GAP_SORT
+    value = GAP_SORTS[sort.lstrip("-")]
+    # A stable sort: the engine's order (weakest first) breaks ties; blanks go last either way.
+    descending = sort.startswith("-")
+    rows.sort(key=lambda row: ((value(row) is None) != descending, value(row) if value(row) is not None else 0),
+              reverse=descending)
+    filter_args = {name: value for name, value in (("cluster", cluster),
+                                                   ("threshold", request.args.get("threshold", "").strip())) if value}
+    return {"rows": rows, "threshold": threshold, "cluster": cluster, "sort": sort, "filter_args": filter_args,
+            "args": {**filter_args, "sort": sort} if sort != DEFAULT_GAP_SORT else filter_args}
+
+
+@bp.get("/gaps")
+@auth.roles_required("broker", "admin")
+def gaps():
+    listing = _gap_listing()
+    return render_template("gaps.html", clusters=INDUSTRY_CLUSTERS, **listing)
+
+
+@bp.get("/gaps/export.<fmt>")
+@auth.roles_required("broker", "admin")
+def gaps_export(fmt):
+    """The gap list as the page filters and sorts it: each demand in full (brokers see every field)."""
+    rows = []
+    for row in _gap_listing()["rows"]:
+        best = row["best"] or {}
+        rows.append({**{key: value for key, value in row["demand"].items() if key not in store.BOOKKEEPING},
+                     "最佳匹配分": round(row["best_score"], 4), "最接近的成果编号": best.get("id"),
+                     "最接近的成果": best.get("title"), "成果平台": best.get("platform")})
+    return export_response(rows, "demands", fmt, "揭榜挂帅候选")
 
 
 def _float(value, default: float) -> float:
@@ -248,29 +311,65 @@ def _float(value, default: float) -> float:
     return min(max(number, 0.0), 1.0)
 
 
-AUDIT_LIMIT = 200
+AUDIT_PAGE_SIZE = 50
 
 
 @bp.get("/audit")
 @auth.roles_required("broker", "admin")
 def audit():
     db = get_db()
-    entity = request.args.get("entity", "").strip() or None
-    if entity not in (None, *presenting.ENTITY_NAMES):
-        entity = None
-    entity_id = request.args.get("entity_id", "").strip() or None
-    entries = store.audit_entries(db, entity, entity_id, limit=AUDIT_LIMIT)
+    chosen = {name: request.args.get(name, "").strip() for name in ("entity", "entity_id", "actor", "action",
+                                                                     "from", "to")}
+    if chosen["entity"] not in presenting.ENTITY_NAMES:
+        chosen["entity"] = ""
+    errors = {}
+    bounds = {}
+    for name, key, days in (("from", "since", 0), ("to", "before", 1)):
+        if chosen[name]:
+            try:
+                bounds[key] = presenting.beijing_day_start(chosen[name], days)
+            except ValueError:
+                errors[name] = "请输入日期，如 2021-06-18"
+    filters = {"actor": chosen["actor"] or None, "action": chosen["action"] or None, **bounds}
+    entity, entity_id = chosen["entity"] or None, chosen["entity_id"] or None
+    total = store.count_audit_entries(db, entity, entity_id, **filters)
+    page = presenting.page_of(request.args.get("page"), total, size=AUDIT_PAGE_SIZE)
+    entries = store.audit_entries(db, entity, entity_id, limit=page.size, offset=page.offset, **filters)
     for entry in entries:
-        entry["changes"] = _audit_changes(entry["before"], entry["after"])
-    return render_template("audit.html", entries=entries, entity=entity or "", entity_id=entity_id or "",
-                           limit=AUDIT_LIMIT)
+        entry["changes"] = audit_changes(entry["entity"], entry["before"], entry["after"])
+    return render_template("audit.html", entries=entries, chosen=chosen, errors=errors, page=page,
+                           args={name: value for name, value in chosen.items() if value},
+                           actors=store.audit_values(db, "actor"), actions=store.audit_values(db, "action"))
 
 
 HIDDEN_IN_AUDIT = ("version", "updated_at", "password_hash", "token_hash")
+# Keys of the audited rows that are not record fields (proposals, accounts, sessions, visits).
+AUDIT_FIELD_NAMES = {
+    "status": "状态", "decided_by": "审核人", "decided_at": "审核时间", "decision_note": "审核意见",
+    "enterprise_agreed_at": "企业同意引荐时间", "platform_agreed_at": "平台同意引荐时间",
+    "demand_id": "需求编号", "supply_id": "成果编号", "name": "账号", "role": "角色", "org": "所属单位",
+    "created_at": "创建时间", "disabled_at": "停用时间", "created_by": "创建人", "pairs": "议程配对",
+    "order": "议程顺序", "demand": "登记需求", "title": "标题", "outcome": "结果", "theme": "主题",
+}
+ROLE_NAMES = {"enterprise": "企业", "platform": "平台", "broker": "技术经纪人", "admin": "管理员"}
 
 
-def _audit_changes(before: dict | None, after: dict | None) -> list[tuple[str, object, object]]:
+def audit_changes(entity: str, before: dict | None, after: dict | None) -> list[tuple[str, object, object]]:
+    """(Chinese field name, old, new) for each key that changed; proposal statuses and roles by name.
+
+        >>> audit_changes("proposals", {"status": "proposed"}, {"status": "recommended"})
+        [('状态', '待审核', '已推荐')]
+    """
     before, after = before or {}, after or {}
+    headers = {field.key: field.header for field in FIELDS.get(entity, ())}
+    names = {"status": workflow.STATUS_NAMES, "role": ROLE_NAMES} if entity in ("proposals", "users") else {}
+
+    def shown(key: str, value):
+        if key.endswith("_at") and isinstance(value, str) and "T" in value:
+            return presenting.day(value)  # a stored UTC timestamp, in Beijing time like every other
+        return names[key].get(value, value) if key in names and isinstance(value, str) else value
+
     keys = list(dict.fromkeys([*before, *after]))
-    return [(key, before.get(key), after.get(key)) for key in keys
-            if key not in HIDDEN_IN_AUDIT and before.get(key) != after.get(key)]
+    return [(headers.get(key) or AUDIT_FIELD_NAMES.get(key, key), shown(key, before.get(key)),
+             shown(key, after.get(key)))
+            for key in keys if key not in HIDDEN_IN_AUDIT and before.get(key) != after.get(key)]
