@@ -21,6 +21,7 @@ from matching.ranker import RETRIEVERS
 from . import auth, importers, json_input, store, workflow
 from .auth import create_user
 from .cells import csv_cell
+from .progress import LineReporter
 
 RECORD_KINDS = ("demands", "supplies", "cooperations")
 DEFAULT_DB = Path("instance") / "matchmaker.db"
@@ -121,7 +122,12 @@ def open_engine(context: Context, embedder: str | None = None, spec: str | None 
 
 
 def load_with_progress(engine):
-    """Load the engine, showing how many records are embedded so far (a cold start takes minutes)."""
+    """Load the engine, showing how many records are embedded so far (a cold start takes minutes).
+
+    A terminal gets a redrawn bar; a log (a service manager, nohup, CI) a plain line every ~10% or 10 s.
+    """
+    if not sys.stderr.isatty():
+        return engine.load(progress=LineReporter("向量化", lambda line: click.echo(line, err=True)))
     with click.progressbar(length=1, label="向量化", file=sys.stderr, show_pos=True) as bar:
         def report(done, total):
             bar.length = total
