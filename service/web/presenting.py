@@ -16,9 +16,11 @@ ACTION_NAMES = {
     "recommended": "推荐", "reject": "否决", "rejected": "否决", "unsure": "待定", "undo": "撤销",
     "confirm": "确认合作", "confirmed": "确认合作", "decline": "婉拒", "declined": "婉拒",
     "decide": "审核决定", "introduce": "同意引荐", "generate": "生成推荐",
+    "reindex": "重建索引",
 }
 ENTITY_NAMES = {"demands": "技术需求", "supplies": "科技成果", "cooperations": "合作", "proposals": "推荐对",
-                "users": "账号", "sessions": "专题对接会", "session_pairs": "议程配对", "visits": "走访"}
+                "users": "账号", "sessions": "专题对接会", "session_pairs": "议程配对", "visits": "走访",
+                "index": "检索索引"}
 PAGE_SIZE = 20
 
 
