@@ -132,3 +132,21 @@ def test_the_status_endpoint_reports_progress_while_a_reload_embeds(app, client,
     assert dones == sorted(dones)
     assert seen[-1]["state"] == "idle" and seen[-1]["done"] == seen[-1]["total"]
     assert [e["action"] for e in store.audit_entries(db, "index", "all")] == ["reindex"]
+
+
+def test_an_xlsx_of_cooperations_is_previewed_and_written_without_a_reload(app, client, db, tmp_path):
+    from service import importers
+    log_in(client, db, "admin")
+    known = db.execute("select d.id, s.id from demands d, supplies s "
+                       "where not exists (select 1 from cooperations c where c.demand_id = d.id and c.supply_id = s.id) "
+                       "limit 1").fetchone()
+    path = tmp_path / "合作.xlsx"
+    importers.write_records([{"demand_id": known[0], "supply_id": known[1], "mode": "技术服务",
+                              "confirmed_at": "2026-11-30"}], path, "cooperations")
+    page = text(upload(client, path.read_bytes(), kind="cooperations", name="合作.xlsx"))
+    assert "共 1 条" in page and known[0] in page and "确认导入 1 条" in page
+    before = db["cooperations"].count
+    done = client.post("/admin/imports/confirm", data={"csrf_token": CSRF, "upload": upload_name(page)},
+                       follow_redirects=True)
+    assert "已导入 1 条" in text(done) and db["cooperations"].count == before + 1
+    assert app.extensions["live_index"].status()["state"] == "idle"
