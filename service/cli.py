@@ -80,6 +80,16 @@ def import_(context, kind, files):
 
 def _import_with_progress(db, kind, files) -> int:
     records = importers.read_records(files, kind, importers.reference_ids(db, kind))
+    if not sys.stderr.isatty():
+        if len(records) < 1000:
+            return importers.save_records(db, kind, records, actor="cli")
+        report, written = LineReporter("写入", lambda line: click.echo(line, err=True)), 0
+
+        def wrote(count):
+            nonlocal written
+            written += count
+            report(written, len(records))
+        return importers.save_records(db, kind, records, actor="cli", progress=wrote)
     with click.progressbar(length=len(records), label="写入", file=sys.stderr,
                            hidden=len(records) < 1000) as bar:
         return importers.save_records(db, kind, records, actor="cli", progress=bar.update)

@@ -70,3 +70,14 @@ def test_progress_snapshot_has_counts_rate_and_time_left():
 
 def test_durations_read_in_chinese():
     assert [duration(s) for s in (None, 45, 185, 7620)] == ["未知", "45 秒", "3 分 05 秒", "2 小时 07 分"]
+
+
+def test_a_large_import_prints_plain_write_lines_when_the_output_is_not_a_terminal(invoke, tmp_path):
+    demands = [{"id": f"D{number:05d}", "title": f"第{number}号需求", "description": "一条用于测试写入进度的需求。"}
+               for number in range(2_400)]
+    result = invoke("import", "demands", write_jsonl(tmp_path / "d.jsonl", demands))
+    assert result.exit_code == 0
+    lines = result.stderr.splitlines()
+    assert [line.split("（")[0] for line in lines] == ["写入 500/2,400", "写入 1,000/2,400", "写入 1,500/2,400",
+                                                      "写入 2,000/2,400", "写入 2,400/2,400"]
+    assert "已导入 2400 条技术需求" in result.stdout
