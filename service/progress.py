@@ -26,12 +26,13 @@ class Progress:
         self.started: float | None = None
         self.started_at: str | None = None
         self.finished_at: str | None = None
+        self.failed = False
 
     def start(self, stage: str, total: int = 0) -> None:
         with self._lock:
             self.stage, self.done, self.total = stage, 0, total
             self.started, self.started_at = self._clock(), _now()
-            self.finished_at = None
+            self.finished_at, self.failed = None, False
 
     def update(self, done: int, total: int) -> None:
         """progress(done, total), the callback Engine.load takes."""
@@ -42,16 +43,16 @@ class Progress:
         with self._lock:
             self.stage = stage
 
-    def finish(self) -> None:
+    def finish(self, failed: bool = False) -> None:
         with self._lock:
-            self.stage, self.finished_at = None, _now()
+            self.stage, self.finished_at, self.failed = None, _now(), failed
 
     def snapshot(self) -> dict:
         """Plain data for a status endpoint: stage, done, total, percent, rate (records/s), seconds left."""
         with self._lock:
             elapsed = self._clock() - self.started if self.started is not None else 0.0
             return {"stage": self.stage, "done": self.done, "total": self.total,
-                    "started_at": self.started_at, "finished_at": self.finished_at,
+                    "started_at": self.started_at, "finished_at": self.finished_at, "failed": self.failed,
                     **estimate(self.done, self.total, elapsed)}
 
 

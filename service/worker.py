@@ -136,5 +136,7 @@ class LiveIndex:
                     engine.load(progress=self.progress.update)
             self.progress.next_stage("生成推荐")
             workflow.generate_proposals(self._db, engine, self.k)
-        finally:
-            self.progress.finish()
+        except Exception:
+            self.progress.finish(failed=True)
+            raise
+        self.progress.finish()

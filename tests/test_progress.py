@@ -81,3 +81,17 @@ def test_a_large_import_prints_plain_write_lines_when_the_output_is_not_a_termin
     assert [line.split("（")[0] for line in lines] == ["写入 500/2,400", "写入 1,000/2,400", "写入 1,500/2,400",
                                                       "写入 2,000/2,400", "写入 2,400/2,400"]
     assert "已导入 2400 条技术需求" in result.stdout
+
+
+def test_a_failed_reload_is_reported_as_failed_not_finished(tmp_path):
+    from service import store
+    from service.worker import LiveIndex
+    db = store.open_db(tmp_path / "m.db")
+    store.ensure_schema(db)
+    db.close()
+    live = LiveIndex(tmp_path / "m.db", tmp_path, embedder="no-such-model")
+    live.reload_later()
+    assert live.wait(30)
+    status = live.status()
+    assert (status["state"], status["failed"]) == ("idle", True) and status["finished_at"]
+    live.close()

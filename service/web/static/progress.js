@@ -43,6 +43,9 @@ document.addEventListener("DOMContentLoaded", function () {
     } else if (status.state === "running") {
       bar.value = 100;
       text.textContent = "已向量化 " + status.total + " 条，正在" + status.stage + "…";
+    } else if (status.failed) {
+      bar.value = 0;
+      text.textContent = "上次重建失败，网站仍在使用原有索引。请查看服务日志后重试。";
     } else if (status.finished_at) {
       bar.value = 100;
       text.textContent = "已完成：向量化 " + status.done + " / " + status.total + " 条，推荐已更新（" +
