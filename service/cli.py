@@ -21,6 +21,7 @@ from matching.ranker import RETRIEVERS
 from . import auth, importers, json_input, store, workflow
 from .auth import create_user
 from .cells import csv_cell
+from .progress import LineReporter
 
 RECORD_KINDS = ("demands", "supplies", "cooperations")
 DEFAULT_DB = Path("instance") / "matchmaker.db"
@@ -79,6 +80,16 @@ def import_(context, kind, files):
 
 def _import_with_progress(db, kind, files) -> int:
     records = importers.read_records(files, kind, importers.reference_ids(db, kind))
+    if not sys.stderr.isatty():
+        if len(records) < 1000:
+            return importers.save_records(db, kind, records, actor="cli")
+        report, written = LineReporter("写入", lambda line: click.echo(line, err=True)), 0
+
+        def wrote(count):
+            nonlocal written
+            written += count
+            report(written, len(records))
+        return importers.save_records(db, kind, records, actor="cli", progress=wrote)
     with click.progressbar(length=len(records), label="写入", file=sys.stderr,
                            hidden=len(records) < 1000) as bar:
         return importers.save_records(db, kind, records, actor="cli", progress=bar.update)
@@ -121,7 +132,12 @@ def open_engine(context: Context, embedder: str | None = None, spec: str | None 
 
 
 def load_with_progress(engine):
-    """Load the engine, showing how many records are embedded so far (a cold start takes minutes)."""
+    """Load the engine, showing how many records are embedded so far (a cold start takes minutes).
+
+    A terminal gets a redrawn bar; a log (a service manager, nohup, CI) a plain line every ~10% or 10 s.
+    """
+    if not sys.stderr.isatty():
+        return engine.load(progress=LineReporter("向量化", lambda line: click.echo(line, err=True)))
     with click.progressbar(length=1, label="向量化", file=sys.stderr, show_pos=True) as bar:
         def report(done, total):
             bar.length = total

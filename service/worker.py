@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from . import store, workflow
+from .progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -33,18 +34,24 @@ class LiveIndex:
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
         self._db = None
+        self.progress = Progress()  # the current or last full reload, for the admin pages' bars
 
     # --- the engine ------------------------------------------------------------------------------
 
     def engine(self):
         """The engine, created and loaded on first use (later calls return at once)."""
+        return self._ensure_engine()[0]
+
+    def _ensure_engine(self, progress=None):
+        """(engine, True when this call created and loaded it)."""
         with self._engine_lock:
-            if self._engine is None:
-                from .engine import Engine
-                engine = Engine(store.open_db(self.database), self.instance_dir, self.embedder)
-                engine.load()
-                self._engine = engine
-            return self._engine
+            if self._engine is not None:
+                return self._engine, False
+            from .engine import Engine
+            engine = Engine(store.open_db(self.database), self.instance_dir, self.embedder)
+            engine.load(progress=progress)
+            self._engine = engine
+            return engine, True
 
     # --- background jobs ------------------------------------------------------------------------
 
@@ -64,6 +71,17 @@ class LiveIndex:
                 return False
             time.sleep(0.01)
         return True
+
+    def status(self) -> dict:
+        """The reload's progress for a status endpoint: state is queued, running or idle."""
+        snapshot = self.progress.snapshot()
+        if snapshot["stage"] is not None:
+            state = "running"
+        elif self._jobs.unfinished_tasks:
+            state = "queued"
+        else:
+            state = "idle"
+        return {"state": state, **snapshot}
 
     def close(self) -> None:
         """Finish the jobs queued so far, stop the worker and close its connections (the app is done)."""
@@ -110,7 +128,15 @@ class LiveIndex:
         workflow.propose_for_record(self._db, engine, kind, record_id, self.k)
 
     def _reload(self) -> None:
-        engine = self.engine()
-        with engine.lock:
-            engine.load()
-        workflow.generate_proposals(self._db, engine, self.k)
+        self.progress.start("向量化")
+        try:
+            engine, loaded = self._ensure_engine(self.progress.update)
+            if not loaded:
+                with engine.lock:
+                    engine.load(progress=self.progress.update)
+            self.progress.next_stage("生成推荐")
+            workflow.generate_proposals(self._db, engine, self.k)
+        except Exception:
+            self.progress.finish(failed=True)
+            raise
+        self.progress.finish()

@@ -40,4 +40,5 @@ from . import errors, lists, review  # noqa: E402,F401  (their routes register o
 from . import reports  # noqa: E402,F401  (the monthly report page)
 from . import sessions  # noqa: E402,F401  (专题对接 and 双走进 pages)
 from . import accounts  # noqa: E402,F401  (the administrator's pages: /admin, /users)
+from . import imports  # noqa: E402,F401  (the admin's imports and re-index pages)
 from .errors import render_error  # noqa: E402,F401

@@ -19,9 +19,11 @@ ACTION_NAMES = {
     "decide": "审核决定", "introduce": "同意引荐", "generate": "生成推荐",
     "disable": "停用账号", "enable": "启用账号", "reset_password": "重置密码", "change_password": "修改密码",
     "issue_token": "签发令牌", "revoke": "吊销令牌与会话",
+    "reindex": "重建索引",
 }
 ENTITY_NAMES = {"demands": "技术需求", "supplies": "科技成果", "cooperations": "合作", "proposals": "推荐对",
-                "users": "账号", "sessions": "专题对接会", "session_pairs": "议程配对", "visits": "走访"}
+                "users": "账号", "sessions": "专题对接会", "session_pairs": "议程配对", "visits": "走访",
+                "index": "检索索引"}
 PAGE_SIZE = 20
 
 
