@@ -120,3 +120,38 @@ def test_after_agreeing_the_enterprise_sees_no_decline_button(site):
         screenshot(enterprise, "demand-after-agreeing.png")
     finally:
         enterprise.context.close()
+
+
+def test_a_broker_decides_with_the_keyboard(site):
+    base_url, browser, db = site
+    broker = log_in(browser, base_url, "broker")
+    try:
+        broker.goto(f"{base_url}/queue?zone=review")
+        ids = [int(pid.split("-")[1]) for pid in
+               broker.locator("section.zone article.pair").evaluate_all("els => els.map(e => e.id)")]
+        broker.keyboard.press("j")
+        broker.keyboard.press("j")
+        broker.keyboard.press("k")
+        assert broker.locator("article.pair.current").get_attribute("id") == f"pair-{ids[0]}"
+        broker.keyboard.press("j")
+        screenshot(broker, "queue-keyboard.png")
+        with broker.expect_navigation():
+            broker.keyboard.press("r")
+        assert store.get_proposal(db, ids[1])["status"] == "recommended"
+        assert "zone=review" in broker.url
+
+        broker.keyboard.press("j")                      # the first pair of the page, now ids[0]
+        with broker.expect_navigation():
+            broker.keyboard.press("u")
+        assert store.get_proposal(db, ids[0])["status"] == "unsure"
+
+        broker.keyboard.press("j")
+        broker.keyboard.press("x")
+        rejected = int(broker.locator("article.pair.current").get_attribute("id").split("-")[1])
+        broker.keyboard.type("方向不符")
+        with broker.expect_navigation():
+            broker.keyboard.press("Enter")
+        proposal = store.get_proposal(db, rejected)
+        assert proposal["status"] == "rejected" and proposal["decision_note"] == "方向不符"
+    finally:
+        broker.context.close()
