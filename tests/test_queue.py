@@ -75,6 +75,8 @@ def test_search_matches_enterprise_platform_and_words_of_either_title(client, db
     found = [store.get_proposal(db, pid) for pid in pair_ids(both)]
     assert [(p["demand_id"], p["supply_id"]) for p in found] == [("D2021-001", "S2021-009")]
     assert "没有强推荐配对" in text(client.get("/queue", query_string={"q": "100%_"}))  # LIKE wildcards are text
+    endless = client.get("/queue", query_string={"q": " ".join(["刀具"] * 20000)})
+    assert endless.status_code == 200 and pair_ids(endless)   # only the first words count
 
 
 def test_filters_and_date_sort_keep_the_zone_and_the_tabs_keep_the_filters(client, db):
