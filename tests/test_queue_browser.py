@@ -5,7 +5,7 @@ import pytest
 
 from service import store, workflow
 
-from .browser_support import CHROMIUM, CHROMIUM_ARGS, LAPTOP, require_browser, screenshot, serve, sign_in
+from .browser_support import CHROMIUM, CHROMIUM_ARGS, LAPTOP, PHONE, require_browser, screenshot, serve, sign_in
 from .site_support import USERS, make_site
 from .test_queue import STRONG, crowd_the_queue
 
@@ -155,3 +155,17 @@ def test_a_broker_decides_with_the_keyboard(site):
         assert proposal["status"] == "rejected" and proposal["decision_note"] == "方向不符"
     finally:
         broker.context.close()
+
+
+def test_the_queue_reads_on_a_phone(site):
+    base_url, browser, _ = site
+    phone = browser.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True).new_page()
+    try:
+        sign_in(phone, base_url, "broker")
+        phone.goto(f"{base_url}/queue?zone=review")
+        assert phone.locator("nav.tabs a").count() == 4 and phone.locator("section#zone-review").is_visible()
+        width = phone.evaluate("document.documentElement.scrollWidth")
+        screenshot(phone, "queue-390x844.png")
+        assert width <= PHONE["width"], f"队列页在手机上宽 {width}px"
+    finally:
+        phone.context.close()
