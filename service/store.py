@@ -692,7 +692,9 @@ PROPOSAL_SELECT = """select p.*, d.title as demand_title, d.enterprise, d.indust
 
 SEARCHED_COLUMNS = ("d.enterprise", "s.platform", "d.title", "s.title")
 PROPOSAL_ORDERS = {"score": "(p.status = 'unsure'), p.score desc",
-                   "date": "d.posted_at is null, d.posted_at desc, p.score desc"}
+                   "score_asc": "p.score",
+                   "date": "d.posted_at is null, d.posted_at desc, p.score desc",
+                   "date_asc": "d.posted_at is null, d.posted_at, p.score desc"}
 
 
 def _proposal_where(filters: dict) -> tuple[str, list]:
@@ -719,8 +721,8 @@ def _proposal_where(filters: dict) -> tuple[str, list]:
 
 def list_proposals(db: sqlite_utils.Database, filters: dict | None = None, limit: int | None = None,
                    offset: int = 0, order: str = "score") -> list[dict]:
-    """Proposals with both records' titles, best first ("unsure" ones after the undecided ones),
-    or with order="date" the newest demands first."""
+    """Proposals with both records' titles, best first ("unsure" ones after the undecided ones);
+    order "score_asc" weakest first, "date" / "date_asc" by the demand's posting date, newest / oldest first."""
     clause, params = _proposal_where(filters or {})
     sql = f"{PROPOSAL_SELECT}{clause} order by {PROPOSAL_ORDERS[order]}, p.demand_id, p.supply_id"
     if limit is not None:

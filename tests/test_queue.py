@@ -91,6 +91,11 @@ def test_filters_and_date_sort_keep_the_zone_and_the_tabs_keep_the_filters(clien
     body = text(response)
     assert 'href="/queue?zone=recommended&amp;cluster=' in body and "sort=date" in body
     assert '<option value="date" selected>' in body
+    oldest = [store.get_proposal(db, pid) for pid in pair_ids(
+        client.get("/queue", query_string={"zone": "strong", "cluster": "先进装备与智能制造", "sort": "date_asc"}))]
+    assert [p["demand_posted_at"] for p in oldest] == sorted(dates)
+    weakest = [store.get_proposal(db, pid)["score"] for pid in pair_ids(client.get("/queue?zone=review&sort=score_asc"))]
+    assert weakest == sorted(weakest) and len(weakest) == REVIEW
 
 
 def test_deciding_on_page_two_returns_there_and_moves_the_pair_to_its_tab(client, db):
