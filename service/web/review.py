@@ -69,8 +69,8 @@ def queue():
         args["q"] = chosen["search"]
     if order != "score":
         args["sort"] = order
-    return render_template("queue.html", zone=zone, zone_names=workflow.QUEUE_ZONES, pairs=pairs, totals=totals, page=page, order=order,
-                           upper=upper, lower=lower, chosen=chosen, options=_filter_options(db),
+    return render_template("queue.html", zone=zone, zone_names=workflow.QUEUE_ZONES, pairs=pairs, totals=totals,
+                           page=page, order=order, upper=upper, lower=lower, chosen=chosen, options=_filter_options(db),
                            last=_last_decided(db), may_decide=auth.current_user()["role"] in workflow.BROKERS,
                            args=args, zone_args={**args, "zone": zone})
 
