@@ -723,10 +723,21 @@ PROPOSAL_SELECT = """select p.*, d.title as demand_title, d.enterprise, d.indust
   from proposals p join demands d on d.id = p.demand_id join supplies s on s.id = p.supply_id"""
 
 
+SEARCHED_COLUMNS = ("d.enterprise", "s.platform", "d.title", "s.title")
+PROPOSAL_ORDERS = {"score": "(p.status = 'unsure'), p.score desc",
+                   "score_asc": "p.score",
+                   "date": "d.posted_at is null, d.posted_at desc, p.score desc",
+                   "date_asc": "d.posted_at is null, d.posted_at, p.score desc"}
+
+
 def _proposal_where(filters: dict) -> tuple[str, list]:
     """Filters: statuses, demand_id, supply_id, enterprise, platform, cluster, region, month,
-    min_score, max_score (exclusive), ids."""
+    min_score, max_score (exclusive), ids, search (words each found in an enterprise, platform or title)."""
     conditions, params = _pair_conditions(filters, "p", "d.posted_at")
+    for word in (filters.get("search") or "").split():
+        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append("(" + " or ".join(f"{column} like ? escape '\\'" for column in SEARCHED_COLUMNS) + ")")
+        params += [pattern] * len(SEARCHED_COLUMNS)
     if filters.get("min_score") is not None:
         conditions.append("p.score >= ?")
         params.append(filters["min_score"])
@@ -742,10 +753,11 @@ def _proposal_where(filters: dict) -> tuple[str, list]:
 
 
 def list_proposals(db: sqlite_utils.Database, filters: dict | None = None, limit: int | None = None,
-                   offset: int = 0) -> list[dict]:
-    """Proposals with both records' titles, best first; "unsure" ones after the undecided ones."""
+                   offset: int = 0, order: str = "score") -> list[dict]:
+    """Proposals with both records' titles, best first ("unsure" ones after the undecided ones);
+    order "score_asc" weakest first, "date" / "date_asc" by the demand's posting date, newest / oldest first."""
     clause, params = _proposal_where(filters or {})
-    sql = (f"{PROPOSAL_SELECT}{clause} order by (p.status = 'unsure'), p.score desc, p.demand_id, p.supply_id")
+    sql = f"{PROPOSAL_SELECT}{clause} order by {PROPOSAL_ORDERS[order]}, p.demand_id, p.supply_id"
     if limit is not None:
         sql += " limit ? offset ?"
         params += [limit, offset]

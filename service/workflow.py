@@ -133,6 +133,24 @@ def queue_filters(filters: dict | None, zone: str, upper: float, lower: float) -
     return chosen
 
 
+# The broker's queue page, one tab a zone: undecided pairs by score band, then the ones set aside.
+QUEUE_ZONES = {"strong": "强推荐", "review": "待复核", "recommended": "已推荐待确认", "unsure": "暂不确定"}
+
+
+def zone_filter(filters: dict | None, zone: str, upper: float, lower: float) -> dict:
+    """The store filter of one tab of the queue page: the chosen filters and search, plus the zone's band.
+
+        >>> zone_filter({"cluster": "康养旅游"}, "recommended", 0.8, 0.65)
+        {'cluster': '康养旅游', 'statuses': ('recommended',)}
+    """
+    chosen = {name: value for name, value in (filters or {}).items()
+              if name in (*QUEUE_FILTERS, "search") and value}
+    if zone in ("recommended", "unsure"):
+        return {**chosen, "statuses": (zone,)}
+    band = {"min_score": upper} if zone == "strong" else {"min_score": lower, "max_score": upper}
+    return {**chosen, "statuses": ("proposed",), **band}
+
+
 def review_queue(db, filters: dict | None = None, upper: float = 0.80, lower: float = 0.65,
                  limit: int | None = None) -> dict[str, list[dict]]:
     """Undecided proposals in two zones, best first; "unsure" ones come back at the end of their zone."""
@@ -158,6 +176,9 @@ def decide(db, proposal_id: int, to_status: str, user: dict, reason: str | None 
             raise _forbidden("只有技术经纪人可以推荐、否决或标记待定")
         if to_status == "declined" and not (user["role"] in BROKERS or _party(user, proposal)):
             raise _forbidden("只有该需求的企业或该成果的平台可以婉拒")
+        side = _party(user, proposal) if to_status == "declined" else None
+        if side and proposal.get(f"{'enterprise' if side == 'demands' else 'platform'}_agreed_at"):
+            raise WorkflowError(409, "already_agreed", "您已同意引荐，不能再婉拒这条推荐")
         _check_transition(proposal, to_status)
         return _apply(db, proposal, to_status, user, reason)
 

@@ -79,13 +79,14 @@ def test_enterprise_posts_a_demand_broker_recommends_and_confirms_it(site):
         broker.wait_for_url(f"{base_url}/queue")
         assert "已推荐" in broker.locator(".flash-success").inner_text()
 
+        broker.click("nav.tabs a[data-zone=recommended]")
         recommended = broker.locator("#zone-recommended article.pair").filter(has_text=NEW_DEMAND["title"]).first
         recommended.locator("summary").click()
         recommended.locator("select[name=mode]").select_option("委托开发")
         recommended.locator("input[name=amount_wan]").fill("28")
         recommended.locator("input[name=confirmed_at]").fill("2021-06-18")
         recommended.locator("button:has-text('确认合作')").click()
-        broker.wait_for_url(f"{base_url}/queue")
+        broker.wait_for_url(f"{base_url}/queue?zone=recommended")
         assert "已确认合作" in broker.locator(".flash-success").inner_text()
 
         broker.goto(f"{base_url}/cooperations")

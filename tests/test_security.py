@@ -227,8 +227,8 @@ def test_a_script_in_titles_shows_as_text_on_every_page_that_shows_titles(client
     broker = store.public_user(store.get_user_by_name(db, USERS["broker"][0]))
     workflow.confirm(db, recommend(db, "D2021-001", "S2021-009"), broker, mode="技术服务", amount_wan=10)
     pages = {
-        "broker": ["/", "/demands", "/supplies", "/demands/D2021-001", "/supplies/S2021-009", "/queue",
-                   "/cooperations", "/gaps?threshold=1", "/audit", "/demands/D2021-001/edit"],
+        "broker": ["/", "/demands", "/supplies", "/demands/D2021-001", "/supplies/S2021-009",
+                   "/queue?zone=recommended", "/cooperations", "/gaps?threshold=1", "/audit", "/demands/D2021-001/edit"],
         "enterprise": ["/", "/demands", "/demands/D2021-001", "/cooperations"],
         "platform": ["/", "/supplies", "/supplies/S2021-001", "/cooperations"],
     }
@@ -305,7 +305,8 @@ def test_every_form_carries_a_csrf_token_and_is_refused_without_it(app, client, 
     recommend(db, "D2021-001", "S2021-009")
     recommend(db, "D2021-008", "S2021-001")
     tour = {None: ["/login"],
-            "broker": ["/", "/queue", "/demands/D2021-001", "/cooperations"],
+            "broker": ["/", "/queue", "/queue?zone=recommended", "/queue?zone=unsure", "/demands/D2021-001",
+                       "/cooperations"],
             "enterprise": ["/", "/demands/D2021-001", "/demands/new", "/demands/D2021-001/edit"],
             "platform": ["/", "/supplies/S2021-001", "/supplies/new", "/supplies/S2021-001/edit"]}
     # The broker's last decision (for the undo form) must be in the session.

@@ -12,8 +12,8 @@ from . import bp, presenting
 from .access import get_db, thresholds
 from .lists import REGIONS, _merge, export_response, sort_order
 
-QUEUE_LIMIT = 60
 UNDO_DEPTH = 20
+SEARCH_WORDS = 8
 
 
 def _back(default: str) -> str:
@@ -49,21 +49,30 @@ def _with_records(db, proposals: list[dict]) -> list[dict]:
 @bp.get("/queue")
 @auth.roles_required("broker", "admin")
 def queue():
+    """One zone of the queue a page: tabs with counts, filters, search, sort and a pager, all in the URL."""
     db = get_db()
     upper, lower = thresholds()
-    chosen = _queue_filters()
-    zones, totals = {}, {}
-    for zone in ("strong", "review"):
-        zone_filter = workflow.queue_filters(chosen, zone, upper, lower)
-        totals[zone] = store.count_proposals(db, zone_filter)
-        zones[zone] = _with_records(db, store.list_proposals(db, zone_filter, limit=QUEUE_LIMIT))
-    recommended_filter = {**{k: v for k, v in chosen.items() if v}, "statuses": ("recommended",)}
-    recommended = _with_records(db, store.list_proposals(db, recommended_filter, limit=QUEUE_LIMIT))
-    last = _last_decided(db)
-    return render_template("queue.html", zones=zones, totals=totals, recommended=recommended, upper=upper,
-                           lower=lower, chosen=chosen, options=_filter_options(db), last=last,
-                           may_decide=auth.current_user()["role"] in workflow.BROKERS,
-                           args={name: value for name, value in chosen.items() if value})
+    # A search is a few words: more would only make a slower query that finds nothing.
+    chosen = {**_queue_filters(), "search": " ".join(request.args.get("q", "").split()[:SEARCH_WORDS])}
+    zone = request.args.get("zone", "")
+    zone = zone if zone in workflow.QUEUE_ZONES else "strong"
+    order = request.args.get("sort", "")
+    order = order if order in store.PROPOSAL_ORDERS else "score"
+    totals = {name: store.count_proposals(db, workflow.zone_filter(chosen, name, upper, lower))
+              for name in workflow.QUEUE_ZONES}
+    page = presenting.page_of(request.args.get("page"), totals[zone])
+    pairs = _with_records(db, store.list_proposals(db, workflow.zone_filter(chosen, zone, upper, lower),
+                                                   limit=page.size, offset=page.offset, order=order))
+    # Tabs keep the filters, search and sort; the pager keeps the zone too.
+    args = {name: value for name, value in chosen.items() if value and name != "search"}
+    if chosen["search"]:
+        args["q"] = chosen["search"]
+    if order != "score":
+        args["sort"] = order
+    return render_template("queue.html", zone=zone, zone_names=workflow.QUEUE_ZONES, pairs=pairs, totals=totals,
+                           page=page, order=order, upper=upper, lower=lower, chosen=chosen, options=_filter_options(db),
+                           last=_last_decided(db), may_decide=auth.current_user()["role"] in workflow.BROKERS,
+                           args=args, zone_args={**args, "zone": zone})
 
 
 def _last_decided(db) -> dict | None:

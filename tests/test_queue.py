@@ -1,0 +1,147 @@
+"""The broker's review queue as a work queue: a tab a zone, pages, search, filters, sort (Flask test client)."""
+from __future__ import annotations
+
+import re
+
+from service import store
+
+from .site_support import CSRF, app, client, db, log_in, text  # noqa: F401 (fixtures)
+
+STRONG, REVIEW = 30, 18   # how the crowded queue splits the seed's 6 × 8 pairs
+
+
+def crowd_the_queue(db) -> None:
+    """Every demand × supply pair of the seed proposed: 30 strong (≥ 0.80), 18 for review (0.65–0.80)."""
+    demands = sorted(record["id"] for record in store.list_records(db, "demands"))
+    supplies = sorted(record["id"] for record in store.list_records(db, "supplies"))
+    pairs = [(demand, supply) for demand in demands for supply in supplies]
+    proposals = []
+    for number, (demand, supply) in enumerate(pairs):
+        score = 0.99 - number * 0.005 if number < STRONG else 0.79 - (number - STRONG) * 0.005
+        proposals.append({"demand_id": demand, "supply_id": supply, "score": round(score, 4), "dense": score,
+                          "lexical": 0.5, "rank": 1,
+                          "reasons": {"shared_terms": [], "dense": score, "lexical": 0.5, "same_cluster": True,
+                                      "same_mode": False}})
+    store.save_proposals(db, proposals)
+
+
+def pair_ids(response) -> list[int]:
+    return [int(number) for number in re.findall(r'<article class="pair" id="pair-(\d+)"', text(response))]
+
+
+def tab_counts(response) -> dict[str, int]:
+    return {zone: int(count) for zone, count in
+            re.findall(r'data-zone="(\w+)"[^>]*>[^<]*<span class="count">(\d+)</span>', text(response))}
+
+
+def post(client, url: str, data: dict | None = None, **kwargs):
+    return client.post(url, data={"csrf_token": CSRF, **(data or {})}, **kwargs)
+
+
+def test_each_zone_is_a_tab_with_its_count_its_own_address_and_pages(client, db):
+    crowd_the_queue(db)
+    log_in(client, db, "broker")
+    first = client.get("/queue")
+    assert tab_counts(first) == {"strong": STRONG, "review": REVIEW, "recommended": 0, "unsure": 0}
+    body = text(first)
+    assert 'id="zone-strong"' in body and 'id="zone-review"' not in body and 'id="zone-recommended"' not in body
+    second = client.get("/queue?zone=strong&page=2")
+    assert len(pair_ids(first)) == 20 and len(pair_ids(second)) == STRONG - 20
+    strong = [proposal["id"] for proposal in store.list_proposals(db, {"statuses": ("proposed",), "min_score": 0.8})]
+    assert pair_ids(first) + pair_ids(second) == strong   # every pair reachable, best first, none twice
+    assert 'href="/queue?page=2&amp;zone=strong"' in body or 'href="/queue?zone=strong&amp;page=2"' in body
+
+    review = client.get("/queue?zone=review")
+    assert 'id="zone-review"' in text(review) and len(pair_ids(review)) == REVIEW
+    assert all(0.65 <= store.get_proposal(db, pid)["score"] < 0.8 for pid in pair_ids(review))
+    assert len(pair_ids(client.get("/queue?zone=nonsense&page=999"))) == STRONG - 20  # last page of strong
+
+
+def test_search_matches_enterprise_platform_and_words_of_either_title(client, db):
+    crowd_the_queue(db)
+    log_in(client, db, "broker")
+    by_enterprise = client.get("/queue?zone=strong&q=锟岳")
+    assert pair_ids(by_enterprise) and all(store.get_proposal(db, pid)["demand_id"] == "D2021-001"
+                                           for pid in pair_ids(by_enterprise))
+    assert tab_counts(by_enterprise)["strong"] == 8   # the counts follow the search
+
+    platform = store.get_record(db, "supplies", "S2021-009")["platform"]
+    by_platform = client.get("/queue", query_string={"zone": "review", "q": platform})
+    assert pair_ids(by_platform) and all(store.get_proposal(db, pid)["platform"] == platform
+                                         for pid in pair_ids(by_platform))
+
+    # Two words: each must be found, one in the demand's title and one in the supply's.
+    both = client.get("/queue", query_string={"q": "崩了 主轴功率"})
+    found = [store.get_proposal(db, pid) for pid in pair_ids(both)]
+    assert [(p["demand_id"], p["supply_id"]) for p in found] == [("D2021-001", "S2021-009")]
+    assert "没有强推荐配对" in text(client.get("/queue", query_string={"q": "100%_"}))  # LIKE wildcards are text
+    endless = client.get("/queue", query_string={"q": " ".join(["刀具"] * 20000)})
+    assert endless.status_code == 200 and pair_ids(endless)   # only the first words count
+
+
+def test_filters_and_date_sort_keep_the_zone_and_the_tabs_keep_the_filters(client, db):
+    crowd_the_queue(db)
+    log_in(client, db, "broker")
+    response = client.get("/queue", query_string={"zone": "strong", "cluster": "先进装备与智能制造", "sort": "date"})
+    shown = [store.get_proposal(db, pid) for pid in pair_ids(response)]
+    posted = [store.get_record(db, "demands", p["demand_id"]) for p in shown]
+    assert shown and {demand["industry_cluster"] for demand in posted} == {"先进装备与智能制造"}
+    dates = [demand["posted_at"] for demand in posted]
+    assert dates == sorted(dates, reverse=True) and len(set(dates)) > 1
+    body = text(response)
+    assert 'href="/queue?zone=recommended&amp;cluster=' in body and "sort=date" in body
+    assert '<option value="date" selected>' in body
+    oldest = [store.get_proposal(db, pid) for pid in pair_ids(
+        client.get("/queue", query_string={"zone": "strong", "cluster": "先进装备与智能制造", "sort": "date_asc"}))]
+    assert [p["demand_posted_at"] for p in oldest] == sorted(dates)
+    weakest = [store.get_proposal(db, pid)["score"] for pid in pair_ids(client.get("/queue?zone=review&sort=score_asc"))]
+    assert weakest == sorted(weakest) and len(weakest) == REVIEW
+
+
+def test_deciding_on_page_two_returns_there_and_moves_the_pair_to_its_tab(client, db):
+    crowd_the_queue(db)
+    log_in(client, db, "broker")
+    page_two = "/queue?zone=strong&page=2"
+    unsure, recommended = pair_ids(client.get(page_two))[:2]
+    response = post(client, f"/queue/{unsure}/decide", {"decision": "unsure", "next": page_two})
+    assert response.headers["Location"] == page_two
+    post(client, f"/queue/{recommended}/decide", {"decision": "recommended", "next": page_two})
+    counts = tab_counts(client.get(page_two))
+    assert counts == {"strong": STRONG - 2, "review": REVIEW, "recommended": 1, "unsure": 1}
+    assert pair_ids(client.get("/queue?zone=unsure")) == [unsure]
+
+    waiting = client.get("/queue?zone=recommended")
+    assert pair_ids(waiting) == [recommended] and "确认为合作" in text(waiting)
+    form = {"mode": "技术服务", "amount_wan": "12", "confirmed_at": "2021-05-20", "next": "/queue?zone=recommended"}
+    assert post(client, f"/proposals/{recommended}/confirm", form).headers["Location"] == "/queue?zone=recommended"
+    assert store.get_proposal(db, recommended)["status"] == "confirmed"
+    assert tab_counts(client.get("/queue"))["recommended"] == 0
+    cooperation = store.get_cooperation(db, store.get_proposal(db, recommended)["demand_id"],
+                                        store.get_proposal(db, recommended)["supply_id"])
+    assert store.audit_entries(db, "cooperations", str(cooperation["id"]))[0]["action"] == "create"
+
+
+def test_the_queue_pages_in_sql(db):
+    crowd_the_queue(db)
+    everything = store.list_proposals(db, {"statuses": ("proposed",)})
+    pages = [store.list_proposals(db, {"statuses": ("proposed",)}, limit=20, offset=offset) for offset in (0, 20, 40)]
+    assert [p["id"] for page in pages for p in page] == [p["id"] for p in everything]
+    assert store.count_proposals(db, {"statuses": ("proposed",), "search": "锟岳"}) == 8
+
+
+# --- the enterprise's side: agreeing takes 婉拒 away ---------------------------------------------------
+
+def test_after_agreeing_the_enterprise_is_no_longer_offered_to_decline(client, db):
+    pair = store.get_proposal_for_pair(db, "D2021-001", "S2021-009")["id"]
+    log_in(client, db, "broker")
+    post(client, f"/queue/{pair}/decide", {"decision": "recommended"})
+    log_in(client, db, "enterprise")
+    before = text(client.get("/demands/D2021-001"))
+    assert "同意引荐</button>" in before and "婉拒</button>" in before
+    post(client, f"/proposals/{pair}/agree")
+    after = text(client.get("/demands/D2021-001"))
+    assert "您已同意引荐" in after and "婉拒" not in after
+    # Nor does a hand-made form get round it: the pair stays recommended, with a Chinese reason.
+    response = post(client, f"/proposals/{pair}/decline", {"next": "/demands/D2021-001"}, follow_redirects=True)
+    assert "您已同意引荐，不能再婉拒" in text(response)
+    assert store.get_proposal(db, pair)["status"] == "recommended"
