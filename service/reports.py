@@ -565,7 +565,9 @@ def html_context(report: dict) -> dict:
 def render_html(report: dict) -> str:
     """A self-contained HTML document (styles inlined, no script, no network) for printing or mailing."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
+    from .beijing import day
     environment = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]))
+    environment.filters["day"] = day  # as the site's pages show times
     return environment.get_template("report_document.html").render(
         css=REPORT_CSS.read_text(encoding="utf-8"), **html_context(report))
 

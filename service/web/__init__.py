@@ -10,7 +10,7 @@ import datetime as dt
 
 from flask import Blueprint
 
-from .. import workflow
+from .. import beijing, workflow
 from . import presenting
 
 COOPERATION_MODES = ("技术转让", "技术许可", "委托开发", "合作开发", "技术服务", "技术咨询", "共建研发平台")
@@ -32,7 +32,7 @@ def page_helpers() -> dict:
 
 
 bp.add_app_template_filter(presenting.amount, "amount")
-bp.add_app_template_filter(presenting.day, "day")
+bp.add_app_template_filter(beijing.day, "day")
 bp.add_app_template_filter(presenting.percent, "percent")
 bp.add_app_template_filter(presenting.plain, "plain")
 

@@ -5,7 +5,6 @@
 """
 from __future__ import annotations
 
-import datetime as dt
 import math
 import re
 from dataclasses import dataclass
@@ -53,39 +52,6 @@ def amount(value) -> str:
 
 
 # China has kept UTC+8 without daylight saving since 1991: a fixed offset needs no tz database.
-BEIJING = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
-
-
-def day(value) -> str:
-    """A date as 2021-03-15; a timestamp (stored in UTC) as Beijing time to the minute.
-
-        >>> day("2021-06-18T06:05:09+00:00"), day("2021-06-18"), day(None)
-        ('2021-06-18 14:05', '2021-06-18', '—')
-    """
-    if not value:
-        return "—"
-    text = str(value)
-    if "T" not in text:
-        return text[:10]
-    try:
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return text[:16].replace("T", " ")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)  # the store writes UTC
-    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
-
-
-def beijing_day_start(date_text: str, days: int = 0) -> str:
-    """The UTC timestamp, as the store writes them, at which a Beijing day (plus `days`) begins.
-
-        >>> beijing_day_start("2021-06-18"), beijing_day_start("2021-06-18", 1)
-        ('2021-06-17T16:00:00+00:00', '2021-06-18T16:00:00+00:00')
-    """
-    start = dt.datetime.combine(dt.date.fromisoformat(date_text) + dt.timedelta(days=days), dt.time(), BEIJING)
-    return start.astimezone(dt.timezone.utc).isoformat()
-
-
 def plain(value, limit: int = 60) -> str:
     """A stored value as one short line: lists joined with 、, long text cut with an ellipsis."""
     if value is None or value == "":

@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 
-from .. import auth, store, workflow
+from .. import auth, beijing, store, workflow
 from ..engine import DEFAULT_GAP_THRESHOLD
 from ..records import FIELDS, INDUSTRY_CLUSTERS
 from . import bp, presenting
@@ -336,7 +336,7 @@ def audit():
     for name, key, days in (("from", "since", 0), ("to", "before", 1)):
         if chosen[name]:
             try:
-                bounds[key] = presenting.beijing_day_start(chosen[name], days)
+                bounds[key] = beijing.beijing_day_start(chosen[name], days)
             except ValueError:
                 errors[name] = "请输入日期，如 2021-06-18"
     filters = {"actor": chosen["actor"] or None, "action": chosen["action"] or None, **bounds}
@@ -375,7 +375,7 @@ def audit_changes(entity: str, before: dict | None, after: dict | None) -> list[
 
     def shown(key: str, value):
         if key.endswith("_at") and isinstance(value, str) and "T" in value:
-            return presenting.day(value)  # a stored UTC timestamp, in Beijing time like every other
+            return beijing.day(value)  # a stored UTC timestamp, in Beijing time like every other
         return names[key].get(value, value) if key in names and isinstance(value, str) else value
 
     keys = list(dict.fromkeys([*before, *after]))
