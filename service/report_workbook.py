@@ -12,6 +12,7 @@ from openpyxl.formatting.rule import ColorScaleRule
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
+from .beijing import day
 from .cells import text_cell
 from .reports import ACTIVITY_NAMES, DIMENSIONS, FIGURES, UNITS, year_and_month
 
@@ -92,7 +93,7 @@ def _summary(sheet, report: dict) -> None:
     windows = report["windows"]
     row = _title(sheet, f"两清单月度匹配报告 · {year_and_month(report)}",
                  f"本月 {windows['month']['start']}–{windows['month']['end']}；本年累计 {windows['ytd']['start']}–"
-                 f"{windows['ytd']['end']}；生成于 {report['generated_at'][:16].replace('T', ' ')}（UTC）")
+                 f"{windows['ytd']['end']}；生成于 {day(report['generated_at'])}（北京时间）")
     _header(sheet, row, ["指标", "本月", "上月", "环比变化", "本年累计", "口径"])
     for figure in FIGURES:
         row += 1

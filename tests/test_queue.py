@@ -1,7 +1,10 @@
 """The broker's review queue as a work queue: a tab a zone, pages, search, filters, sort (Flask test client)."""
 from __future__ import annotations
 
+import io
 import re
+
+import openpyxl
 
 from service import store
 
@@ -145,3 +148,26 @@ def test_after_agreeing_the_enterprise_is_no_longer_offered_to_decline(client, d
     response = post(client, f"/proposals/{pair}/decline", {"next": "/demands/D2021-001"}, follow_redirects=True)
     assert "您已同意引荐，不能再婉拒" in text(response)
     assert store.get_proposal(db, pair)["status"] == "recommended"
+
+
+def test_the_zone_exports_every_page_of_its_filtered_sorted_pairs_as_xlsx_and_csv(client, db):
+    crowd_the_queue(db)
+    log_in(client, db, "broker")
+    query = {"zone": "strong", "sort": "date"}  # 30 pairs: two pages
+    page = client.get("/queue", query_string=query)
+    assert "/queue/export.xlsx?" in text(page)
+    expected = [store.get_proposal(db, pid) for pid in pair_ids(page)]
+    workbook = openpyxl.load_workbook(io.BytesIO(client.get("/queue/export.xlsx", query_string=query).data))
+    rows = list(workbook.active.iter_rows(values_only=True))
+    header, body = rows[0], rows[1:]
+    assert "需求名称" in header and "匹配分" in header
+    assert len(body) == tab_counts(page)["strong"] > len(expected)  # every page, not the first
+    assert [row[header.index("推荐编号")] for row in body[:len(expected)]] == [p["id"] for p in expected]
+    csv_text = client.get("/queue/export.csv", query_string=query).data.decode("utf-8-sig")
+    assert len(csv_text.strip().splitlines()) == len(body) + 1
+    assert client.get("/queue/export.pdf").status_code == 404
+
+
+def test_only_brokers_and_admins_export_the_queue(client, db):
+    log_in(client, db, "platform")
+    assert client.get("/queue/export.xlsx").status_code == 403

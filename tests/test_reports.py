@@ -233,6 +233,8 @@ def test_the_workbook_has_the_figures_chinese_headers_charts_and_a4_setup(march,
                                "缺口清单", "指标口径"]
     summary = book["概要"]
     assert [cell.value for cell in summary[4]] == ["指标", "本月", "上月", "环比变化", "本年累计", "口径"]
+    generated = [cell.value for row in summary.iter_rows(max_row=3) for cell in row if "生成于" in str(cell.value)]
+    assert generated and "北京时间" in generated[0] and "UTC" not in generated[0]  # as the pages show times
     rows = {row[0].value: [cell.value for cell in row[1:5]] for row in summary.iter_rows(min_row=5)}
     assert rows["确认合作"] == [3, 0, 3, 3]
     assert rows["匹配率"] == [1.0, None, None, 0.5]

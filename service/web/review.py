@@ -52,12 +52,7 @@ def queue():
     """One zone of the queue a page: tabs with counts, filters, search, sort and a pager, all in the URL."""
     db = get_db()
     upper, lower = thresholds()
-    # A search is a few words: more would only make a slower query that finds nothing.
-    chosen = {**_queue_filters(), "search": " ".join(request.args.get("q", "").split()[:SEARCH_WORDS])}
-    zone = request.args.get("zone", "")
-    zone = zone if zone in workflow.QUEUE_ZONES else "strong"
-    order = request.args.get("sort", "")
-    order = order if order in store.PROPOSAL_ORDERS else "score"
+    chosen, zone, order = _queue_request()
     totals = {name: store.count_proposals(db, workflow.zone_filter(chosen, name, upper, lower))
               for name in workflow.QUEUE_ZONES}
     page = presenting.page_of(request.args.get("page"), totals[zone])
@@ -73,6 +68,32 @@ def queue():
                            page=page, order=order, upper=upper, lower=lower, chosen=chosen, options=_filter_options(db),
                            last=_last_decided(db), may_decide=auth.current_user()["role"] in workflow.BROKERS,
                            args=args, zone_args={**args, "zone": zone})
+
+
+def _queue_request() -> tuple[dict, str, str]:
+    """The queue's filters and search, zone and order, as the page and its export read them."""
+    # A search is a few words: more would only make a slower query that finds nothing.
+    chosen = {**_queue_filters(), "search": " ".join(request.args.get("q", "").split()[:SEARCH_WORDS])}
+    zone = request.args.get("zone", "")
+    order = request.args.get("sort", "")
+    return (chosen, zone if zone in workflow.QUEUE_ZONES else "strong",
+            order if order in store.PROPOSAL_ORDERS else "score")
+
+
+@bp.get("/queue/export.<fmt>")
+@auth.roles_required("broker", "admin")
+def queue_export(fmt):
+    """The zone's pairs under the page's filters, search and order, every page, as XLSX or CSV."""
+    db = get_db()
+    upper, lower = thresholds()
+    chosen, zone, order = _queue_request()
+    pairs = _with_records(db, store.list_proposals(db, workflow.zone_filter(chosen, zone, upper, lower), order=order))
+    rows = [{"推荐编号": pair["id"], "需求编号": pair["demand_id"], "需求名称": pair["demand"]["title"],
+             "企业": pair["demand"].get("enterprise"), "成果编号": pair["supply_id"], "成果名称": pair["supply"]["title"],
+             "平台": pair["supply"].get("platform"), "匹配分": round(pair["score"], 2),
+             "状态": workflow.STATUS_NAMES.get(pair["status"], pair["status"]),
+             "共同关键词": "、".join((pair.get("reasons") or {}).get("shared_terms") or [])} for pair in pairs]
+    return export_response(rows, "proposals", fmt, f"审核队列-{workflow.QUEUE_ZONES[zone]}")
 
 
 def _last_decided(db) -> dict | None:
