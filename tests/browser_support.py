@@ -52,6 +52,25 @@ def serve(app):
         thread.join(timeout=5)
 
 
+@contextmanager
+def browsing(app):
+    """The app served (serve) and a headless chromium; yields (base_url, browser). Afterwards the
+    browser closes, and so does the app's worker and every connection it kept (service.app.shutdown).
+    Skips the test when no browser can run (require_browser)."""
+    from service.app import shutdown
+
+    sync_playwright = require_browser()
+    try:
+        with serve(app) as base_url, sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                yield base_url, browser
+            finally:
+                browser.close()
+    finally:
+        shutdown(app)
+
+
 def sign_in(page, base_url: str, role: str) -> None:
     """Log the page in through the real login form as the site seed's account for `role`."""
     from .site_support import PASSWORD, USERS

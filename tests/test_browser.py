@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from .browser_support import CHROMIUM, CHROMIUM_ARGS, LAPTOP, PHONE, require_browser, screenshot, serve, sign_in
+from .browser_support import LAPTOP, PHONE, browsing, screenshot, sign_in
 from .site_support import make_site
 
 pytestmark = pytest.mark.browser
@@ -20,14 +20,8 @@ NEW_DEMAND = {
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    sync_playwright = require_browser()
-    app = make_site(tmp_path_factory.mktemp("site"))
-    with serve(app) as base_url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield base_url, browser
-        finally:
-            browser.close()
+    with browsing(make_site(tmp_path_factory.mktemp("site"))) as (base_url, browser):
+        yield base_url, browser
 
 
 def log_in(browser, base_url: str, role: str, viewport=LAPTOP):

@@ -5,7 +5,7 @@ import pytest
 
 from service import store
 
-from .browser_support import CHROMIUM, CHROMIUM_ARGS, LAPTOP, require_browser, screenshot, serve, sign_in
+from .browser_support import LAPTOP, browsing, screenshot, sign_in
 from .site_support import make_site
 from .test_imports_pages import GOOD_ROWS, csv_file
 
@@ -14,14 +14,9 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    sync_playwright = require_browser()
     app = make_site(tmp_path_factory.mktemp("imports-site"))
-    with serve(app) as base_url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield app, base_url, browser
-        finally:
-            browser.close()
+    with browsing(app) as (base_url, browser):
+        yield app, base_url, browser
 
 
 def admin_page(browser, base_url: str):

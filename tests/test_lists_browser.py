@@ -8,7 +8,7 @@ import pytest
 
 from service import store
 
-from .browser_support import CHROMIUM, CHROMIUM_ARGS, LAPTOP, require_browser, screenshot, serve, sign_in
+from .browser_support import LAPTOP, browsing, screenshot, sign_in
 from .site_support import make_site
 
 pytestmark = pytest.mark.browser
@@ -16,19 +16,9 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    from service.app import shutdown
-
-    sync_playwright = require_browser()
     app = make_site(tmp_path_factory.mktemp("site"))
-    try:
-        with serve(app) as base_url, sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                yield app, base_url, browser
-            finally:
-                browser.close()
-    finally:
-        shutdown(app)
+    with browsing(app) as (base_url, browser):
+        yield app, base_url, browser
 
 
 def test_a_broker_filters_sorts_and_downloads_the_demand_list(site, tmp_path):

@@ -5,7 +5,7 @@ import pytest
 
 from service import store, workflow
 
-from .browser_support import CHROMIUM, CHROMIUM_ARGS, LAPTOP, PHONE, require_browser, screenshot, serve, sign_in
+from .browser_support import LAPTOP, PHONE, browsing, screenshot, sign_in
 from .site_support import USERS, make_site
 from .test_queue import STRONG, crowd_the_queue
 
@@ -16,17 +16,14 @@ CLUSTER = "先进装备与智能制造"
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    sync_playwright = require_browser()
     app = make_site(tmp_path_factory.mktemp("queue-site"))
     db = store.open_db(app.config["DATABASE"])
     crowd_the_queue(db)
-    with serve(app) as base_url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
+    try:
+        with browsing(app) as (base_url, browser):
             yield base_url, browser, db
-        finally:
-            browser.close()
-            db.close()
+    finally:
+        db.close()
 
 
 def log_in(browser, base_url: str, role: str):
