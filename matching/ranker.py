@@ -226,9 +226,10 @@ class Matcher:
                 break
             pool *= FILTER_WIDENING
         proposals = []
+        query_text = record_text(query)  # once for every candidate's reasons
         for rank, (candidate_id, score, dense_score, lexical_score) in enumerate(scored[:k], start=1):
             cosine = float(target.vectors.vector(candidate_id) @ vector.ravel())
-            reasons = explain(query, target.records[candidate_id], tokens, target.fields[candidate_id],
+            reasons = explain(query, query_text, target.records[candidate_id], tokens, target.fields[candidate_id],
                               target.bm25, dense_score, lexical_score, self.tokenizer, cosine)
             proposals.append(Proposal(query["id"], candidate_id, rank, round(score, 4),
                                       round(dense_score, 4), round(lexical_score, 4), reasons))
@@ -294,12 +295,12 @@ def passes(record: dict, filters: dict | None) -> bool:
     return True
 
 
-def explain(query: dict, candidate: dict, tokens: list[str], candidate_fields: dict[str, list[str]],
+def explain(query: dict, query_text: str, candidate: dict, tokens: list[str], candidate_fields: dict[str, list[str]],
             bm25: BM25Index, dense: float, lexical: float, tokenizer: Tokenizer, cosine: float) -> dict:
     """Why this pair: the shared key terms worth reading (Tokenizer.reason_terms), whether cluster and
     cooperation mode agree, each signal, and the raw cosine (the calibrated dense signal is 1.0 for
     every pair above the lists' ceiling; the cosine still tells strong pairs apart)."""
-    terms = tokenizer.reason_terms(shared_terms(tokens, candidate_fields, bm25), record_text(query), record_text(candidate))
+    terms = tokenizer.reason_terms(shared_terms(tokens, candidate_fields, bm25), query_text, record_text(candidate))
     return {
         "shared_terms": terms,
         "same_cluster": _agree(query.get("industry_cluster"), candidate.get("industry_cluster")),
