@@ -7,7 +7,7 @@ import pytest
 
 from service import store
 
-from .browser_support import CHROMIUM, CHROMIUM_ARGS, LAPTOP, PHONE, require_browser, screenshot, serve, sign_in
+from .browser_support import LAPTOP, PHONE, browsing, screenshot, sign_in
 from .site_support import ENTERPRISE_ORG, PASSWORD, USERS, make_site
 from .test_pages import ROLES, app, client, db, log_in, post, text  # noqa: F401  (fixtures reused)
 
@@ -211,50 +211,44 @@ def test_account_actions_read_in_chinese_in_the_audit_log(client, db):
 # --- in the browser ----------------------------------------------------------------------------
 
 def test_an_admin_creates_an_account_in_the_browser_disables_it_and_it_cannot_sign_in(tmp_path):
-    sync_playwright = require_browser()
-    app = make_site(tmp_path / "site")
-    with serve(app) as base_url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            admin = browser.new_context(viewport=LAPTOP, locale="zh-CN").new_page()
-            sign_in(admin, base_url, "admin")
-            admin.click("nav >> text=系统管理")
-            admin.wait_for_url(f"{base_url}/admin")
-            screenshot(admin, "admin-landing.png")
-            admin.click("#admin-users")
-            admin.wait_for_url(f"{base_url}/users")
-            admin.fill("#u-name", "liuyang")
-            admin.select_option("#u-role", "platform")
-            admin.click("#create-user button[type=submit]")
-            assert admin.locator("#e-org").inner_text() == "平台账号必须填写所属单位"
-            admin.fill("#u-org", "打印成像与办公设备技术研究中心")
-            admin.click("#create-user button[type=submit]")
-            admin.wait_for_selector("#issued")
-            password = admin.locator("#issued-password").inner_text()
-            assert len(password) >= 8 and admin.locator("#issued-token").is_visible()
-            row = admin.locator('tr[data-user="liuyang"]')
-            assert row.locator("td").nth(1).inner_text() == "平台" and row.locator(".state").inner_text() == "正常"
-            screenshot(admin, "users-created.png", full_page=True)
+    with browsing(make_site(tmp_path / "site")) as (base_url, browser):
+        admin = browser.new_context(viewport=LAPTOP, locale="zh-CN").new_page()
+        sign_in(admin, base_url, "admin")
+        admin.click("nav >> text=系统管理")
+        admin.wait_for_url(f"{base_url}/admin")
+        screenshot(admin, "admin-landing.png")
+        admin.click("#admin-users")
+        admin.wait_for_url(f"{base_url}/users")
+        admin.fill("#u-name", "liuyang")
+        admin.select_option("#u-role", "platform")
+        admin.click("#create-user button[type=submit]")
+        assert admin.locator("#e-org").inner_text() == "平台账号必须填写所属单位"
+        admin.fill("#u-org", "打印成像与办公设备技术研究中心")
+        admin.click("#create-user button[type=submit]")
+        admin.wait_for_selector("#issued")
+        password = admin.locator("#issued-password").inner_text()
+        assert len(password) >= 8 and admin.locator("#issued-token").is_visible()
+        row = admin.locator('tr[data-user="liuyang"]')
+        assert row.locator("td").nth(1).inner_text() == "平台" and row.locator(".state").inner_text() == "正常"
+        screenshot(admin, "users-created.png", full_page=True)
 
-            admin.reload()  # a GET: the password is not shown again
-            assert admin.locator("#issued").count() == 0 and password not in admin.content()
-            admin.locator('tr[data-user="liuyang"] button:text("停用")').click()
-            admin.wait_for_selector(".flash-success")
-            assert admin.locator('tr[data-user="liuyang"] .state').inner_text() == "已停用"
-            screenshot(admin, "users-disabled.png", full_page=True)
+        admin.reload()  # a GET: the password is not shown again
+        assert admin.locator("#issued").count() == 0 and password not in admin.content()
+        admin.locator('tr[data-user="liuyang"] button:text("停用")').click()
+        admin.wait_for_selector(".flash-success")
+        assert admin.locator('tr[data-user="liuyang"] .state').inner_text() == "已停用"
+        screenshot(admin, "users-disabled.png", full_page=True)
 
-            user = browser.new_context(viewport=LAPTOP, locale="zh-CN").new_page()
-            user.goto(f"{base_url}/login")
-            user.fill("#name", "liuyang")
-            user.fill("#password", password)
-            user.click("form.form button[type=submit]")
-            user.wait_for_load_state()
-            assert user.url.startswith(f"{base_url}/login")
-            assert "该账号已停用，请联系管理员" in user.locator("main").inner_text()
-            screenshot(user, "users-disabled-login.png")
+        user = browser.new_context(viewport=LAPTOP, locale="zh-CN").new_page()
+        user.goto(f"{base_url}/login")
+        user.fill("#name", "liuyang")
+        user.fill("#password", password)
+        user.click("form.form button[type=submit]")
+        user.wait_for_load_state()
+        assert user.url.startswith(f"{base_url}/login")
+        assert "该账号已停用，请联系管理员" in user.locator("main").inner_text()
+        screenshot(user, "users-disabled-login.png")
 
-            admin.set_viewport_size(PHONE)  # the list reflows into cards: no sideways scrolling
-            assert admin.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-            screenshot(admin, "users-390x844.png")
-        finally:
-            browser.close()
+        admin.set_viewport_size(PHONE)  # the list reflows into cards: no sideways scrolling
+        assert admin.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        screenshot(admin, "users-390x844.png")

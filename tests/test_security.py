@@ -457,23 +457,17 @@ def test_another_owners_record_leaks_nothing_to_an_enterprise_or_a_platform(clie
 
 @pytest.mark.browser
 def test_chromium_reports_no_policy_violation_and_the_script_still_runs(tmp_path):
-    from .browser_support import CHROMIUM, CHROMIUM_ARGS, PHONE, require_browser, serve, sign_in
+    from .browser_support import PHONE, browsing, sign_in
 
-    sync_playwright = require_browser()
-    site = make_site(tmp_path / "site")
-    with serve(site) as base_url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(viewport=PHONE, locale="zh-CN").new_page()
-            violations = []
-            page.on("console", lambda message: violations.append(message.text)
-                    if "Content Security Policy" in message.text else None)
-            sign_in(page, base_url, "broker")
-            for url in ("/", "/demands", "/demands/D2021-001", "/queue", "/cooperations", "/gaps", "/audit"):
-                page.goto(base_url + url)
-            # site.js is allowed to run: the phone menu opens.
-            page.click(".nav-toggle")
-            assert page.get_attribute(".nav-toggle", "aria-expanded") == "true"
-            assert violations == []
-        finally:
-            browser.close()
+    with browsing(make_site(tmp_path / "site")) as (base_url, browser):
+        page = browser.new_context(viewport=PHONE, locale="zh-CN").new_page()
+        violations = []
+        page.on("console", lambda message: violations.append(message.text)
+                if "Content Security Policy" in message.text else None)
+        sign_in(page, base_url, "broker")
+        for url in ("/", "/demands", "/demands/D2021-001", "/queue", "/cooperations", "/gaps", "/audit"):
+            page.goto(base_url + url)
+        # site.js is allowed to run: the phone menu opens.
+        page.click(".nav-toggle")
+        assert page.get_attribute(".nav-toggle", "aria-expanded") == "true"
+        assert violations == []

@@ -9,7 +9,7 @@ import pytest
 
 from service import store, workflow
 
-from .browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LAPTOP, require_browser, screenshot, serve, sign_in
+from .browser_support import ARTIFACTS, LAPTOP, browsing, screenshot, sign_in
 from .site_support import ENTERPRISE_ORG, PLATFORM_ORG, make_site
 from .test_pages import ROLES, app, client, db, log_in, post, text  # noqa: F401  (fixtures reused)
 
@@ -209,59 +209,47 @@ def test_the_visit_form_suggests_the_enterprises_and_platforms_of_the_lists(clie
 
 @pytest.mark.browser
 def test_a_broker_plans_a_session_for_one_cluster_and_prints_its_handout(tmp_path):
-    sync_playwright = require_browser()
-    app = make_site(tmp_path / "site")
-    with serve(app) as base_url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(viewport=LAPTOP, locale="zh-CN").new_page()
-            sign_in(page, base_url, "broker")
-            page.click("nav >> text=专题对接")
-            page.select_option("#s-theme", f"cluster:{CLUSTER}")
-            page.fill("#s-held_on", "2021-06-18")
-            page.click("#plan-session button[type=submit]")
-            page.wait_for_url(re.compile(r".*/sessions/\d+$"))
-            assert page.locator("h1").inner_text() == f"{CLUSTER}专题对接会"
-            rows = page.locator("table.agenda tbody tr").count()
-            assert rows >= 1
-            screenshot(page, "session-agenda.png", full_page=True)
+    with browsing(make_site(tmp_path / "site")) as (base_url, browser):
+        page = browser.new_context(viewport=LAPTOP, locale="zh-CN").new_page()
+        sign_in(page, base_url, "broker")
+        page.click("nav >> text=专题对接")
+        page.select_option("#s-theme", f"cluster:{CLUSTER}")
+        page.fill("#s-held_on", "2021-06-18")
+        page.click("#plan-session button[type=submit]")
+        page.wait_for_url(re.compile(r".*/sessions/\d+$"))
+        assert page.locator("h1").inner_text() == f"{CLUSTER}专题对接会"
+        rows = page.locator("table.agenda tbody tr").count()
+        assert rows >= 1
+        screenshot(page, "session-agenda.png", full_page=True)
 
-            page.click("#handout-link")
-            page.wait_for_url(re.compile(r".*/handout$"))
-            assert page.locator("article.pair").count() == rows
-            page.emulate_media(media="print")
-            assert not page.locator(".toolbar").is_visible()  # the screen toolbar is not printed
-            screenshot(page, "handout.png", full_page=True)
-            pdf = page.pdf(format="A4", print_background=True)
-            assert pdf.startswith(b"%PDF")
-            (ARTIFACTS / "handout.pdf").write_bytes(pdf)
-        finally:
-            browser.close()
+        page.click("#handout-link")
+        page.wait_for_url(re.compile(r".*/handout$"))
+        assert page.locator("article.pair").count() == rows
+        page.emulate_media(media="print")
+        assert not page.locator(".toolbar").is_visible()  # the screen toolbar is not printed
+        screenshot(page, "handout.png", full_page=True)
+        pdf = page.pdf(format="A4", print_background=True)
+        assert pdf.startswith(b"%PDF")
+        (ARTIFACTS / "handout.pdf").write_bytes(pdf)
 
 
 @pytest.mark.browser
 def test_a_broker_records_a_visit_with_suggested_names_and_reads_who_visited_whom(tmp_path):
-    sync_playwright = require_browser()
-    app = make_site(tmp_path / "site")
-    with serve(app) as base_url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(viewport=LAPTOP, locale="zh-CN").new_page()
-            sign_in(page, base_url, "broker")
-            page.goto(f"{base_url}/visits")
-            suggested = page.eval_on_selector_all("#platform-names option", "options => options.map(o => o.value)")
-            assert PLATFORM_ORG in suggested
-            page.select_option("#v-direction", "into_platform")
-            page.fill("#v-enterprise", ENTERPRISE_ORG)
-            page.fill("#v-partner", PLATFORM_ORG)
-            page.fill("#v-notes", "企业技术负责人参观打印成像实验室，\n讨论热敏打印头温度补偿方案。")
-            page.click("#record-visit button[type=submit]")
-            page.wait_for_url(re.compile(r".*/visits/\d+$"))
-            assert page.inner_text("h1") == f"{ENTERPRISE_ORG} 走进平台 {PLATFORM_ORG}"
-            # 走访纪要 stands clear of the last fact row (记录人) above it.
-            recorder = page.locator("dl.facts dd").last.bounding_box()
-            notes = page.locator("aside h3", has_text="走访纪要").bounding_box()
-            assert notes["y"] - (recorder["y"] + recorder["height"]) >= 16
-            screenshot(page, "visit-into-platform.png", full_page=True)
-        finally:
-            browser.close()
+    with browsing(make_site(tmp_path / "site")) as (base_url, browser):
+        page = browser.new_context(viewport=LAPTOP, locale="zh-CN").new_page()
+        sign_in(page, base_url, "broker")
+        page.goto(f"{base_url}/visits")
+        suggested = page.eval_on_selector_all("#platform-names option", "options => options.map(o => o.value)")
+        assert PLATFORM_ORG in suggested
+        page.select_option("#v-direction", "into_platform")
+        page.fill("#v-enterprise", ENTERPRISE_ORG)
+        page.fill("#v-partner", PLATFORM_ORG)
+        page.fill("#v-notes", "企业技术负责人参观打印成像实验室，\n讨论热敏打印头温度补偿方案。")
+        page.click("#record-visit button[type=submit]")
+        page.wait_for_url(re.compile(r".*/visits/\d+$"))
+        assert page.inner_text("h1") == f"{ENTERPRISE_ORG} 走进平台 {PLATFORM_ORG}"
+        # 走访纪要 stands clear of the last fact row (记录人) above it.
+        recorder = page.locator("dl.facts dd").last.bounding_box()
+        notes = page.locator("aside h3", has_text="走访纪要").bounding_box()
+        assert notes["y"] - (recorder["y"] + recorder["height"]) >= 16
+        screenshot(page, "visit-into-platform.png", full_page=True)
