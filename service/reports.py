@@ -434,7 +434,8 @@ FIGURES_SCHEMA = {"type": "object", "required": list(FIGURE_KEYS), "additionalPr
                   "properties": {f.key: {**_figure_schema(f.unit), "description": f.name} for f in FIGURES}}
 CHANGE_SCHEMA = {"type": "object", "required": list(FIGURE_KEYS), "additionalProperties": False,
                  "properties": {key: {"type": ["number", "null"]} for key in FIGURE_KEYS}}
-MONTH_SCHEMA = {"type": "string", "pattern": MONTH_IN_RANGE}
+# Any YYYY-MM, not MONTH_IN_RANGE: a report's trend and previous month reach a year before its own.
+MONTH_SCHEMA = {"type": "string", "pattern": r"^\d{4}-(0[1-9]|1[0-2])$"}
 DATE_SCHEMA = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
 WINDOW_SCHEMA = {"type": "object", "required": ["start", "end"],
                  "properties": {"start": DATE_SCHEMA, "end": DATE_SCHEMA}}
