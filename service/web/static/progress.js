@@ -28,6 +28,7 @@ document.addEventListener("DOMContentLoaded", function () {
 
   function show(status) {
     panel.setAttribute("data-state", status.state);
+    panel.toggleAttribute("data-failed", status.state === "idle" && status.failed);
     Object.keys(status.counts || {}).forEach(function (kind) {
       var cell = panel.querySelector('[data-count="' + kind + '"]');
       if (cell) {
