@@ -66,7 +66,8 @@ class LiveIndex:
 
     def import_later(self, kind: str, path: str | Path, actor: str) -> None:
         """Queue a previewed upload: checked again and written in one transaction, audited as `actor`;
-        the file is deleted whatever the outcome, then demands and supplies are reloaded (reload_later)."""
+        the file is deleted whatever the outcome. Demands and supplies are then reloaded in the same job,
+        so the admin's bar goes from the write to the embedding without a gap."""
         self._submit(("import", kind, str(path), actor))
 
     def wait(self, timeout: float = 30.0) -> bool:
@@ -137,6 +138,7 @@ class LiveIndex:
         workflow.propose_for_record(self._db, engine, kind, record_id, self.k)
 
     def _import(self, kind: str, path: Path, actor: str) -> None:
+        """Write the upload, then reload; a refused file ends the job with its rows in `progress.message`."""
         self.progress.start("写入")
         try:
             count = self._write(kind, path, actor)
