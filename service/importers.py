@@ -200,6 +200,23 @@ def import_files(db, kind: str, paths, actor: str = "system", progress=None) -> 
     return save_records(db, kind, read_records(paths, kind, reference_ids(db, kind)), actor, progress)
 
 
+def headed_problems(kind: str, rejected: ImportRejected) -> list[dict]:
+    """Each bad row with its field under the spreadsheet's Chinese header, for a page ("—" where unknown)."""
+    headers = {field.key: field.header for field in FIELDS.get(kind, ())}
+    return [{"row": problem.row if problem.row is not None else "—",
+             "field": headers.get(problem.field, problem.field or "—"), "message": problem.message}
+            for problem in rejected.problems]
+
+
+def rejection_message(kind: str, rejected: ImportRejected) -> str:
+    """One Chinese sentence naming every bad row, for a flash or a status line.
+
+        导入被拒绝，数据库未作任何修改：第 3 行 需求名称：必填
+    """
+    return "导入被拒绝，数据库未作任何修改：" + "；".join(
+        f"第 {problem['row']} 行 {problem['field']}：{problem['message']}" for problem in headed_problems(kind, rejected))
+
+
 def reference_ids(db, kind: str) -> dict[str, set[str]] | None:
     """The ids that cooperations may point at; other kinds reference nothing."""
     if kind != "cooperations":

@@ -1,4 +1,5 @@
-"""Progress of long work (embedding both lists): one tracker the CLI prints and the admin pages poll.
+"""Progress of long work (writing an import, embedding both lists): one tracker the CLI prints and the
+admin pages poll.
 
     >>> progress = Progress()
     >>> progress.start("向量化"); progress.update(50, 200)
@@ -27,32 +28,40 @@ class Progress:
         self.started_at: str | None = None
         self.finished_at: str | None = None
         self.failed = False
+        self.message: str | None = None  # the finished job's outcome in Chinese, when it has more to say
 
     def start(self, stage: str, total: int = 0) -> None:
         with self._lock:
             self.stage, self.done, self.total = stage, 0, total
             self.started, self.started_at = self._clock(), _now()
-            self.finished_at, self.failed = None, False
+            self.finished_at, self.failed, self.message = None, False, None
 
     def update(self, done: int, total: int) -> None:
         """progress(done, total), the callback Engine.load takes."""
         with self._lock:
             self.done, self.total = done, total
 
+    def advance(self, count: int) -> None:
+        """progress(count), the callback store.upsert_records takes: `count` more records written."""
+        with self._lock:
+            self.done += count
+
     def next_stage(self, stage: str) -> None:
         with self._lock:
             self.stage = stage
 
-    def finish(self, failed: bool = False) -> None:
+    def finish(self, failed: bool = False, message: str | None = None) -> None:
         with self._lock:
-            self.stage, self.finished_at, self.failed = None, _now(), failed
+            self.stage, self.finished_at, self.failed, self.message = None, _now(), failed, message
 
     def snapshot(self) -> dict:
-        """Plain data for a status endpoint: stage, done, total, percent, rate (records/s), seconds left."""
+        """Plain data for a status endpoint: stage, done, total, percent, rate (records/s), seconds left,
+        and the finished job's outcome (failed, message)."""
         with self._lock:
             elapsed = self._clock() - self.started if self.started is not None else 0.0
             return {"stage": self.stage, "done": self.done, "total": self.total,
                     "started_at": self.started_at, "finished_at": self.finished_at, "failed": self.failed,
+                    "message": self.message,
                     **estimate(self.done, self.total, elapsed)}
 
 

@@ -2,7 +2,8 @@
 
 A request that creates, edits or deletes a record only queues the record's id and returns; the
 worker re-embeds it, updates the indexes in place and stores fresh proposals for it, so the record
-is matchable within a couple of seconds without blocking anyone.
+is matchable within a couple of seconds without blocking anyone. A confirmed import is queued the
+same way: the worker writes the file, then reloads, and `progress` reports both for the admin's bar.
 
     >>> live = LiveIndex("instance/matchmaker.db", "instance")     # doctest: +SKIP
     >>> live.refresh_later("demands", "D2021-001"); live.wait()     # doctest: +SKIP
@@ -16,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import store, workflow
+from . import importers, store, workflow
 from .progress import Progress
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ class LiveIndex:
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
         self._db = None
-        self.progress = Progress()  # the current or last full reload, for the admin pages' bars
+        self.progress = Progress()  # the current or last import or full reload, for the admin pages' bars
 
     # --- the engine ------------------------------------------------------------------------------
 
@@ -63,6 +64,12 @@ class LiveIndex:
         """Queue a full reload (after an import or a re-index request), then proposals for every open demand."""
         self._submit(("reload",))
 
+    def import_later(self, kind: str, path: str | Path, actor: str) -> None:
+        """Queue a previewed upload: checked again and written in one transaction, audited as `actor`;
+        the file is deleted whatever the outcome. Demands and supplies are then reloaded in the same job,
+        so the admin's bar goes from the write to the embedding without a gap."""
+        self._submit(("import", kind, str(path), actor))
+
     def wait(self, timeout: float = 30.0) -> bool:
         """Block until every queued job is done; False when the timeout passed first."""
         deadline = time.monotonic() + timeout
@@ -73,7 +80,8 @@ class LiveIndex:
         return True
 
     def status(self) -> dict:
-        """The reload's progress for a status endpoint: state is queued, running or idle."""
+        """The import's or reload's progress for a status endpoint: state is queued, running or idle;
+        failed and message tell how the last job ended."""
         snapshot = self.progress.snapshot()
         if snapshot["stage"] is not None:
             state = "running"
@@ -114,6 +122,8 @@ class LiveIndex:
             try:
                 if job[0] == "refresh":
                     self._refresh(job[1], job[2])
+                elif job[0] == "import":
+                    self._import(job[1], Path(job[2]), job[3])
                 else:
                     self._reload()
             except Exception:  # a failed job must not kill the worker; the next edit retries
@@ -127,7 +137,35 @@ class LiveIndex:
             engine.refresh(kind, record_id)
         workflow.propose_for_record(self._db, engine, kind, record_id, self.k)
 
-    def _reload(self) -> None:
+    def _import(self, kind: str, path: Path, actor: str) -> None:
+        """Write the upload, then reload; a refused file ends the job with its rows in `progress.message`."""
+        self.progress.start("写入")
+        try:
+            count = self._write(kind, path, actor)
+        except importers.ImportRejected as rejected:  # the store changed since the preview: not a fault
+            log.warning("import of %s refused at write time:\n%s", path.name, rejected)
+            self.progress.finish(failed=True, message=importers.rejection_message(kind, rejected))
+            return
+        except Exception:
+            self.progress.finish(failed=True, message="导入失败，数据库未作任何修改。请查看服务日志后重试。")
+            raise
+        finally:
+            path.unlink(missing_ok=True)
+        imported = f"已导入 {count} 条{importers.KIND_NAMES[kind]}"
+        if kind == "cooperations":  # cooperations are not embedded: nothing to reload
+            self.progress.finish(message=imported)
+        else:
+            self._reload(imported)
+
+    def _write(self, kind: str, path: Path, actor: str) -> int:
+        """Check the file again (the store may have changed since the preview), then write it all or nothing,
+        one progress step per batch."""
+        records = importers.read_records([path], kind, importers.reference_ids(self._db, kind))
+        self.progress.update(0, len(records))
+        return importers.save_records(self._db, kind, records, actor, progress=self.progress.advance)
+
+    def _reload(self, imported: str | None = None) -> None:
+        """Embed both lists afresh and propose for every open demand; `imported` (已导入 …) heads the outcome."""
         self.progress.start("向量化")
         try:
             engine, loaded = self._ensure_engine(self.progress.update)
@@ -137,6 +175,9 @@ class LiveIndex:
             self.progress.next_stage("生成推荐")
             workflow.generate_proposals(self._db, engine, self.k)
         except Exception:
-            self.progress.finish(failed=True)
+            self.progress.finish(failed=True, message=(f"{imported}，但" if imported else "")
+                                 + "重建索引失败，网站仍在使用原有索引。请查看服务日志后重试。")
             raise
-        self.progress.finish()
+        embedded = self.progress.snapshot()
+        self.progress.finish(message=(f"{imported}，" if imported else "")
+                             + f"向量化 {embedded['done']} / {embedded['total']} 条，推荐已更新")

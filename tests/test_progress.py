@@ -95,3 +95,20 @@ def test_a_failed_reload_is_reported_as_failed_not_finished(tmp_path):
     status = live.status()
     assert (status["state"], status["failed"]) == ("idle", True) and status["finished_at"]
     live.close()
+
+
+def test_a_write_advances_by_batches_and_the_outcome_stays_until_the_next_job():
+    clock = Clock()
+    progress = Progress(clock)
+    progress.start("写入")
+    progress.update(0, 1_100)
+    for batch in (500, 500, 100):
+        clock.now += 1.0
+        progress.advance(batch)
+    written = progress.snapshot()
+    assert (written["stage"], written["done"], written["total"], written["percent"]) == ("写入", 1_100, 1_100, 100.0)
+    assert written["rate"] == 366.7  # records a second over the three seconds the batches took
+    progress.finish(message="已导入 1100 条科技成果")
+    assert (progress.snapshot()["stage"], progress.snapshot()["message"]) == (None, "已导入 1100 条科技成果")
+    progress.start("向量化")
+    assert progress.snapshot()["message"] is None

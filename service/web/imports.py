@@ -1,8 +1,10 @@
 """The administrator's imports and re-index pages, and the JSON status their progress bars poll.
 
 An import is two steps: the upload is validated whole and kept in the instance folder while the
-admin looks at a preview (or at the bad rows, with nothing written); confirming writes it in one
-transaction and queues a background reload, whose progress /admin/progress reports.
+admin looks at a preview (or at the bad rows, with nothing written); confirming only queues it for
+the live index's worker and returns. The worker checks the file again, writes it in one transaction
+(all or nothing, audited as the admin), deletes it and reloads; /admin/progress reports the write,
+the embedding and how it ended (the counts, or why nothing was written).
 """
 from __future__ import annotations
 
@@ -14,13 +16,13 @@ from pathlib import Path
 from flask import current_app, flash, redirect, render_template, request, url_for
 
 from .. import auth, importers, store
-from ..records import FIELDS
 from . import bp
 from .access import get_db
 
 KINDS = ("demands", "supplies", "cooperations")
 PREVIEW_ROWS = 10
 UPLOAD_NAME = re.compile(r"^(demands|supplies|cooperations)-[0-9a-f]{32}\.(jsonl|csv|xlsx)$")
+QUEUED_PREFIX = "queued-"  # a confirmed upload, renamed so a second confirm cannot queue it twice
 UPLOAD_LIFETIME = 24 * 3600  # seconds an unconfirmed upload is kept
 PREVIEW_COLUMNS = {
     "demands": (("id", "需求编号"), ("title", "需求名称"), ("enterprise", "企业名称"), ("industry_cluster", "产业集群")),
@@ -37,18 +39,22 @@ def _uploads() -> Path:
 
 
 def _forget_stale_uploads(folder: Path) -> None:
+    """Delete uploads older than a day: previews never confirmed, and queued ones a stopped server left."""
     cutoff = time.time() - UPLOAD_LIFETIME
     for path in folder.iterdir():
-        if UPLOAD_NAME.match(path.name) and path.stat().st_mtime < cutoff:
+        if UPLOAD_NAME.match(path.name.removeprefix(QUEUED_PREFIX)) and path.stat().st_mtime < cutoff:
             path.unlink(missing_ok=True)
 
 
-def _problems(kind: str, rejected: importers.ImportRejected) -> list[dict]:
-    """Each bad row with its field under the spreadsheet's Chinese header."""
-    headers = {field.key: field.header for field in FIELDS.get(kind, ())}
-    return [{"row": problem.row if problem.row is not None else "—",
-             "field": headers.get(problem.field, problem.field or "—"), "message": problem.message}
-            for problem in rejected.problems]
+def _claim(path: Path) -> Path | None:
+    """The upload renamed as queued, or None when it is gone (imported or expired). The rename is
+    atomic, so of two confirms of one upload (a double click) only the first queues it."""
+    queued = path.with_name(QUEUED_PREFIX + path.name)
+    try:
+        path.rename(queued)
+    except FileNotFoundError:
+        return None
+    return queued
 
 
 def _counts(db) -> dict:
@@ -90,7 +96,7 @@ def admin_imports_preview():
         records = importers.read_records([path], kind, importers.reference_ids(get_db(), kind))
     except importers.ImportRejected as rejected:
         path.unlink(missing_ok=True)
-        return _page(kind=kind, filename=upload.filename, problems=_problems(kind, rejected)), 422
+        return _page(kind=kind, filename=upload.filename, problems=importers.headed_problems(kind, rejected)), 422
     return _page(kind=kind, filename=upload.filename, upload=path.name, total=len(records),
                  preview=records[:PREVIEW_ROWS], columns=PREVIEW_COLUMNS[kind])
 
@@ -98,26 +104,17 @@ def admin_imports_preview():
 @bp.post("/admin/imports/confirm")
 @auth.roles_required("admin")
 def admin_imports_confirm():
-    """Write a previewed upload (validated again: the store may have changed) and reload in the background."""
+    """Queue a previewed upload for the worker to write (checked again there: the store may have
+    changed) and reload; the page's progress bar follows both, so the request returns at once."""
     name = request.form.get("upload", "")
-    path = _uploads() / name
-    if not UPLOAD_NAME.match(name) or not path.exists():
+    queued = _claim(_uploads() / name) if UPLOAD_NAME.match(name) else None
+    if queued is None:
         flash("找不到待确认的上传文件（可能已导入或已过期），请重新上传。", "error")
         return redirect(url_for("web.admin_imports"))
     kind = name.split("-", 1)[0]
-    try:
-        count = importers.import_files(get_db(), kind, [path], actor=auth.current_user()["name"])
-    except importers.ImportRejected as rejected:
-        flash("导入被拒绝，数据库未作任何修改：" + "；".join(
-            f"第 {problem['row']} 行 {problem['field']}：{problem['message']}" for problem in _problems(kind, rejected)),
-            "error")
-        return redirect(url_for("web.admin_imports", kind=kind))
-    finally:
-        path.unlink(missing_ok=True)
-    if kind != "cooperations":
-        current_app.extensions["live_index"].reload_later()
-    flash(f"已导入 {count} 条{importers.KIND_NAMES[kind]}。"
-          + ("正在后台向量化并更新推荐，进度见下方。" if kind != "cooperations" else ""), "success")
+    current_app.extensions["live_index"].import_later(kind, queued, actor=auth.current_user()["name"])
+    flash(f"已开始导入{importers.KIND_NAMES[kind]}：在后台写入"
+          + ("，再向量化并更新推荐" if kind != "cooperations" else "") + "，进度见下方。", "success")
     return redirect(url_for("web.admin_imports", kind=kind))
 
 
@@ -142,5 +139,5 @@ def admin_reindex():
 @bp.get("/admin/progress")
 @auth.roles_required("admin")
 def admin_progress():
-    """The background reload's progress and the record counts, polled by progress.js."""
+    """The background import's or reload's progress and the record counts, polled by progress.js."""
     return {**current_app.extensions["live_index"].status(), "counts": _counts(get_db())}

@@ -1,4 +1,5 @@
-// The admin pages' progress bar: polls /admin/progress until the background reload is done.
+// The admin pages' progress bar: polls /admin/progress until the background import or reload is done.
+// An import shows two stages on the one bar: 写入 (records written), then 向量化 (records embedded).
 document.addEventListener("DOMContentLoaded", function () {
   var panel = document.getElementById("reload-progress");
   if (!panel) {
@@ -27,6 +28,7 @@ document.addEventListener("DOMContentLoaded", function () {
 
   function show(status) {
     panel.setAttribute("data-state", status.state);
+    panel.toggleAttribute("data-failed", status.state === "idle" && status.failed);
     Object.keys(status.counts || {}).forEach(function (kind) {
       var cell = panel.querySelector('[data-count="' + kind + '"]');
       if (cell) {
@@ -35,21 +37,24 @@ document.addEventListener("DOMContentLoaded", function () {
     });
     if (status.state === "queued") {
       bar.removeAttribute("value");
-      text.textContent = "排队中，即将开始向量化…";
-    } else if (status.state === "running" && status.stage === "向量化") {
+      text.textContent = "排队中，即将开始…";
+    } else if (status.state === "running" && status.stage === "写入" && !status.total) {
+      bar.removeAttribute("value");
+      text.textContent = "正在检查上传的文件…";
+    } else if (status.state === "running" && (status.stage === "写入" || status.stage === "向量化")) {
       bar.value = status.percent || 0;
-      text.textContent = "向量化 " + status.done + " / " + status.total + " 条（" + (status.percent || 0) + "%）" +
-        (status.rate ? "，每秒 " + status.rate + " 条，预计还需 " + duration(status.seconds_left) : "");
+      text.textContent = status.stage + " " + status.done + " / " + status.total + " 条（" +
+        (status.percent || 0) + "%）" + (status.rate ? "，每秒 " + status.rate + " 条，预计还需 " + duration(status.seconds_left) : "");
     } else if (status.state === "running") {
       bar.value = 100;
       text.textContent = "已向量化 " + status.total + " 条，正在" + status.stage + "…";
     } else if (status.failed) {
       bar.value = 0;
-      text.textContent = "上次重建失败，网站仍在使用原有索引。请查看服务日志后重试。";
+      text.textContent = status.message || "上次重建失败，网站仍在使用原有索引。请查看服务日志后重试。";
     } else if (status.finished_at) {
       bar.value = 100;
-      text.textContent = "已完成：向量化 " + status.done + " / " + status.total + " 条，推荐已更新（" +
-        beijing(status.finished_at) + "）";
+      text.textContent = "已完成：" + (status.message || "向量化 " + status.done + " / " + status.total + " 条，推荐已更新") +
+        "（" + beijing(status.finished_at) + "）";
     } else {
       bar.value = 0;
       text.textContent = "当前没有进行中的重建。";
