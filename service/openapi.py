@@ -254,6 +254,14 @@ SCHEMAS = {
         "kind": {"enum": ["demands", "supplies", "cooperations"]}, "imported": {"type": "integer"}}},
     "Queued": {"type": "object", "required": ["status"], "properties": {
         "status": {"const": "queued"}, "message": {"type": "string"}}},
+    "System": {"type": "object", "required": ["embedder", "index"], "properties": {
+        "embedder": {"type": "object", "required": ["model_id", "precision", "chosen_by", "cpu", "cpu_features"],
+                     "properties": {"model_id": {"type": "string"}, "precision": {"enum": ["fp32", "int8"]},
+                                    "chosen_by": {"type": "string"}, "check": {"type": "string"},
+                                    "threads": {"type": ["integer", "null"]}, "cpu": {"type": "string"},
+                                    "cpu_features": {"type": "array", "items": {"type": "string"}},
+                                    "onnxruntime": {"type": "string"}}},
+        "index": {"enum": ["idle", "queued", "running"]}}},
     # Themed matchmaking sessions (专题对接) and visits (双走进): service/sessions.py.
     "SessionPair": {
         "type": "object", "required": ["id", "session_id", "demand_id", "supply_id", "position", "score", "reasons",
@@ -569,6 +577,7 @@ def document() -> dict:
                               (400, 401, 403, 404, 413, 422), body="File", tag="admin")},
         "/reindex": {"post": operation("重建索引并更新推荐（管理员，后台进行）", {202: "Queued"}, (400, 401, 403),
                                        tag="admin")},
+        "/system": {"get": operation("向量模型、计算精度与 CPU（管理员）", {200: "System"}, (401, 403), tag="admin")},
         **session_paths(),
         "/openapi.json": {"get": {"summary": "本文档", "security": [], "tags": ["admin"],
                                   "responses": {"200": {"description": "OpenAPI 文档",

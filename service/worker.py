@@ -54,6 +54,13 @@ class LiveIndex:
             self._engine = engine
             return engine, True
 
+    def describe_embedder(self) -> dict:
+        """matching.embedders.describe of the engine's embedder: the loaded engine's, else loaded alone
+        (the bundled model is shared per process, so the engine's later load reuses it)."""
+        from matching.embedders import describe, load_embedder
+        embedder = self._engine.embedder if self._engine is not None else self.embedder
+        return describe(load_embedder(embedder) if isinstance(embedder, str) else embedder)
+
     # --- background jobs ------------------------------------------------------------------------
 
     def refresh_later(self, kind: str, record_id: str) -> None:

@@ -1,4 +1,5 @@
-"""/reindex: an admin rebuilds the engine's indexes and the stored proposals in the background."""
+"""/reindex: an admin rebuilds the engine's indexes and the stored proposals in the background;
+/system: what embeds them, in which precision, on which CPU."""
 from __future__ import annotations
 
 from flask import Blueprint
@@ -14,3 +15,11 @@ bp = Blueprint("index", __name__)
 def reindex():
     live_index().reload_later()
     return {"status": "queued", "message": "已开始重建索引并更新推荐"}, 202
+
+
+@bp.get("/system")
+@roles_required("admin")
+def system():
+    """The embedder, its precision and why, and the CPU (as `matchmaker info`), with the index job's state."""
+    live = live_index()
+    return {"embedder": live.describe_embedder(), "index": live.status()["state"]}

@@ -121,7 +121,8 @@ def admin_imports_confirm():
 @bp.get("/admin/index")
 @auth.roles_required("admin")
 def admin_index():
-    return render_template("admin_index.html", counts=_counts(get_db()))
+    return render_template("admin_index.html", counts=_counts(get_db()),
+                           system=current_app.extensions["live_index"].describe_embedder())
 
 
 @bp.post("/admin/index")
