@@ -40,11 +40,15 @@ _INVISIBLE = re.compile("[\u200b-\u200d\u2060\ufeff]")
 _WHITESPACE = re.compile(r"\s+")
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize(text: str) -> str:
     """Fold width, case, punctuation variants and whitespace into one form.
 
         >>> normalize("ＡＩ芯片——“国产化”\\n\\n方案")
         'ai芯片--"国产化" 方案'
+
+    Cached: explaining a ranking normalises each candidate's whole text again (a quarter of a new
+    demand's time outside embedding, bench/engine_speed.py).
     """
     text = unicodedata.normalize("NFKC", text)
     text = _INVISIBLE.sub("", text).translate(_PUNCTUATION).lower()
