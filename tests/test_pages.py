@@ -314,7 +314,10 @@ def test_a_form_post_without_the_csrf_token_is_refused(client, db):
 
 # --- the broker's queue ---------------------------------------------------------------------------
 
-def test_the_queue_shows_the_strong_zone_side_by_side_with_the_engines_reasons(client, db):
+def test_the_queue_shows_the_strong_zone_side_by_side_with_the_engines_reasons(app, client, db):
+    # The seed's one strong pair scores about 0.80, either side of the default line by precision.
+    pair = db.execute("select score from proposals where demand_id = 'D2021-001' and supply_id = 'S2021-009'")
+    app.config["UPPER"] = pair.fetchone()[0]
     log_in(client, db, "broker")
     body = text(client.get("/queue"))
     assert "强推荐" in body and "待复核" in body and "已推荐待确认" in body and "暂不确定" in body  # the tabs
