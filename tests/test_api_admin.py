@@ -74,6 +74,17 @@ def test_reindex_runs_in_the_background(api, app):
     assert app.extensions["live_index"].wait(30)
 
 
+def test_the_system_endpoint_says_what_embeds_and_on_which_cpu(api, app):
+    answer = api("admin").get("/system")
+    assert answer.status_code == 200
+    embedder = answer.json["embedder"]
+    assert embedder == app.extensions["live_index"].describe_embedder()
+    assert embedder["precision"] in ("fp32", "int8") and embedder["model_id"] and embedder["cpu"]
+    assert embedder["model_id"].endswith("/int8") == (embedder["precision"] == "int8")
+    assert answer.json["index"] in ("idle", "queued", "running", "failed")
+    assert api("broker").get("/system").status_code == 403
+
+
 def test_the_audit_log_shows_who_changed_what(api):
     api("enterprise").post("/demands", json={"title": "新需求", "description": "说明"})
     entries = api("broker").get("/audit?limit=5").json["items"]

