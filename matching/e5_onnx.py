@@ -58,10 +58,12 @@ CALIBRATION_TEXTS = Path(__file__).resolve().parent / "resources" / "calibration
 # Measured on the sample's texts against float32 (cosine mean / lowest): every MatMul int8 as is,
 # 0.982 / 0.967; smoothed with α 0.5, 0.984 / 0.971; 0.75, 0.996 / 0.993; 0.9, 0.991 / 0.986.
 SMOOTHING_ALPHA = 0.75
-# FFN output projections kept in float32: their inputs (GELU outputs) carry the worst outlier
-# channels (chosen greedily, one layer at a time); with them, 0.997 / 0.995, for 8% of the work.
-INT8_FLOAT_NODES = ("l0.fo.mm", "l4.fo.mm", "l5.fo.mm")
-INT8_RECIPE = 2             # bump when the quantisation above changes: cached models are rebuilt
+# MatMuls left in float32: none. Keeping the FFN output projections of layers 0, 4 and 5 (whose
+# GELU inputs carry the worst outlier channels) raised the agreement to 0.997 / 0.995 but ranked no
+# better (match-dev R@5 0.890 either way, MRR 0.776 against 0.779) and cost 10% of a query's
+# embedding time (BENCHMARKS.md, "Embedding precision"); e.g. ("l0.fo.mm",) for a model that needs it.
+INT8_FLOAT_NODES: tuple[str, ...] = ()
+INT8_RECIPE = 3             # bump when the quantisation above changes: cached models are rebuilt
 # The int8 model is used only if every probe text's vector agrees with float32 at least this well.
 INT8_MIN_COSINE = 0.99
 MODEL_CACHE_ENV = "MATCHMAKER_MODEL_CACHE"
