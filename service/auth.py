@@ -24,6 +24,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import security, store
 from .permissions import OWNED_KIND, ROLE_NAMES, ROLES
+from .resources import get_db
 
 STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
 
@@ -166,8 +167,6 @@ def bearer_token() -> str | None:
 @bp.before_app_request
 def load_user() -> None:
     """Identify the caller by API token (scripts) or session (pages); set g.user and g.auth."""
-    from .app import get_db
-
     g.user, g.auth = None, None
     token = bearer_token()
     if token is not None:
@@ -290,8 +289,6 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=("GET", "POST"))
 def login():
-    from .app import get_db
-
     error, status = None, 200
     if request.method == "POST":
         name = request.form.get("name", "")

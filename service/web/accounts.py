@@ -9,8 +9,8 @@ from __future__ import annotations
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
 
 from .. import auth, permissions, store
+from ..resources import get_db
 from . import bp
-from .access import get_db
 
 
 @bp.get("/admin")

@@ -10,8 +10,9 @@ from flask import abort, flash, make_response, redirect, render_template, reques
 
 from .. import auth, importers, permissions, store, workflow
 from ..records import DEMAND_STATUSES, FIELDS, INDUSTRY_CLUSTERS, MATURITY_LEVELS, clean_record
+from ..resources import get_db
 from . import COOPERATION_MODES, bp, presenting
-from .access import counterpart_visible, get_db, record_saved, thresholds, visible_proposals
+from .access import counterpart_visible, record_saved, thresholds, visible_proposals
 
 REGIONS = ("环翠区", "文登区", "荣成市", "乳山市", "火炬高技术产业开发区", "经济技术开发区",
            "临港经济技术开发区", "南海新区")

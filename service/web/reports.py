@@ -7,8 +7,8 @@ import io
 from flask import Response, abort, current_app, render_template, request, send_file
 
 from .. import auth, reports
+from ..resources import get_db
 from . import bp
-from .access import get_db
 
 
 def _month() -> str:

@@ -8,8 +8,9 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from .. import auth, beijing, permissions, store, workflow
 from ..engine import DEFAULT_GAP_THRESHOLD
 from ..records import FIELDS, INDUSTRY_CLUSTERS
+from ..resources import get_db
 from . import bp, presenting
-from .access import get_db, thresholds
+from .access import thresholds
 from .lists import REGIONS, _merge, export_response, sort_order
 
 UNDO_DEPTH = 20
