@@ -10,7 +10,7 @@ from flask import abort, flash, make_response, redirect, render_template, reques
 
 from .. import auth, permissions, store
 from ..resources import get_db
-from . import bp
+from .blueprint import bp
 
 
 @bp.get("/admin")

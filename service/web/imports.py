@@ -17,7 +17,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 
 from .. import auth, importers, store
 from ..resources import get_db
-from . import bp
+from .blueprint import bp
 
 KINDS = ("demands", "supplies", "cooperations")
 PREVIEW_ROWS = 10

@@ -11,7 +11,8 @@ from flask import abort, flash, make_response, redirect, render_template, reques
 from .. import auth, importers, permissions, store, workflow
 from ..records import DEMAND_STATUSES, FIELDS, INDUSTRY_CLUSTERS, MATURITY_LEVELS, clean_record
 from ..resources import get_db
-from . import COOPERATION_MODES, bp, presenting
+from . import presenting
+from .blueprint import COOPERATION_MODES, bp
 from .access import counterpart_visible, record_saved, thresholds, visible_proposals
 
 REGIONS = ("环翠区", "文登区", "荣成市", "乳山市", "火炬高技术产业开发区", "经济技术开发区",

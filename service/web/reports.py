@@ -9,7 +9,7 @@ from flask import Response, abort, current_app, render_template, request, send_f
 from .. import auth, reports
 from ..report_workbook import write_workbook
 from ..resources import get_db
-from . import bp
+from .blueprint import bp
 
 
 def _month() -> str:

@@ -9,7 +9,8 @@ from .. import auth, beijing, permissions, store, workflow
 from ..engine import DEFAULT_GAP_THRESHOLD
 from ..records import FIELDS, INDUSTRY_CLUSTERS
 from ..resources import get_db
-from . import bp, presenting
+from . import presenting
+from .blueprint import bp
 from .access import thresholds
 from .lists import REGIONS, _merge, export_response, sort_order
 

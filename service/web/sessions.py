@@ -12,7 +12,7 @@ from ..importers import write_records
 from ..records import FIELDS, INDUSTRY_CLUSTERS
 from ..resources import get_db
 from ..workflow import WorkflowError
-from . import COOPERATION_MODES, bp
+from .blueprint import COOPERATION_MODES, bp
 from .access import record_saved, thresholds
 from .lists import REGIONS, _merge, _validate
 from .review import _back, _refused
