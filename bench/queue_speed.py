@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from service import auth, importers, store  # noqa: E402
-from service.app import create_app, shutdown  # noqa: E402
+from service.app import create_app  # noqa: E402
+from service.resources import shutdown  # noqa: E402
 
 DATA = ROOT / "data"
 TARGET_P50_MS = 300.0

@@ -17,19 +17,16 @@ Configuration comes from the environment (a test passes a dict that wins over it
 """
 from __future__ import annotations
 
-import importlib
 import os
 import secrets
-import threading
 from pathlib import Path
 
-from flask import Flask, current_app, g
+from flask import Flask
 
 from matching.cpu import requested_precision
 
-from . import auth, security, store
+from . import auth, resources, security, store
 from .engine import REVIEW_LOWER, REVIEW_UPPER
-from .worker import LiveIndex
 
 DEFAULT_DB = Path("instance") / "matchmaker.db"
 
@@ -48,21 +45,14 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.sort_keys = False
 
     store.open_db(app.config["DATABASE"]).close()  # create or upgrade the schema once, at start
-    app.extensions["connections"] = threading.local()  # each serving thread's own connection
-    app.extensions["opened"] = []  # all of them, for shutdown()
-    app.teardown_appcontext(close_db)
-    app.extensions["live_index"] = LiveIndex(app.config["DATABASE"], app.config["INSTANCE"],
-                                             app.config["EMBEDDER"], app.config["PROPOSALS_PER_DEMAND"])
+    resources.init_app(app)
     auth.init_app(app)
     security.init_app(app)
 
     from .api import register as register_api
+    from .web import bp as pages
     register_api(app)
-
-    # The pages live in service/web; the API works without them.
-    web = importlib.import_module("service.web")
-    if getattr(web, "bp", None) is not None:
-        app.register_blueprint(web.bp)
+    app.register_blueprint(pages)
     return app
 
 
@@ -102,36 +92,3 @@ def _finish_config(app: Flask) -> None:
         requested_precision()  # read again when the embedder loads; refused here, before the site is up
     except ValueError as error:
         raise ConfigError(f"配置有误：{error}") from error
-
-
-def get_db():
-    """This request's database connection: the serving thread's own, opened on its first request and
-    kept for the next (opening one costs more than a typical request's queries together)."""
-    if "db" not in g:
-        kept = current_app.extensions["connections"]
-        if getattr(kept, "db", None) is None:
-            kept.db = store.open_db(current_app.config["DATABASE"], schema=False)
-            current_app.extensions["opened"].append(kept.db)
-        g.db = kept.db
-    return g.db
-
-
-def close_db(error=None) -> None:
-    """The request is over: its connection stays open for the thread's next one, never mid-transaction."""
-    db = g.pop("db", None)
-    if db is not None and db.conn.in_transaction:
-        db.conn.rollback()
-
-
-def shutdown(app: Flask) -> None:
-    """Close what the app keeps open between requests: the live index's worker and engine, and every
-    serving thread's connection. For the end of serving (and of a test's app), not mid-request."""
-    app.extensions["live_index"].close()
-    opened = app.extensions["opened"]
-    while opened:
-        opened.pop().close()
-
-
-def live_index() -> LiveIndex:
-    """The app's engine and background re-indexer."""
-    return current_app.extensions["live_index"]

@@ -1,4 +1,4 @@
-"""Accounts, roles, login and the object-level rules every page and API endpoint applies.
+"""Accounts, login, CSRF and the guards on views; the rules themselves are in permissions.py.
 
 Pages log in with a session (and every form post carries a CSRF token); scripts call the API with
 `Authorization: Bearer <token>`. Views are guarded with decorators:
@@ -7,7 +7,7 @@ Pages log in with a session (and every form post carries a CSRF token); scripts 
     @roles_required("enterprise", "admin")
     def edit(demand_id): ...
 
-and a record is shown or changed only where `can_view(user, "demands", demand)` or
+and a record is shown or changed only where `permissions.can_view(user, "demands", demand)` or
 `can_edit(...)` says so.
 """
 from __future__ import annotations
@@ -23,13 +23,9 @@ from flask import (Blueprint, abort, g, jsonify, redirect, render_template, requ
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import security, store
+from .permissions import OWNED_KIND, ROLE_NAMES, ROLES
+from .resources import get_db
 
-ROLES = ("enterprise", "platform", "broker", "admin")
-ROLE_NAMES = {"enterprise": "企业", "platform": "平台", "broker": "技术经纪人", "admin": "管理员"}
-# Whose records a role owns: an enterprise its demands, a platform its supplies.
-OWNED_KIND = {"enterprise": "demands", "platform": "supplies"}
-OWNER_FIELD = {"demands": "enterprise", "supplies": "platform"}
-SEE_ALL = ("broker", "admin")
 STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
 
 bp = Blueprint("auth", __name__)
@@ -171,8 +167,6 @@ def bearer_token() -> str | None:
 @bp.before_app_request
 def load_user() -> None:
     """Identify the caller by API token (scripts) or session (pages); set g.user and g.auth."""
-    from .app import get_db
-
     g.user, g.auth = None, None
     token = bearer_token()
     if token is not None:
@@ -282,48 +276,6 @@ def roles_required(*roles: str):
     return decorator
 
 
-def owns(user: dict | None, kind: str, record: dict | None) -> bool:
-    """An enterprise owns the demands filed under its name; a platform the supplies it lists."""
-    if not user or not record or OWNED_KIND.get(user["role"]) != kind:
-        return False
-    return bool(user.get("org")) and record.get(OWNER_FIELD[kind]) == user["org"]
-
-
-def can_view(user: dict | None, kind: str, record: dict | None) -> bool:
-    """Brokers and admins see every record; enterprises and platforms only their own."""
-    if not user or not record:
-        return False
-    return user["role"] in SEE_ALL or owns(user, kind, record)
-
-
-def can_edit(user: dict | None, kind: str, record: dict | None) -> bool:
-    """Owners edit their own records; admins (imports) and brokers (records taken down on visits) any."""
-    if not user or not record:
-        return False
-    return user["role"] in ("admin", "broker") or owns(user, kind, record)
-
-
-def can_delete(user: dict | None, kind: str, record: dict | None) -> bool:
-    """Owners delete their own records and admins any; a broker edits but does not delete."""
-    if not user or not record:
-        return False
-    return user["role"] == "admin" or owns(user, kind, record)
-
-
-def can_create(user: dict | None, kind: str) -> bool:
-    """Owners post their own kind; brokers post both lists (demands found on visits); admins anything."""
-    return bool(user) and (user["role"] in ("admin", "broker") or OWNED_KIND.get(user["role"]) == kind)
-
-
-def visible_filter(user: dict, kind: str) -> dict:
-    """The store filter that limits a list to what the user may see (always empty for brokers)."""
-    if user["role"] in SEE_ALL:
-        return {}
-    if OWNED_KIND.get(user["role"]) == kind:
-        return {OWNER_FIELD[kind]: user.get("org") or "\0"}
-    return {"id": "\0"}  # nothing: an enterprise sees no supplies list, a platform no demands list
-
-
 # --- login pages ------------------------------------------------------------------------------
 
 def _safe_next(target: str | None) -> str:
@@ -337,8 +289,6 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=("GET", "POST"))
 def login():
-    from .app import get_db
-
     error, status = None, 200
     if request.method == "POST":
         name = request.form.get("name", "")

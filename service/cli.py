@@ -238,7 +238,7 @@ def gaps(context, min_score, output_format):
 @pass_context
 def report(context, month, output_format, output, gaps):
     """月度匹配报告：本月与本年累计的各项指标，按产业集群、平台、区市分解。"""
-    from . import reports
+    from . import report_workbook, reports
     try:
         reports.parse_month(month)
     except reports.ReportError as error:
@@ -248,7 +248,7 @@ def report(context, month, output_format, output, gaps):
     gap_list = reports.gaps_from_engine(open_engine(context)) if gaps else None
     built = reports.monthly_report(context.db, month, gap_list)
     if output_format == "xlsx":
-        reports.render_xlsx(built, output)
+        report_workbook.write_workbook(built, output)
     else:
         text = reports.render_html(built) if output_format == "html" else reports.render_json(built)
         if not output:

@@ -26,7 +26,8 @@ BREAKDOWN_SHEETS = {"cluster": "按产业集群", "platform": "按平台", "regi
 
 
 def write_workbook(report: dict, path) -> object:
-    """Write the workbook to a path or a binary file object; returns what it was given."""
+    """Write the workbook (summary, trend, one sheet per breakdown, heat map, platform view, gaps,
+    definitions) to a path or a binary file object; returns what it was given."""
     book = Workbook()
     _summary(book.active, report)
     _trend(book.create_sheet("月度趋势"), report)

@@ -1,11 +1,11 @@
-"""The monthly match-rate report: the one place that defines every figure, and its three renderings.
+"""The monthly match-rate report: the one place that defines every figure, and its renderings.
 
-A report is plain data (the JSON the API serves); HTML and XLSX are drawn from that same dict:
+A report is plain data (the JSON the API serves); HTML and XLSX are drawn from that same dict, the
+workbook by service/report_workbook.py (which reads the figures' definitions from here):
 
     >>> report = monthly_report(db, "2021-12")                     # doctest: +SKIP
     >>> report["ytd"]["cooperations"], report["ytd"]["new_demands"]  # doctest: +SKIP
     (73, 227)
-    >>> render_xlsx(report, "report-2021-12.xlsx")                 # doctest: +SKIP
 
 Counting rules (README.md, 报告, says the same in Chinese):
 - Every figure counts events dated inside a window: the month, the previous month, or the year to
@@ -576,9 +576,3 @@ def render_html(report: dict) -> str:
 def render_json(report: dict) -> str:
     import json
     return json.dumps(report, ensure_ascii=False, indent=2)
-
-
-def render_xlsx(report: dict, path) -> Path:
-    """The workbook: summary, trend, one sheet per breakdown, heat map, platform view, gaps, definitions."""
-    from .report_workbook import write_workbook
-    return write_workbook(report, path)

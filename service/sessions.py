@@ -20,7 +20,7 @@ import datetime as dt
 import sqlite3
 
 from . import store, workflow
-from .auth import SEE_ALL
+from .permissions import SEE_ALL
 from .engine import REVIEW_LOWER
 from .records import INDUSTRY_CLUSTERS, OPEN_DEMAND_STATUSES
 from .workflow import WorkflowError

@@ -17,7 +17,7 @@ import datetime as dt
 import sqlite3
 
 from . import store
-from .auth import owns
+from .permissions import owns
 from .records import OPEN_DEMAND_STATUSES, PUBLIC_FIELDS, clean_record
 
 STATUS_NAMES = {

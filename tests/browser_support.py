@@ -55,9 +55,9 @@ def serve(app):
 @contextmanager
 def browsing(app):
     """The app served (serve) and a headless chromium; yields (base_url, browser). Afterwards the
-    browser closes, and so does the app's worker and every connection it kept (service.app.shutdown).
+    browser closes, and so does the app's worker and every connection it kept (service.resources.shutdown).
     Skips the test when no browser can run (require_browser)."""
-    from service.app import shutdown
+    from service.resources import shutdown
 
     sync_playwright = require_browser()
     try:

@@ -23,7 +23,8 @@ from werkzeug.exceptions import HTTPException
 
 from matching.embedders import load_embedder
 from service import auth, store, workflow
-from service.app import create_app, shutdown
+from service.app import create_app
+from service.resources import shutdown
 from service.engine import Engine
 from service.openapi import document
 

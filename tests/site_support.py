@@ -93,7 +93,7 @@ CSRF = "test-csrf-token"
 
 @pytest.fixture
 def app(tmp_path):
-    from service.app import shutdown
+    from service.resources import shutdown
 
     app = make_site(tmp_path / "site")
     yield app

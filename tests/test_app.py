@@ -9,7 +9,8 @@ import urllib.request
 import pytest
 
 from service import importers, store
-from service.app import ConfigError, create_app, get_db, shutdown
+from service.app import ConfigError, create_app
+from service.resources import get_db, shutdown
 
 from .conftest import sample_files
 from .server_process import ServerProcess

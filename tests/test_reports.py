@@ -20,6 +20,7 @@ from jsonschema import Draft202012Validator
 from openpyxl import load_workbook
 
 from service import importers, reports, sessions, store
+from service.report_workbook import write_workbook
 
 from .conftest import sample_files
 
@@ -227,7 +228,7 @@ def test_the_sample_reads_73_cooperations_over_227_demands_for_2021(sample):
 # --- the workbook --------------------------------------------------------------------------------------
 
 def test_the_workbook_has_the_figures_chinese_headers_charts_and_a4_setup(march, tmp_path):
-    path = reports.render_xlsx(march, tmp_path / "report.xlsx")
+    path = write_workbook(march, tmp_path / "report.xlsx")
     book = load_workbook(path)
     assert book.sheetnames == ["概要", "月度趋势", "按产业集群", "按平台", "按区市", "集群×区市", "平台绩效",
                                "缺口清单", "指标口径"]
@@ -270,7 +271,7 @@ def test_user_text_in_the_workbook_is_text_never_a_formula(counted, tmp_path):
     store.upsert_cooperations(counted, [{"demand_id": "D4", "supply_id": "S9", "confirmed_at": "2021-03-28",
                                          "amount_wan": 5}])
     gaps = {"threshold": 0.5, "items": [{"demand_id": "D9", "best_score": 0.2, "best_supply_id": "S9"}]}
-    book = load_workbook(reports.render_xlsx(reports.monthly_report(counted, "2021-03", gaps), tmp_path / "r.xlsx"))
+    book = load_workbook(write_workbook(reports.monthly_report(counted, "2021-03", gaps), tmp_path / "r.xlsx"))
     cells = [cell for sheet in book.worksheets for row in sheet.iter_rows() for cell in row]
     assert not [cell.coordinate for cell in cells if cell.data_type == "f"]
     hostile = [cell for cell in cells if cell.value in (HOSTILE_TITLE, HOSTILE_PLATFORM, HOSTILE_REGION)]

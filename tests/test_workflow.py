@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from service import store, workflow
-from service.app import live_index
+from service.resources import live_index
 from service.engine import REVIEW_LOWER, REVIEW_UPPER
 
 from .service_fixtures import *  # noqa: F401,F403

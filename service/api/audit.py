@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from .. import store
-from ..app import get_db
+from ..resources import get_db
 from ..auth import roles_required
 from .base import int_arg
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from ..app import live_index
+from ..resources import live_index
 from ..auth import roles_required
 from ..engine import DEFAULT_GAP_THRESHOLD
 from .base import ApiError

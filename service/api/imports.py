@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import Blueprint, request
 
 from .. import importers
-from ..app import get_db, live_index
+from ..resources import get_db, live_index
 from ..auth import current_user, roles_required
 from .base import ApiError
 

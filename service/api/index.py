@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from ..app import live_index
+from ..resources import live_index
 from ..auth import roles_required
 
 bp = Blueprint("index", __name__)

@@ -8,9 +8,9 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request, url_for
 
 from .. import store, workflow
-from ..app import get_db, live_index
-from ..auth import (OWNER_FIELD, SEE_ALL, can_create, can_delete, can_edit, can_view, current_user, login_required,
-                    visible_filter)
+from ..resources import get_db, live_index
+from ..auth import current_user, login_required
+from ..permissions import OWNER_FIELD, SEE_ALL, can_create, can_delete, can_edit, can_view, visible_filter
 from ..records import KIND_NAMES, clean_record
 from .base import ApiError, choice_arg, int_arg, json_body, month_arg, page_args, paginated
 

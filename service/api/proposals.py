@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from .. import store, workflow
-from ..app import get_db
+from ..resources import get_db
 from ..auth import current_user, login_required, roles_required
 from .base import ApiError, choice_arg, json_body, month_arg, page_args, paginated
 

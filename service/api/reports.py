@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from .. import reports, store
-from ..app import get_db, live_index
+from ..resources import get_db, live_index
 from ..auth import login_required, roles_required
 from .base import ApiError
 

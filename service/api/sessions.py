@@ -5,7 +5,7 @@ from flask import Blueprint, jsonify, url_for
 
 from .. import sessions as domain
 from .. import store
-from ..app import get_db, live_index
+from ..resources import get_db, live_index
 from ..auth import current_user, login_required, roles_required
 from .base import ApiError, json_body, month_arg
 from .lists import clean

@@ -8,8 +8,9 @@ from __future__ import annotations
 from flask import Blueprint
 
 from .. import auth, security, store
-from ..app import get_db
-from ..auth import ROLES, create_user, current_user, login_required, roles_required
+from ..resources import get_db
+from ..auth import create_user, current_user, login_required, roles_required
+from ..permissions import ROLES
 from .base import ApiError, json_body
 
 bp = Blueprint("users", __name__)

@@ -1,16 +1,11 @@
-"""What the pages take from the app, auth and workflow: the request's database, the live index,
-and which proposals and confidential details a user may see."""
+"""What the pages take from the app's config, the live index and workflow: the review thresholds,
+re-indexing after an edit, and which proposals and confidential details a user may see."""
 from __future__ import annotations
 
 from flask import current_app
 
 from .. import store, workflow
 from ..engine import REVIEW_LOWER, REVIEW_UPPER
-
-
-def get_db():
-    from ..app import get_db as app_db
-    return app_db()
 
 
 def record_saved(kind: str, record_id: str) -> None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
 
-from .. import auth, store
-from . import bp
-from .access import get_db
+from .. import auth, permissions, store
+from ..resources import get_db
+from .blueprint import bp
 
 
 @bp.get("/admin")
@@ -23,7 +23,7 @@ def _users_page(values: dict | None = None, errors: dict | None = None, issued: 
                 status: int = 200):
     """The account list with the create form; `issued` carries secrets shown this once."""
     response = make_response(render_template(
-        "users.html", users=store.list_users(get_db()), roles=auth.ROLES, owned_roles=tuple(auth.OWNED_KIND),
+        "users.html", users=store.list_users(get_db()), roles=permissions.ROLES, owned_roles=tuple(permissions.OWNED_KIND),
         values=values or {}, errors=errors or {}, issued=issued), status)
     if issued:
         response.headers["Cache-Control"] = "no-store"
@@ -41,10 +41,10 @@ def _new_account_errors(values: dict) -> dict:
     errors = {}
     if not values["name"]:
         errors["name"] = "请填写用户名"
-    if values["role"] not in auth.ROLES:
+    if values["role"] not in permissions.ROLES:
         errors["role"] = "请选择角色"
-    elif values["role"] in auth.OWNED_KIND and not values["org"]:
-        errors["org"] = f"{auth.ROLE_NAMES[values['role']]}账号必须填写所属单位"
+    elif values["role"] in permissions.OWNED_KIND and not values["org"]:
+        errors["org"] = f"{permissions.ROLE_NAMES[values['role']]}账号必须填写所属单位"
     return errors
 
 
@@ -60,7 +60,7 @@ def user_create():
         except store.Conflict as error:
             errors["name"] = str(error)
         except ValueError as error:
-            errors["org" if values["role"] in auth.OWNED_KIND else "name"] = str(error)
+            errors["org" if values["role"] in permissions.OWNED_KIND else "name"] = str(error)
         else:
             return _users_page(issued={"user": user, "password": password, "token": token,
                                        "message": f"已创建账号「{user['name']}」"}, status=201)

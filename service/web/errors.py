@@ -4,7 +4,8 @@ from __future__ import annotations
 from flask import render_template, request
 from werkzeug.exceptions import HTTPException
 
-from . import bp
+from ..api.base import http_error
+from .blueprint import bp
 
 TITLES = {
     400: ("请求无法处理", "提交的内容不完整或已过期。"),
@@ -26,7 +27,6 @@ def render_error(status: int, detail: str | None = None):
 def _handle(error: HTTPException):
     detail = error.description if error.description and not error.description.isascii() else None
     if request.path.startswith("/api/"):
-        from ..api.base import http_error
         return http_error(error)
     return render_error(error.code, detail)
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from flask import current_app, flash, redirect, render_template, request, url_for
 
 from .. import auth, importers, store
-from . import bp
-from .access import get_db
+from ..resources import get_db
+from .blueprint import bp
 
 KINDS = ("demands", "supplies", "cooperations")
 PREVIEW_ROWS = 10

@@ -8,10 +8,12 @@ from urllib.parse import quote
 
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
 
-from .. import auth, importers, store, workflow
+from .. import auth, importers, permissions, store, workflow
 from ..records import DEMAND_STATUSES, FIELDS, INDUSTRY_CLUSTERS, MATURITY_LEVELS, clean_record
-from . import COOPERATION_MODES, bp, presenting
-from .access import counterpart_visible, get_db, record_saved, thresholds, visible_proposals
+from ..resources import get_db
+from . import presenting
+from .blueprint import COOPERATION_MODES, bp
+from .access import counterpart_visible, record_saved, thresholds, visible_proposals
 
 REGIONS = ("环翠区", "文登区", "荣成市", "乳山市", "火炬高技术产业开发区", "经济技术开发区",
            "临港经济技术开发区", "南海新区")
@@ -39,13 +41,13 @@ def home():
     if user:
         for kind in ("demands", "supplies"):
             if _may_list(user, kind):
-                latest[kind] = store.list_records(db, kind, where=auth.visible_filter(user, kind), limit=6)
+                latest[kind] = store.list_records(db, kind, where=permissions.visible_filter(user, kind), limit=6)
     return render_template("home.html", figures=figures, latest=latest, waiting=_waiting_for(db, user))
 
 
 def _waiting_for(db, user: dict | None) -> list[dict]:
     """Pairs a broker recommended to this enterprise or platform that it has not yet answered."""
-    if not user or user["role"] not in auth.OWNED_KIND:
+    if not user or user["role"] not in permissions.OWNED_KIND:
         return []
     agreed = "enterprise_agreed_at" if user["role"] == "enterprise" else "platform_agreed_at"
     recommended = store.list_proposals(db, {**workflow.party_filter(user), "statuses": ("recommended",)})
@@ -56,7 +58,7 @@ def _waiting_for(db, user: dict | None) -> list[dict]:
 
 def _may_list(user: dict | None, kind: str) -> bool:
     """Brokers and admins see both lists; an enterprise its demands; a platform its supplies."""
-    return bool(user) and (user["role"] in auth.SEE_ALL or auth.OWNED_KIND.get(user["role"]) == kind)
+    return bool(user) and (user["role"] in permissions.SEE_ALL or permissions.OWNED_KIND.get(user["role"]) == kind)
 
 
 # Columns a list can be sorted by (the ?sort= parameter; a leading "-" reverses), newest first by default.
@@ -112,7 +114,7 @@ def _listing(kind: str) -> dict:
     sort, order = sort_order(request.args.get("sort"), SORTABLE[kind])
     args = {name: value for name, value in {**chosen, "q": search}.items() if value}
     return {"user": user, "chosen": chosen, "search": search, "sort": sort, "order": order,
-            "where": {**chosen, **auth.visible_filter(user, kind)}, "args": args}
+            "where": {**chosen, **permissions.visible_filter(user, kind)}, "args": args}
 
 
 def _list_page(kind: str):
@@ -139,8 +141,8 @@ def _list_page(kind: str):
     sorted_args = {**args, "sort": listing["sort"]} if listing["sort"] != DEFAULT_SORT else args
     return render_template(f"{kind}.html", records=records, page=page, chosen=listing["chosen"],
                            search=listing["search"], options=options, args=sorted_args, filter_args=args,
-                           sort=listing["sort"], own_only=user["role"] not in auth.SEE_ALL,
-                           may_create=auth.can_create(user, kind))
+                           sort=listing["sort"], own_only=user["role"] not in permissions.SEE_ALL,
+                           may_create=permissions.can_create(user, kind))
 
 
 def _export(kind: str, fmt: str):
@@ -157,7 +159,7 @@ def _export(kind: str, fmt: str):
     records = []
     for record in store.list_records(db, kind, where=listing["where"], search=listing["search"] or None,
                                      order=listing["order"]):
-        shown = workflow.redacted(kind, record, user["role"] in auth.SEE_ALL or auth.owns(user, kind, record))
+        shown = workflow.redacted(kind, record, user["role"] in permissions.SEE_ALL or permissions.owns(user, kind, record))
         records.append({key: value for key, value in shown.items()
                         if key not in store.BOOKKEEPING and key != "withheld"})
     return export_response(records, kind, fmt, f"{NOUN[kind]}清单")
@@ -197,7 +199,7 @@ def _detail_page(kind: str, record_id: str):
     db = get_db()
     user = auth.current_user()
     record = store.get_record(db, kind, record_id)
-    if not auth.can_view(user, kind, record):
+    if not permissions.can_view(user, kind, record):
         abort(404)  # another organisation's record is as absent as a missing one: no id is confirmed
     other = "supplies" if kind == "demands" else "demands"
     proposals = []
@@ -219,7 +221,7 @@ def _detail_page(kind: str, record_id: str):
     return render_template("record.html", kind=kind, noun=NOUN[kind], record=record,
                            proposals=proposals, low_proposals=low_proposals, shared_terms=shared_terms,
                            cooperations=cooperations, history=_history(db, user, kind, record_id),
-                           may_edit=auth.can_edit(user, kind, record), other=other, upper=upper, lower=lower)
+                           may_edit=permissions.can_edit(user, kind, record), other=other, upper=upper, lower=lower)
 
 
 def _history(db, user: dict, kind: str, record_id: str) -> list[dict]:
@@ -232,7 +234,7 @@ def _history(db, user: dict, kind: str, record_id: str) -> list[dict]:
     titles: dict[str, str] = {}
     for decision in store.decisions_for(db, kind, record_id):
         # An enterprise or a platform sees what a broker put forward to it, not the pairs turned down.
-        if user["role"] not in auth.SEE_ALL and (decision["to_status"] not in workflow.SHOWN_TO_PARTIES
+        if user["role"] not in permissions.SEE_ALL and (decision["to_status"] not in workflow.SHOWN_TO_PARTIES
                                                  or decision.get("undone_at")):
             continue
         other_id = decision["supply_id" if kind == "demands" else "demand_id"]
@@ -274,11 +276,11 @@ def _form_page(kind: str, record_id: str | None):
     before = None
     if record_id is not None:
         before = store.get_record(db, kind, record_id)
-        if not auth.can_view(user, kind, before):
+        if not permissions.can_view(user, kind, before):
             abort(404)  # as on the record's own page
-        if not auth.can_edit(user, kind, before):
+        if not permissions.can_edit(user, kind, before):
             abort(403)
-    elif not auth.can_create(user, kind):
+    elif not permissions.can_create(user, kind):
         abort(403)
     errors: dict[str, str] = {}
     conflict = None

@@ -7,8 +7,9 @@ import io
 from flask import Response, abort, current_app, render_template, request, send_file
 
 from .. import auth, reports
-from . import bp
-from .access import get_db
+from ..report_workbook import write_workbook
+from ..resources import get_db
+from .blueprint import bp
 
 
 def _month() -> str:
@@ -43,7 +44,7 @@ def report_download():
         return Response(reports.render_json(built), mimetype="application/json",
                         headers={"Content-Disposition": f"attachment; filename=report-{month}.json"})
     buffer = io.BytesIO()
-    reports.render_xlsx(built, buffer)
+    write_workbook(built, buffer)
     buffer.seek(0)
     return send_file(buffer, as_attachment=True, download_name=f"report-{month}.xlsx",
                      mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

@@ -5,11 +5,13 @@ from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 
-from .. import auth, beijing, store, workflow
+from .. import auth, beijing, permissions, store, workflow
 from ..engine import DEFAULT_GAP_THRESHOLD
 from ..records import FIELDS, INDUSTRY_CLUSTERS
-from . import bp, presenting
-from .access import get_db, thresholds
+from ..resources import get_db
+from . import presenting
+from .blueprint import bp
+from .access import thresholds
 from .lists import REGIONS, _merge, export_response, sort_order
 
 UNDO_DEPTH = 20
@@ -266,7 +268,7 @@ def cooperations():
     return render_template("cooperations.html", rows=rows[page.offset:page.offset + page.size], page=page,
                            count=len(rows), total_amount=total_amount, chosen=listing["chosen"], options=options,
                            args=listing["args"], filter_args=listing["filter_args"], sort=listing["sort"],
-                           own_only=listing["user"]["role"] not in auth.SEE_ALL)
+                           own_only=listing["user"]["role"] not in permissions.SEE_ALL)
 
 
 @bp.get("/cooperations/export.<fmt>")

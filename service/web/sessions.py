@@ -10,9 +10,10 @@ from .. import auth, store
 from .. import sessions as domain
 from ..importers import write_records
 from ..records import FIELDS, INDUSTRY_CLUSTERS
+from ..resources import get_db
 from ..workflow import WorkflowError
-from . import COOPERATION_MODES, bp
-from .access import get_db, record_saved, thresholds
+from .blueprint import COOPERATION_MODES, bp
+from .access import record_saved, thresholds
 from .lists import REGIONS, _merge, _validate
 from .review import _back, _refused
 
