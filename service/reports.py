@@ -76,7 +76,6 @@ FIGURES = (
            "首次合作落在统计期内的需求，从发布日期到首次确认合作的天数的中位数。"),
 )
 FIGURE_KEYS = tuple(figure.key for figure in FIGURES)
-FIGURE_NAMES = {figure.key: figure.name for figure in FIGURES}
 
 ACTIVITY_KEYS = ("sessions_held", "pairs_discussed", "session_cooperations", "visits_made", "demands_collected")
 ACTIVITY_NAMES = {"sessions_held": "专题对接会", "pairs_discussed": "上会对接", "session_cooperations": "对接会促成合作",
