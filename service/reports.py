@@ -549,8 +549,9 @@ def year_and_month(report: dict) -> str:
 
 # --- renderings -------------------------------------------------------------------------------------------
 
-TEMPLATES = Path(__file__).resolve().parent / "web" / "templates"
-REPORT_CSS = Path(__file__).resolve().parent / "web" / "static" / "report.css"
+# The report's own templates and stylesheet; the site's report page includes the same body (web/reports.py).
+TEMPLATES = Path(__file__).resolve().parent / "report_templates"
+REPORT_CSS = TEMPLATES / "report.css"
 
 
 def html_context(report: dict) -> dict:
