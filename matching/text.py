@@ -175,6 +175,7 @@ class Tokenizer:
         """The first `limit` of the BM25 terms shared by two texts that are worth showing as a reason
         for matching them, as they are shown.
 
+            >>> tokenizer = default_tokenizer()
             >>> tokenizer.reason_terms(["刀具", "mm", "左右"], "刀具磨钝,误差0.5mm左右", "刀具磨损监测,精度0.1mm")
             ['刀具']
             >>> tokenizer.reason_terms(["接机"], "压接机上没有监测", "在压接机上加装传感器")   # jieba cut 压|接机
@@ -266,7 +267,9 @@ def default_tokenizer() -> Tokenizer:
 def write_user_dictionary(terms: Iterable[str], path: str | Path) -> int:
     """Write a sorted, de-duplicated jieba user dictionary; return the term count.
 
-        >>> write_user_dictionary(["碳纤维", "ＡＩ芯片", "碳纤维", " "], tmp / "userdict.txt")
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     write_user_dictionary(["碳纤维", "ＡＩ芯片", "碳纤维", " "], Path(folder) / "userdict.txt")
         2
 
     Terms are normalised as the tokenizer will see them. jieba cannot hold a

@@ -333,5 +333,3 @@ def init_app(app) -> None:
     """Register the blueprint and the Jinja globals templates use."""
     app.register_blueprint(bp)
     app.jinja_env.globals.update(current_user=current_user, csrf_token=csrf_token, role_names=ROLE_NAMES)
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")

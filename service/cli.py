@@ -1,4 +1,4 @@
-"""The `matchmaker` command line: the contract in ARCHITECTURE.md.
+"""The `matchmaker` command line, as README.md describes it (命令行 / CLI).
 
     $ matchmaker --db instance/matchmaker.db import demands data/demands/*.jsonl
 """

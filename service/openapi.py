@@ -37,7 +37,7 @@ def field_bounds(field: Field) -> dict:
 # A text the service keeps: at least one character that is neither white space nor a control character
 # (records.clean_record strips those, and a text left empty counts as missing).
 FILLED_TEXT = {"type": "string", "pattern": r"[^\s\x00-\x1f\x7f]"}
-# Unknown keys are kept as they come (ARCHITECTURE: "Unknown keys are kept"), but not nested objects.
+# Unknown keys are kept as they come (README, 数据格式: 未知的列原样保留), but not nested objects.
 UNKNOWN_FIELD = {"not": {"type": "object"}, "description": "未建模的列原样保留（不能是嵌套对象）"}
 
 

@@ -76,7 +76,6 @@ FIGURES = (
            "首次合作落在统计期内的需求，从发布日期到首次确认合作的天数的中位数。"),
 )
 FIGURE_KEYS = tuple(figure.key for figure in FIGURES)
-FIGURE_NAMES = {figure.key: figure.name for figure in FIGURES}
 
 ACTIVITY_KEYS = ("sessions_held", "pairs_discussed", "session_cooperations", "visits_made", "demands_collected")
 ACTIVITY_NAMES = {"sessions_held": "专题对接会", "pairs_discussed": "上会对接", "session_cooperations": "对接会促成合作",
@@ -550,8 +549,9 @@ def year_and_month(report: dict) -> str:
 
 # --- renderings -------------------------------------------------------------------------------------------
 
-TEMPLATES = Path(__file__).resolve().parent / "web" / "templates"
-REPORT_CSS = Path(__file__).resolve().parent / "web" / "static" / "report.css"
+# The report's own templates and stylesheet; the site's report page includes the same body (web/reports.py).
+TEMPLATES = Path(__file__).resolve().parent / "report_templates"
+REPORT_CSS = TEMPLATES / "report.css"
 
 
 def html_context(report: dict) -> dict:

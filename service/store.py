@@ -20,7 +20,6 @@ import sqlite_utils
 
 from .records import FIELDS, OPEN_DEMAND_STATUSES, field_keys, id_prefix
 
-JSON_COLUMNS = ("keywords", "extra", "reasons", "before", "after")
 # visit_id links a demand to the visit it was found on: kept by the store, not part of the interchange format.
 BOOKKEEPING = ("extra", "version", "updated_at", "visit_id")
 

@@ -151,13 +151,6 @@ def zone_filter(filters: dict | None, zone: str, upper: float, lower: float) -> 
     return {**chosen, "statuses": ("proposed",), **band}
 
 
-def review_queue(db, filters: dict | None = None, upper: float = 0.80, lower: float = 0.65,
-                 limit: int | None = None) -> dict[str, list[dict]]:
-    """Undecided proposals in two zones, best first; "unsure" ones come back at the end of their zone."""
-    return {zone: store.list_proposals(db, queue_filters(filters, zone, upper, lower), limit=limit)
-            for zone in ("strong", "review")}
-
-
 # --- decisions ------------------------------------------------------------------------------------
 
 def decide(db, proposal_id: int, to_status: str, user: dict, reason: str | None = None) -> dict:

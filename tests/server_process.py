@@ -5,7 +5,7 @@ Used by the crash and concurrency tests and by bench/soak.py:
     >>> server = ServerProcess(instance / "matchmaker.db").start()       # doctest: +SKIP
     >>> server.call("GET", "/api/v1/demands", token)[0]                  # doctest: +SKIP
     200
-    >>> server.kill()                                                    # SIGKILL, no clean-up at all
+    >>> server.kill()                                                    # SIGKILL, no clean-up at all  # doctest: +SKIP
 """
 from __future__ import annotations
 

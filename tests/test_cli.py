@@ -10,7 +10,7 @@ import pytest
 from service import store
 
 from .conftest import sample_files, write_jsonl
-from .test_importers import DEMAND
+from .service_records import DEMAND
 
 
 def test_init_creates_the_database(invoke, db_path):

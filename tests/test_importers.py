@@ -11,20 +11,7 @@ from service import importers, store
 from service.records import FIELDS
 
 from .conftest import write_jsonl
-
-DEMAND = {
-    "id": "D-001", "title": "注塑件缩痕严重", "description": "车间注塑的外壳老是有缩痕，良品率只有八成。",
-    "enterprise": "威海澜拓医疗器械有限公司", "industry_cluster": "新医药与医疗器械", "industry_chain": "医疗器械",
-    "region": "火炬高技术产业开发区", "keywords": ["注塑", "缩痕", "良品率"], "budget_wan": 50,
-    "cooperation_mode": "委托开发", "deadline": "2021-12-31", "contact": "王工 139****2817",
-    "status": "征集中", "posted_at": "2021-03-15",
-}
-SUPPLY = {
-    "id": "S-001", "title": "基于模流分析的注塑工艺优化", "description": "通过模流仿真与保压曲线优化消除缩痕。",
-    "platform": "精密模具与成型技术中心", "industry_cluster": "新医药与医疗器械", "industry_chain": "医疗器械",
-    "maturity": "产业化", "ip": "授权发明专利2项", "keywords": ["模流分析", "注塑"], "cooperation_mode": "技术服务",
-    "price_wan": 20.5, "contact": "李老师 0631-****5120", "posted_at": "2021-02-01",
-}
+from .service_records import DEMAND, SUPPLY
 
 
 def chinese_row(record: dict, kind: str) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 
-from flask import Response, abort, current_app, render_template, request, send_file
+from flask import Blueprint, Response, abort, current_app, render_template, request, send_file, send_from_directory
 
 from .. import auth, reports
 from ..report_workbook import write_workbook
@@ -30,6 +30,16 @@ def _month() -> str:
 def report():
     built = reports.monthly_report(get_db(), _month(), reports.gaps_if_available(current_app.extensions["live_index"]))
     return render_template("report.html", **reports.html_context(built))
+
+
+# The report's body and stylesheet live with the report renderer, so this page and the standalone file
+# (reports.render_html) show the same report: the page's templates find the body through this blueprint.
+bp.register_blueprint(Blueprint("report_templates", __name__, template_folder=reports.TEMPLATES))
+
+
+@bp.get("/assets/report.css")
+def report_stylesheet():
+    return send_from_directory(reports.TEMPLATES, "report.css")
 
 
 @bp.get("/reports/download")
