@@ -114,10 +114,14 @@ class Side:
         self.bm25 = BM25Index()
         self.calibration = Calibration()  # how queries from the other list score against this one
 
-    def build(self, records: list[dict], vectors: np.ndarray, tokenizer: Tokenizer) -> None:
+    def build(self, records: list[dict], vectors: np.ndarray | VectorIndex, tokenizer: Tokenizer) -> None:
+        """Index the records; `vectors` is their matrix, or a VectorIndex already built (or loaded) over them."""
         self.records = {record["id"]: record for record in records}
         self.fields = {record["id"]: record_fields(record, tokenizer) for record in records}
-        self.vectors.build([record["id"] for record in records], vectors)
+        if isinstance(vectors, VectorIndex):
+            self.vectors = vectors
+        else:
+            self.vectors.build([record["id"] for record in records], vectors)
         self.bm25.build(self.fields)
 
     def upsert(self, record: dict, vector: np.ndarray, tokenizer: Tokenizer) -> None:

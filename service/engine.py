@@ -74,7 +74,7 @@ class Engine:
         self.cache = store.EmbeddingCache(db)
         self.fusion = fusion
         self.spec = spec
-        self.lock = threading.RLock()
+        self._lock = threading.RLock()
         self.matcher: Matcher | None = None
         self.rebuilt: dict[str, bool] = {}
         # Rankings and gap lists already computed against the current matcher (see propose_for_record).
@@ -87,7 +87,7 @@ class Engine:
 
         progress(done, total) is called as records are embedded (the slow part of a cold start).
         """
-        with self.lock:
+        with self._lock:
             matcher = Matcher(default_tokenizer(), self.embedder.dim, self.fusion)
             records = {name: store.list_records(self.db, name, order="id") for name in ("demands", "supplies")}
             total = sum(len(side_records) for side_records in records.values())
@@ -105,7 +105,7 @@ class Engine:
     def ensure_current(self) -> Matcher:
         """The matcher, loaded on first use. Writes reach it through refresh() (the app's worker)
         or a new load() (the CLI, an import, a re-index request)."""
-        with self.lock:
+        with self._lock:
             if self.matcher is None:
                 self.load()
             return self.matcher
@@ -128,22 +128,19 @@ class Engine:
         checksum = records_checksum(((r["id"], text_hash(record_text(r))) for r in records),
                                     self.embedder.model_id, spec)
         folder = self.instance_dir / "index" / side.name
-        saved = VectorIndex.load(folder)
-        side.build(records, vectors, default_tokenizer())
-        if saved is not None and saved.checksum == checksum:
-            side.vectors = saved
-            self.rebuilt[side.name] = False
-        else:
-            side.vectors = VectorIndex(self.embedder.dim, spec)
-            side.vectors.build([record["id"] for record in records], vectors)
-            side.vectors.save(folder, checksum)
-            self.rebuilt[side.name] = True
+        index = VectorIndex.load(folder)
+        self.rebuilt[side.name] = index is None or index.checksum != checksum
+        if self.rebuilt[side.name]:
+            index = VectorIndex(self.embedder.dim, spec)
+            index.build([record["id"] for record in records], vectors)
+            index.save(folder, checksum)
+        side.build(records, index, default_tokenizer())
 
     # --- live updates -----------------------------------------------------------------------
 
     def refresh(self, kind: str, record_id: str) -> None:
         """Make one created, edited or deleted record matchable now, without a rebuild."""
-        with self.lock:
+        with self._lock:
             record = store.get_record(self.db, kind, record_id)
             vector = self.embed([record])[0] if record else None
             if self.matcher is None:
@@ -167,7 +164,7 @@ class Engine:
         return self._propose("supplies", supply_id, k, retriever, filters)
 
     def _propose(self, kind: str, record_id: str, k: int, retriever: str, filters: dict | None) -> list[Proposal]:
-        with self.lock:
+        with self._lock:
             record = store.get_record(self.db, kind, record_id)
         if record is None:
             raise KeyError(record_id)
@@ -183,7 +180,7 @@ class Engine:
         """
         key = (kind, json.dumps(record, sort_keys=True, ensure_ascii=False, default=str), k, retriever,
                json.dumps(filters or {}, sort_keys=True, ensure_ascii=False))
-        with self.lock:  # one connection writes the embedding cache: one thread at a time
+        with self._lock:  # one connection writes the embedding cache: one thread at a time
             if key not in self._ranked:
                 if len(self._ranked) >= RANKED_LIMIT:
                     self._ranked.clear()
@@ -197,7 +194,7 @@ class Engine:
     def propose_all(self, k: int = 5, retriever: str = "hybrid", min_score: float = 0.0,
                     demand_ids: list[str] | None = None) -> list[Proposal]:
         """Top-k supplies for every open demand (or the given ones)."""
-        with self.lock:
+        with self._lock:
             matcher = self.ensure_current()
             if demand_ids is None:
                 demand_ids = [record_id for record_id, record in matcher.demands.records.items()
@@ -236,7 +233,7 @@ class Engine:
         (~0.6 s on the sample) and the gap page and the monthly report both ask for it.
         """
         key = ("gaps", threshold, only_open)
-        with self.lock:
+        with self._lock:
             if key not in self._ranked:
                 self._ranked[key] = self._find_gaps(threshold, only_open)
             return [dict(gap) for gap in self._ranked[key]]

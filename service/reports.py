@@ -275,8 +275,7 @@ def gaps_from_engine(engine, threshold: float | None = None) -> dict:
     """The engine's gap list, as monthly_report takes it: {"threshold", "items"}."""
     from .engine import DEFAULT_GAP_THRESHOLD
     threshold = DEFAULT_GAP_THRESHOLD if threshold is None else threshold
-    with engine.lock:
-        return {"threshold": threshold, "items": engine.gaps(threshold)}
+    return {"threshold": threshold, "items": engine.gaps(threshold)}
 
 
 def gaps_if_available(live_index) -> dict | None:

@@ -101,16 +101,15 @@ def candidate_pairs(db, engine, theme_kind: str, theme: str, min_score: float = 
     decided = store.decided_pairs(db)
     filters = {SUPPLY_THEME_FILTER[theme_kind]: theme} if theme_kind in SUPPLY_THEME_FILTER else None
     rows = []
-    with engine.lock:
-        for demand in demands:
-            for proposal in engine.propose_for_demand(demand["id"], CANDIDATES_PER_DEMAND, "hybrid", filters):
-                row = workflow.proposal_row(proposal)
-                pair = (row["demand_id"], row["supply_id"])
-                if row["score"] < min_score or row["supply_id"] not in fitting or pair in decided:
-                    continue
-                if not store.get_cooperation(db, *pair):
-                    rows.append({**row, "enterprise": demand.get("enterprise"),
-                                 "platform": _platform_of(supplies, row["supply_id"])})
+    for demand in demands:
+        for proposal in engine.propose_for_demand(demand["id"], CANDIDATES_PER_DEMAND, "hybrid", filters):
+            row = workflow.proposal_row(proposal)
+            pair = (row["demand_id"], row["supply_id"])
+            if row["score"] < min_score or row["supply_id"] not in fitting or pair in decided:
+                continue
+            if not store.get_cooperation(db, *pair):
+                rows.append({**row, "enterprise": demand.get("enterprise"),
+                             "platform": _platform_of(supplies, row["supply_id"])})
     return sorted(rows, key=lambda row: (-row["score"], row["demand_id"], row["supply_id"]))
 
 
@@ -220,8 +219,7 @@ def pair_score(db, engine, demand_id: str, supply_id: str) -> dict:
     stored = store.get_proposal_for_pair(db, demand_id, supply_id)
     if stored:
         return {"score": stored["score"], "reasons": stored["reasons"]}
-    with engine.lock:
-        found = engine.propose_for_demand(demand_id, 1, "hybrid", {"id": supply_id})
+    found = engine.propose_for_demand(demand_id, 1, "hybrid", {"id": supply_id})
     return {"score": found[0].score, "reasons": found[0].reasons} if found else {"score": 0.0, "reasons": {}}
 
 

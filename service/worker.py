@@ -15,12 +15,14 @@ import logging
 import queue
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 from . import importers, store, workflow
 from .progress import Progress
 
 log = logging.getLogger(__name__)
+STOP = None  # the job that ends the worker; every other job is a call (a bound method, maybe partial)
 
 
 class LiveIndex:
@@ -65,17 +67,17 @@ class LiveIndex:
 
     def refresh_later(self, kind: str, record_id: str) -> None:
         """Queue one created, edited or deleted record for re-indexing and fresh proposals."""
-        self._submit(("refresh", kind, record_id))
+        self._submit(partial(self._refresh, kind, record_id))
 
     def reload_later(self) -> None:
         """Queue a full reload (after an import or a re-index request), then proposals for every open demand."""
-        self._submit(("reload",))
+        self._submit(self._reload)
 
     def import_later(self, kind: str, path: str | Path, actor: str) -> None:
         """Queue a previewed upload: checked again and written in one transaction, audited as `actor`;
         the file is deleted whatever the outcome. Demands and supplies are then reloaded in the same job,
         so the admin's bar goes from the write to the embedding without a gap."""
-        self._submit(("import", kind, str(path), actor))
+        self._submit(partial(self._import, kind, Path(path), actor))
 
     def wait(self, timeout: float = 30.0) -> bool:
         """Block until every queued job is done; False when the timeout passed first."""
@@ -103,7 +105,7 @@ class LiveIndex:
         with self._thread_lock:
             thread = self._thread
             if thread is not None and thread.is_alive():
-                self._jobs.put(("stop",))
+                self._jobs.put(STOP)
         if thread is not None:
             thread.join(60)
         with self._engine_lock:
@@ -111,7 +113,7 @@ class LiveIndex:
                 self._engine.db.close()
                 self._engine = None
 
-    def _submit(self, job: tuple) -> None:
+    def _submit(self, job) -> None:
         with self._thread_lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="matchmaker-live-index", daemon=True)
@@ -122,17 +124,12 @@ class LiveIndex:
         self._db = store.open_db(self.database)
         while True:
             job = self._jobs.get()
-            if job[0] == "stop":
+            if job is STOP:
                 self._db.close()
                 self._jobs.task_done()
                 return
             try:
-                if job[0] == "refresh":
-                    self._refresh(job[1], job[2])
-                elif job[0] == "import":
-                    self._import(job[1], Path(job[2]), job[3])
-                else:
-                    self._reload()
+                job()
             except Exception:  # a failed job must not kill the worker; the next edit retries
                 log.exception("live index job %s failed", job)
             finally:
@@ -140,8 +137,7 @@ class LiveIndex:
 
     def _refresh(self, kind: str, record_id: str) -> None:
         engine = self.engine()
-        with engine.lock:
-            engine.refresh(kind, record_id)
+        engine.refresh(kind, record_id)
         workflow.propose_for_record(self._db, engine, kind, record_id, self.k)
 
     def _import(self, kind: str, path: Path, actor: str) -> None:
@@ -177,8 +173,7 @@ class LiveIndex:
         try:
             engine, loaded = self._ensure_engine(self.progress.update)
             if not loaded:
-                with engine.lock:
-                    engine.load(progress=self.progress.update)
+                engine.load(progress=self.progress.update)
             self.progress.next_stage("生成推荐")
             workflow.generate_proposals(self._db, engine, self.k)
         except Exception:

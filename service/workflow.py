@@ -72,8 +72,7 @@ def generate_proposals(db, engine, k: int = 5) -> int:
     for demand_id, _ in decided:
         per_demand[demand_id] = per_demand.get(demand_id, 0) + 1
     extra = min(max(per_demand.values(), default=0), 50)
-    with engine.lock:
-        found = engine.propose_all(k + extra)
+    found = engine.propose_all(k + extra)
     kept: dict[str, int] = {}
     rows = []
     for proposal in found:
@@ -108,9 +107,8 @@ def live_proposals(db, engine, kind: str, record_id: str, k: int = 5, retriever:
     """
     reverse = kind == "supplies"
     decided = store.decided_pairs(db, supply_id=record_id) if reverse else store.decided_pairs(db, demand_id=record_id)
-    with engine.lock:
-        propose = engine.propose_for_supply if reverse else engine.propose_for_demand
-        found = propose(record_id, k + len(decided), retriever, filters)
+    propose = engine.propose_for_supply if reverse else engine.propose_for_demand
+    found = propose(record_id, k + len(decided), retriever, filters)
     rows = [proposal_row(proposal, reverse) for proposal in found]
     return [row for row in rows if (row["demand_id"], row["supply_id"]) not in decided][:k]
 

@@ -21,7 +21,4 @@ def index():
         threshold = -1.0
     if not 0 <= threshold <= 1:
         raise ApiError(400, "invalid_parameter", "参数 min_score 应为 0–1 之间的数字", {"min_score": "应为 0–1 之间的数字"})
-    engine = live_index().engine()
-    with engine.lock:
-        found = engine.gaps(threshold)
-    return {"items": found, "threshold": threshold}
+    return {"items": live_index().engine().gaps(threshold), "threshold": threshold}
