@@ -99,6 +99,7 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     db["embeddings"].create({"key": str, "vector": bytes}, pk="key", if_not_exists=True)
     _ensure_workflow_schema(db)
     _ensure_sessions_schema(db)
+    _ensure_rankers_schema(db)
 
 
 @contextmanager
@@ -1108,3 +1109,25 @@ def report_facts(db: sqlite_utils.Database) -> dict[str, list[dict]]:
             "d.posted_at as demand_posted_at, s.platform "
             "from cooperations c join demands d on d.id = c.demand_id join supplies s on s.id = c.supply_id")),
     }
+
+
+# --- learned rankings (service/learning.py): one row per `matchmaker learn`, adopted or not ---------
+
+def _ensure_rankers_schema(db: sqlite_utils.Database) -> None:
+    db["rankers"].create({"id": int, "trained_at": str, "actor": str, "adopted": int, "verdict": str,
+                          "model": str, "extent": str, "figures": str}, pk="id", if_not_exists=True)
+
+
+def add_ranker(db: sqlite_utils.Database, ranker: dict) -> int:
+    """Keep one learning run: the model, its training data's extent and figures (dicts), whether it
+    was adopted and why; its id is the model's version."""
+    row = {**ranker, **{key: json.dumps(ranker.get(key), ensure_ascii=False) for key in ("model", "extent", "figures")}}
+    with transaction(db):
+        return db["rankers"].insert(row).last_pk
+
+
+def latest_ranker(db: sqlite_utils.Database) -> dict | None:
+    """The latest learning run: the engine uses its model only if it was adopted."""
+    rows = list(db.query("select * from rankers order by id desc limit 1"))
+    return {**rows[0], **{key: json.loads(rows[0][key] or "null") for key in ("model", "extent", "figures")}} \
+        if rows else None

@@ -1,0 +1,265 @@
+"""Learning from every broker decision: labels from the store, features from the engine, the adoption rule.
+
+    labels (decisions, cooperations) → groups (each decided demand's candidates) → cross-validation
+        → the evaluation set → adopted or refused (kept in the store with its figures) → the engine
+
+The engine uses a learned ranking only when it beats the untrained one on held-back decisions
+(grouped by demand, k-fold) and is no worse on an evaluation set (e.g. ../shared/eval/match-dev);
+otherwise it keeps the untrained ranking and the run records why.
+
+    >>> outcome = learn(db, engine, eval_set="../shared/eval/match-dev")        # doctest: +SKIP
+    >>> outcome["adopted"], outcome["verdict"]                                   # doctest: +SKIP
+    (False, '留出决定上 MRR 下降（0.912 → 0.905）')
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from matching.learn import (DECLINED, FEATURE_NAMES, Group, Memory, Reranker, beats, cross_validate, factors,
+                            history_features, pair_features, reason_category, train)
+
+from . import store
+
+POSITIVE_STATUSES = ("recommended", "confirmed")
+NEGATIVE_STATUSES = ("rejected", "declined")
+CANDIDATES = 20      # the engine's candidates per decided demand in training, and the pool re-ranked in use
+MIN_DEMANDS = 5      # decided demands below which nothing is learned
+FOLDS = 5
+# "No worse on the evaluation set": the hybrid row's MRR may not fall by more than this, R@5 not at all.
+SET_MRR_TOLERANCE = 0.005
+
+
+def pool_size(k: int) -> int:
+    """How many of the engine's candidates are re-ranked for a top k."""
+    return max(CANDIDATES, 2 * k)
+
+
+# --- labels ---------------------------------------------------------------------------------------
+
+def decided_labels(db) -> list[dict]:
+    """Every decided pair once: {demand_id, supply_id, label (+1 / -1), category, at}.
+
+    A recommendation or a confirmation is +1 (a cooperation, imported or confirmed, wins over any
+    other decision on its pair); a rejection is -1 with its reason's category, a declined introduction
+    -1 as 对方婉拒. Undecided and unsure pairs are not labels.
+    """
+    labels: dict[tuple[str, str], dict] = {}
+    for proposal in store.list_proposals(db, {"statuses": POSITIVE_STATUSES + NEGATIVE_STATUSES}):
+        status = proposal["status"]
+        category = "" if status in POSITIVE_STATUSES else \
+            DECLINED if status == "declined" else reason_category(proposal.get("decision_note"))
+        labels[(proposal["demand_id"], proposal["supply_id"])] = {
+            "demand_id": proposal["demand_id"], "supply_id": proposal["supply_id"],
+            "label": 1 if status in POSITIVE_STATUSES else -1, "category": category,
+            "at": (proposal.get("decided_at") or "")[:10]}
+    for cooperation in store.export_records(db, "cooperations"):
+        labels[(cooperation["demand_id"], cooperation["supply_id"])] = {
+            "demand_id": cooperation["demand_id"], "supply_id": cooperation["supply_id"], "label": 1,
+            "category": "", "at": str(cooperation.get("confirmed_at") or "")[:10]}
+    return sorted(labels.values(), key=lambda row: (row["demand_id"], row["supply_id"]))
+
+
+def extent(labels: list[dict]) -> dict:
+    """What a model was trained on: counts and the decisions' date range."""
+    dates = sorted(row["at"] for row in labels if row["at"])
+    return {"pairs": len(labels), "positives": sum(row["label"] > 0 for row in labels),
+            "negatives": sum(row["label"] < 0 for row in labels),
+            "demands": len({row["demand_id"] for row in labels}),
+            "from": dates[0] if dates else None, "to": dates[-1] if dates else None}
+
+
+# --- features from the engine -----------------------------------------------------------------------
+
+def indicator_satisfaction(demand: dict, supply: dict) -> float:
+    """HOOK for 指标满足度 (issue 17, part 2): the share of the demand's stated targets the supply meets,
+    in [-1, 1]. matching/indicators.py does not exist on this branch, so it is 0 for every pair (the
+    feature then carries no weight); wire it here when the extractor lands."""
+    return 0.0
+
+
+def signals_of(proposal) -> dict:
+    pair = proposal.reasons.get("sentence_pair") or {}
+    return {"score": proposal.score, "lexical": proposal.lexical,
+            "cosine": proposal.reasons.get("cosine", 0.0), "sentence": pair.get("similarity", 0.0)}
+
+
+def build_groups(engine, labels: list[dict], candidates: int = CANDIDATES) -> list[Group]:
+    """One group per decided demand on the lists: the engine's top candidates plus every supply decided
+    for it, with their record features and labels."""
+    matcher = engine.ensure_current()
+    by_demand: dict[str, dict[str, dict]] = {}
+    for row in labels:
+        if row["demand_id"] in matcher.demands.records and row["supply_id"] in matcher.supplies.records:
+            by_demand.setdefault(row["demand_id"], {})[row["supply_id"]] = row
+    groups = []
+    for demand_id, decided in sorted(by_demand.items()):
+        demand = matcher.demands.records[demand_id]
+        vector = matcher.demands.vectors.vector(demand_id)
+        top = [proposal.candidate_id for proposal in matcher.supplies_for(demand, vector, candidates)]
+        proposals = engine.pair_proposals(demand, vector, list(dict.fromkeys(top + sorted(decided))))
+        supplies = [matcher.supplies.records[proposal.candidate_id] for proposal in proposals]
+        groups.append(Group(
+            demand_id=demand_id, demand_vector=vector,
+            supply_ids=[proposal.candidate_id for proposal in proposals],
+            supply_vectors=np.stack([matcher.supplies.vectors.vector(p.candidate_id) for p in proposals]),
+            platforms=[supply.get("platform") or "" for supply in supplies],
+            pair=np.stack([pair_features(demand, supply, signals_of(proposal), indicator_satisfaction(demand, supply))
+                           for proposal, supply in zip(proposals, supplies)]),
+            labels=np.array([decided.get(p.candidate_id, {}).get("label", 0) for p in proposals], dtype=float),
+            categories=[decided.get(p.candidate_id, {}).get("category", "") for p in proposals]))
+    return groups
+
+
+def memory_from_labels(matcher, labels: list[dict]) -> Memory:
+    """The decided pairs still on the lists, with their records' vectors, for the history features."""
+    rows = [row for row in labels
+            if row["demand_id"] in matcher.demands.records and row["supply_id"] in matcher.supplies.records]
+    if not rows:
+        return Memory.empty(matcher.demands.vectors.dim)
+    return Memory(
+        demand_ids=np.array([row["demand_id"] for row in rows], dtype=object),
+        labels=np.array([row["label"] for row in rows], dtype=float),
+        categories=[row["category"] for row in rows],
+        platforms=[matcher.supplies.records[row["supply_id"]].get("platform") or "" for row in rows],
+        demand_vectors=np.stack([matcher.demands.vectors.vector(row["demand_id"]) for row in rows]),
+        supply_vectors=np.stack([matcher.supplies.vectors.vector(row["supply_id"]) for row in rows]))
+
+
+# --- the learned ranking in use ------------------------------------------------------------------------
+
+class LearnedRanking:
+    """An adopted model and the decisions it looks up, re-ranking the engine's candidates."""
+
+    def __init__(self, model: Reranker, memory: Memory, version: int | None = None):
+        self.model, self.memory, self.version = model, memory, version
+
+    def rerank(self, kind: str, query: dict, vector: np.ndarray, proposals: list, matcher) -> list:
+        """The proposals re-ordered by fused score + learned adjustment, renumbered; each one's reasons
+        gain "learned": the adjustment, the fused score it started from and the factors that moved it."""
+        if not proposals:
+            return proposals
+        features = np.vstack([self._features(kind, query, vector, proposal, matcher) for proposal in proposals])
+        keys = self.model.key(features)
+        adjustments = self.model.adjustment(features)
+        for proposal, adjustment, row in zip(proposals, adjustments, features):
+            proposal.reasons["learned"] = {"version": self.version, "fused_score": proposal.score,
+                                           "adjustment": round(float(adjustment), 4),
+                                           "factors": factors(self.model, row)}
+            proposal.score = round(float(np.clip(proposal.score + adjustment, 0.0, 1.0)), 4)
+        order = sorted(range(len(proposals)), key=lambda index: (-keys[index], proposals[index].candidate_id))
+        ranked = [proposals[index] for index in order]
+        for rank, proposal in enumerate(ranked, start=1):
+            proposal.rank = rank
+        return ranked
+
+    def _features(self, kind: str, query: dict, vector: np.ndarray, proposal, matcher) -> np.ndarray:
+        if kind == "demands":
+            demand, demand_vector = query, vector
+            supply = matcher.supplies.records[proposal.candidate_id]
+            supply_vector = matcher.supplies.vectors.vector(proposal.candidate_id)
+        else:
+            supply, supply_vector = query, vector
+            demand = matcher.demands.records[proposal.candidate_id]
+            demand_vector = matcher.demands.vectors.vector(proposal.candidate_id)
+        pair = pair_features(demand, supply, signals_of(proposal), indicator_satisfaction(demand, supply))
+        history = history_features(self.memory, demand.get("id"), demand_vector, supply_vector.reshape(1, -1),
+                                   [supply.get("platform") or ""], self.model.demand_scale, self.model.supply_scale)
+        return np.concatenate([pair, history[0]])
+
+
+def adopted_ranking(db, matcher) -> LearnedRanking | None:
+    """The latest learning run's model if it was adopted (else None: the untrained ranking)."""
+    run = store.latest_ranker(db)
+    if not run or not run["adopted"]:
+        return None
+    try:
+        model = Reranker.from_dict(run["model"])
+    except ValueError:
+        return None
+    return LearnedRanking(model, memory_from_labels(matcher, decided_labels(db)), run["id"])
+
+
+# --- learning and the adoption rule ---------------------------------------------------------------------
+
+def set_figures(rows: list[dict]) -> dict:
+    hybrid = next(row for row in rows if row["retriever"] == "hybrid")
+    return {key: round(hybrid[key], 4) for key in ("mrr", "recall@1", "recall@5", "recall@10", "ndcg@10")}
+
+
+def compare_on_set(folder: str | Path, embedder, model: Reranker) -> dict:
+    """The evaluation set's hybrid figures without and with the model (no decisions there: the history
+    features are all zero, so this checks what the model does to pairs it knows nothing about)."""
+    from .engine import DEFAULT_GAP_THRESHOLD
+    from .evaluation import loaded_set, quality
+
+    with loaded_set(folder, embedder) as (engine, truth, _):
+        untrained = set_figures(quality(engine, truth, None, DEFAULT_GAP_THRESHOLD))
+        engine.use_learned(LearnedRanking(model, Memory.empty(engine.embedder.dim)))
+        learned = set_figures(quality(engine, truth, None, DEFAULT_GAP_THRESHOLD))
+    return {"set": str(folder), "untrained": untrained, "learned": learned}
+
+
+def no_worse(figures: dict) -> tuple[bool, str]:
+    old, new = figures["untrained"], figures["learned"]
+    name = Path(figures["set"]).name
+    if new["mrr"] < old["mrr"] - SET_MRR_TOLERANCE:
+        return False, f"评估集 {name} 上 MRR 下降（{old['mrr']:.3f} → {new['mrr']:.3f}）"
+    if new["recall@5"] < old["recall@5"]:
+        return False, f"评估集 {name} 上 R@5 下降（{old['recall@5']:.3f} → {new['recall@5']:.3f}）"
+    return True, f"评估集 {name} 上不差（MRR {old['mrr']:.3f} → {new['mrr']:.3f}，R@5 {old['recall@5']:.3f} → {new['recall@5']:.3f}）"
+
+
+def learn(db, engine, eval_set: str | Path | None = None, dry_run: bool = False, folds: int = FOLDS,
+          actor: str = "cli", invert: bool = False) -> dict:
+    """Train on every decision, judge the model by the adoption rule, keep the run and (unless dry_run)
+    switch the engine to it or back to the untrained ranking. Returns the outcome: adopted, verdict,
+    extent, figures, weights and the version (None on a dry run). invert=True trains on the opposite
+    labels (a deliberately bad model: the rule must refuse it)."""
+    labels = decided_labels(db)
+    outcome = {"adopted": False, "extent": extent(labels), "figures": {}, "weights": {}, "version": None,
+               "dry_run": dry_run}
+    groups = build_groups(engine, labels)
+    usable_groups = [group for group in groups if (group.labels != 0).any()]
+    reasons = []
+    if len(usable_groups) < MIN_DEMANDS:
+        outcome["verdict"] = f"决定太少：至少需要 {MIN_DEMANDS} 条需求上的决定，现有 {len(usable_groups)} 条；继续使用未学习的排序"
+        return _finish(db, engine, outcome, None, labels, actor)
+    cv = cross_validate(usable_groups, folds, invert=invert)
+    outcome["figures"]["cross_validation"] = cv
+    better, why = beats(cv["learned"], cv["untrained"])
+    reasons.append(why)
+    model = train(usable_groups, invert=invert)
+    outcome["weights"] = {name: round(float(weight), 4) for name, weight in zip(FEATURE_NAMES, model.weights)}
+    adopted = better
+    if not model.usable:
+        adopted = False
+        reasons.append("学得的模型让融合得分高的配对排得更低，无法采用")
+    if eval_set and (adopted or dry_run):
+        figures = compare_on_set(eval_set, engine.embedder, model)
+        outcome["figures"]["eval_set"] = figures
+        fine, why = no_worse(figures)
+        reasons.append(why)
+        adopted = adopted and fine
+    elif not eval_set:
+        reasons.append("未指定评估集，只按留出决定判断")
+    outcome["adopted"] = adopted
+    outcome["verdict"] = ("采用学得的排序：" if adopted else "不采用，继续使用未学习的排序：") + "；".join(reasons)
+    return _finish(db, engine, outcome, model, labels, actor)
+
+
+def _finish(db, engine, outcome: dict, model: Reranker | None, labels: list[dict], actor: str) -> dict:
+    if outcome["dry_run"]:
+        return outcome
+    with store.transaction(db):
+        outcome["version"] = store.add_ranker(db, {
+            "trained_at": store.now(), "actor": actor, "adopted": int(outcome["adopted"]),
+            "verdict": outcome["verdict"], "model": model.to_dict() if model else None,
+            "extent": outcome["extent"], "figures": outcome["figures"]})
+        store.audit(db, actor, "learn", "rankers", str(outcome["version"]), None,
+                    {"adopted": outcome["adopted"], "verdict": outcome["verdict"]})
+    learned = LearnedRanking(model, memory_from_labels(engine.ensure_current(), labels), outcome["version"]) \
+        if outcome["adopted"] else None
+    engine.use_learned(learned)
+    return outcome
