@@ -4,8 +4,7 @@
 
 Every decision on a pair is a label: a confirmed cooperation, a recommendation or an agreed
 introduction is a positive (+1), a rejection or a declined introduction a negative (-1). The
-engine's other candidates for a decided demand are unlabelled (0): ranked below its positives and
-above its negatives. The model learns which pair features separate them; its score is the engine's
+engine's other candidates for a decided demand are unlabelled (0): ranked below its positives. The model learns which pair features separate them; its score is the engine's
 fused score plus a learned adjustment, so the review zones and the gap threshold keep their meaning.
 
     >>> model = train(groups)                                        # doctest: +SKIP
@@ -24,7 +23,10 @@ import numpy as np
 from .evaluate import reciprocal_rank
 
 MODEL_KIND = "pairwise-logistic"
-MODEL_FORMAT = 1  # bump when the stored model's fields change meaning
+MODEL_FORMAT = 2  # bump when the stored model's fields change meaning
+# Chosen by cross-validation on the seen half of each bench/learning.py split (1, 10, 100 tried; 10
+# best in both): the decisions of a few dozen demands need a firm pull towards the untrained order.
+L2 = 10.0
 
 
 @dataclass(frozen=True)
@@ -250,8 +252,15 @@ def memory_of(groups: list[Group]) -> Memory:
 
 
 def ordered_pairs(labels: np.ndarray) -> np.ndarray:
-    """(i, j) index pairs of one group where i should rank above j (its label is higher)."""
-    higher = labels[:, None] > labels[None, :]
+    """(i, j) index pairs of one group where i should rank above j: a positive above every other candidate.
+
+    An unlabelled candidate is not taken to be better than a rejected one: brokers judge the top of the
+    ranking, so "unlabelled above rejected" would teach the model that a lower fused score is better.
+
+        >>> ordered_pairs(np.array([1.0, 0.0, -1.0])).tolist()
+        [[0, 1], [0, 2]]
+    """
+    higher = (labels[:, None] > labels[None, :]) & (labels[:, None] > 0)
     return np.argwhere(higher)
 
 
@@ -264,11 +273,23 @@ class Reranker:
     centre: np.ndarray                # the training candidates' mean of each feature
     demand_scale: SimilarityScale = SimilarityScale()
     supply_scale: SimilarityScale = SimilarityScale()
-    l2: float = 1.0
+    l2: float = L2
+    # (mean, spread) of the fused score and of the key over the training candidates: the learned score
+    # is the key put on the fused score's scale, so the review zones and the gap threshold still apply.
+    score_scale: tuple[float, float] = (0.0, 1.0)
+    key_scale: tuple[float, float] = (0.0, 1.0)
 
     def key(self, features: np.ndarray) -> np.ndarray:
         """The learned ordering: higher ranks first."""
         return features @ self.weights
+
+    @property
+    def _per_key(self) -> float:
+        return self.score_scale[1] / self.key_scale[1]
+
+    def learned_score(self, features: np.ndarray) -> np.ndarray:
+        """The key on the fused score's scale (same mean and spread over the training candidates)."""
+        return self.score_scale[0] + (self.key(features) - self.key_scale[0]) * self._per_key
 
     @property
     def usable(self) -> bool:
@@ -276,22 +297,23 @@ class Reranker:
         return float(self.weights[FEATURE_NAMES.index(ANCHOR)]) > 0
 
     def contributions(self, features: np.ndarray) -> np.ndarray:
-        """(n, F): each feature's share of the adjustment, in fused-score units (the anchor's is 0)."""
-        anchor = FEATURE_NAMES.index(ANCHOR)
-        scaled = self.weights / self.weights[anchor]
-        scaled[anchor] = 0.0
+        """(n, F): how far each feature moved the learned score from a typical pair's, in fused-score
+        units (the fused score's own term is 0: it is what the pair starts from)."""
+        scaled = self.weights * self._per_key
+        scaled[FEATURE_NAMES.index(ANCHOR)] = 0.0
         return (features - self.centre) * scaled
 
     def adjustment(self, features: np.ndarray) -> np.ndarray:
         """What the learned ranking adds to each pair's fused score."""
-        return self.contributions(features).sum(axis=1)
+        return self.learned_score(features) - features[:, FEATURE_NAMES.index(ANCHOR)]
 
     def to_dict(self) -> dict:
         return {"kind": MODEL_KIND, "format": MODEL_FORMAT, "features": list(FEATURE_NAMES),
                 "weights": [round(float(w), 6) for w in self.weights],
                 "centre": [round(float(c), 6) for c in self.centre],
                 "demand_scale": [self.demand_scale.floor, self.demand_scale.ceiling],
-                "supply_scale": [self.supply_scale.floor, self.supply_scale.ceiling], "l2": self.l2}
+                "supply_scale": [self.supply_scale.floor, self.supply_scale.ceiling], "l2": self.l2,
+                "score_scale": list(self.score_scale), "key_scale": list(self.key_scale)}
 
     @classmethod
     def from_dict(cls, stored: dict) -> "Reranker":
@@ -299,9 +321,12 @@ class Reranker:
         if stored.get("kind") != MODEL_KIND or stored.get("format") != MODEL_FORMAT \
                 or tuple(stored.get("features") or ()) != FEATURE_NAMES:
             raise ValueError("学得的排序模型与当前特征不一致，需要重新学习")
-        return cls(np.array(stored["weights"], dtype=float), np.array(stored["centre"], dtype=float),
-                   SimilarityScale(*stored["demand_scale"]), SimilarityScale(*stored["supply_scale"]),
-                   float(stored.get("l2", 1.0)))
+        try:
+            return cls(np.array(stored["weights"], dtype=float), np.array(stored["centre"], dtype=float),
+                       SimilarityScale(*stored["demand_scale"]), SimilarityScale(*stored["supply_scale"]),
+                       float(stored["l2"]), tuple(stored["score_scale"]), tuple(stored["key_scale"]))
+        except (KeyError, TypeError) as error:
+            raise ValueError("学得的排序模型不完整，需要重新学习") from error
 
 
 def group_features(groups: list[Group], memory: Memory, demand_scale: SimilarityScale,
@@ -309,7 +334,7 @@ def group_features(groups: list[Group], memory: Memory, demand_scale: Similarity
     return [group.features(memory, demand_scale, supply_scale) for group in groups]
 
 
-def train(groups: list[Group], l2: float = 1.0, iterations: int = 30, invert: bool = False) -> Reranker:
+def train(groups: list[Group], l2: float = L2, iterations: int = 30, invert: bool = False) -> Reranker:
     """Fit the pairwise logistic ranker (RankNet with a linear score) by Newton's method.
 
     Each demand weighs the same whatever its number of ordered pairs. Features are standardised for
@@ -346,14 +371,17 @@ def train(groups: list[Group], l2: float = 1.0, iterations: int = 30, invert: bo
         w -= step
         if np.abs(step).max() < 1e-8:
             break
-    return Reranker(w / spread, centre, demand_scale, supply_scale, l2)
+    weights = w / spread
+    keys, scores = stacked @ weights, stacked[:, FEATURE_NAMES.index(ANCHOR)]
+    return Reranker(weights, centre, demand_scale, supply_scale, l2,
+                    (float(scores.mean()), float(scores.std()) or 1.0), (float(keys.mean()), float(keys.std()) or 1.0))
 
 
 # --- measuring ------------------------------------------------------------------------------------
 
 def ranking_figures(groups: list[Group], keys: list[np.ndarray]) -> dict:
-    """MRR and R@1 of the first positive over groups that have one; share of ordered pairs the keys
-    order correctly (positives over the rest, the rest over negatives), each group weighing the same."""
+    """MRR and R@1 of the first positive over groups that have one; share of ordered pairs (a positive
+    above another candidate) the keys order correctly, each group weighing the same."""
     reciprocal, hits, ordered = [], [], []
     for group, key in zip(groups, keys):
         order = [group.supply_ids[i] for i in np.lexsort((np.array(group.supply_ids), -key))]
@@ -376,7 +404,7 @@ def folds_of(groups: list[Group], folds: int) -> list[list[int]]:
     return [order[start::folds] for start in range(folds)]
 
 
-def cross_validate(groups: list[Group], folds: int = 5, l2: float = 1.0, invert: bool = False) -> dict:
+def cross_validate(groups: list[Group], folds: int = 5, l2: float = L2, invert: bool = False) -> dict:
     """Held-back decisions, grouped by demand: each fold's demands are ranked by a model trained on the
     other folds, with a memory that holds only the other folds' decisions. Returns the untrained and
     the learned figures over every held-out demand."""

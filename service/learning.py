@@ -212,14 +212,15 @@ def no_worse(figures: dict) -> tuple[bool, str]:
 
 
 def learn(db, engine, eval_set: str | Path | None = None, dry_run: bool = False, folds: int = FOLDS,
-          actor: str = "cli", invert: bool = False) -> dict:
+          actor: str = "cli", enabled: bool = True, invert: bool = False) -> dict:
     """Train on every decision, judge the model by the adoption rule, keep the run and (unless dry_run)
-    switch the engine to it or back to the untrained ranking. Returns the outcome: adopted, verdict,
-    extent, figures, weights and the version (None on a dry run). invert=True trains on the opposite
+    switch the engine to it or back to the untrained ranking. enabled=False (MATCHMAKER_LEARNING is off,
+    the default) judges and keeps the run but never adopts it. Returns the outcome: adopted, verdict,
+    extent, figures, weights, the model (as stored) and the version (None on a dry run). invert=True trains on the opposite
     labels (a deliberately bad model: the rule must refuse it)."""
     labels = decided_labels(db)
-    outcome = {"adopted": False, "extent": extent(labels), "figures": {}, "weights": {}, "version": None,
-               "dry_run": dry_run}
+    outcome = {"adopted": False, "extent": extent(labels), "figures": {}, "weights": {}, "model": None,
+               "version": None, "dry_run": dry_run}
     groups = build_groups(engine, labels)
     usable_groups = [group for group in groups if (group.labels != 0).any()]
     reasons = []
@@ -232,6 +233,7 @@ def learn(db, engine, eval_set: str | Path | None = None, dry_run: bool = False,
     reasons.append(why)
     model = train(usable_groups, invert=invert)
     outcome["weights"] = {name: round(float(weight), 4) for name, weight in zip(FEATURE_NAMES, model.weights)}
+    outcome["model"] = model.to_dict()
     adopted = better
     if not model.usable:
         adopted = False
@@ -244,6 +246,9 @@ def learn(db, engine, eval_set: str | Path | None = None, dry_run: bool = False,
         adopted = adopted and fine
     elif not eval_set:
         reasons.append("未指定评估集，只按留出决定判断")
+    if adopted and not enabled:
+        adopted = False
+        reasons.append("规则判定可以采用，但学习排序未开启（设 MATCHMAKER_LEARNING=on 后重新学习）")
     outcome["adopted"] = adopted
     outcome["verdict"] = ("采用学得的排序：" if adopted else "不采用，继续使用未学习的排序：") + "；".join(reasons)
     return _finish(db, engine, outcome, model, labels, actor)
@@ -263,3 +268,36 @@ def _finish(db, engine, outcome: dict, model: Reranker | None, labels: list[dict
         if outcome["adopted"] else None
     engine.use_learned(learned)
     return outcome
+
+
+# --- telling people ---------------------------------------------------------------------------------
+
+def outcome_lines(outcome: dict) -> list[str]:
+    """A learning run in Chinese, a line each: what it was trained on, the figures, the verdict.
+
+    `outcome` is what learn() returns or a stored run (store.latest_ranker).
+    """
+    extent_ = outcome.get("extent") or {}
+    lines = [f"训练数据：{extent_.get('demands', 0)} 条需求上的 {extent_.get('pairs', 0)} 个决定"
+             f"（正例 {extent_.get('positives', 0)}、否决或婉拒 {extent_.get('negatives', 0)}）"
+             + (f"，{extent_['from']} 至 {extent_['to']}" if extent_.get("from") else "")]
+    figures = outcome.get("figures") or {}
+    cv = figures.get("cross_validation")
+    if cv:
+        lines.append(f"留出决定（按需求分 {cv['folds']} 折）：" + _compared(cv["untrained"], cv["learned"],
+                                                                 ("mrr", "recall@1", "pair_accuracy")))
+    checked = figures.get("eval_set")
+    if checked:
+        lines.append(f"评估集 {Path(checked['set']).name}：" + _compared(checked["untrained"], checked["learned"],
+                                                                     ("mrr", "recall@1", "recall@5")))
+    lines.append(f"结论：{outcome.get('verdict', '')}")
+    return lines
+
+
+FIGURE_NAMES = {"mrr": "MRR", "recall@1": "R@1", "recall@5": "R@5", "pair_accuracy": "排序正确率"}
+
+
+def _compared(before: dict, after: dict, names: tuple[str, ...]) -> str:
+    shown = [f"{FIGURE_NAMES[name]} {before[name]:.3f} → {after[name]:.3f}" for name in names
+             if before.get(name) is not None and after.get(name) is not None]
+    return "，".join(shown) + "（未学习 → 学习后）"
