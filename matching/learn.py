@@ -338,8 +338,8 @@ def train(groups: list[Group], l2: float = L2, iterations: int = 30, invert: boo
     """Fit the pairwise logistic ranker (RankNet with a linear score) by Newton's method.
 
     Each demand weighs the same whatever its number of ordered pairs. Features are standardised for
-    the fit, so the L2 penalty treats them alike. invert=True learns from the opposite of every
-    label: a deliberately bad model, for testing that the adoption rule refuses it.
+    the fit, so the L2 penalty treats them alike. invert=True learns every ordered pair the wrong way
+    round: a deliberately bad model, for testing that the adoption rule refuses it.
     """
     vectors = [group.demand_vector.ravel() for group in groups]
     demand_scale = SimilarityScale.fit(np.stack(vectors)) if vectors else SimilarityScale()
@@ -352,10 +352,10 @@ def train(groups: list[Group], l2: float = L2, iterations: int = 30, invert: boo
     spread[spread < 1e-9] = 1.0
     differences, weights = [], []
     for group, x in zip(groups, features):
-        labels = -group.labels if invert else group.labels
-        pairs = ordered_pairs(labels)
+        pairs = ordered_pairs(group.labels)
         if len(pairs):
-            differences.append(((x[pairs[:, 0]] - x[pairs[:, 1]]) / spread))
+            above, below = (pairs[:, 1], pairs[:, 0]) if invert else (pairs[:, 0], pairs[:, 1])
+            differences.append((x[above] - x[below]) / spread)
             weights.append(np.full(len(pairs), 1.0 / len(pairs)))
     if not differences:
         raise ValueError("没有可以比较的决定：每条需求至少要有一个确认或否决")

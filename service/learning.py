@@ -212,12 +212,12 @@ def no_worse(figures: dict) -> tuple[bool, str]:
 
 
 def learn(db, engine, eval_set: str | Path | None = None, dry_run: bool = False, folds: int = FOLDS,
-          actor: str = "cli", enabled: bool = True, invert: bool = False) -> dict:
+          actor: str = "cli", enabled: bool = False, invert: bool = False) -> dict:
     """Train on every decision, judge the model by the adoption rule, keep the run and (unless dry_run)
     switch the engine to it or back to the untrained ranking. enabled=False (MATCHMAKER_LEARNING is off,
     the default) judges and keeps the run but never adopts it. Returns the outcome: adopted, verdict,
-    extent, figures, weights, the model (as stored) and the version (None on a dry run). invert=True trains on the opposite
-    labels (a deliberately bad model: the rule must refuse it)."""
+    extent, figures, weights, the model (as stored) and the version (None on a dry run). invert=True
+    orders every labelled pair the wrong way round (a deliberately bad model: the rule must refuse it)."""
     labels = decided_labels(db)
     outcome = {"adopted": False, "extent": extent(labels), "figures": {}, "weights": {}, "model": None,
                "version": None, "dry_run": dry_run}
@@ -225,7 +225,7 @@ def learn(db, engine, eval_set: str | Path | None = None, dry_run: bool = False,
     usable_groups = [group for group in groups if (group.labels != 0).any()]
     reasons = []
     if len(usable_groups) < MIN_DEMANDS:
-        outcome["verdict"] = f"决定太少：至少需要 {MIN_DEMANDS} 条需求上的决定，现有 {len(usable_groups)} 条；继续使用未学习的排序"
+        outcome["verdict"] = f"不采用，继续使用未学习的排序：决定太少，至少需要 {MIN_DEMANDS} 条需求上的决定，现有 {len(usable_groups)} 条"
         return _finish(db, engine, outcome, None, labels, actor)
     cv = cross_validate(usable_groups, folds, invert=invert)
     outcome["figures"]["cross_validation"] = cv
