@@ -181,3 +181,28 @@ def test_learn_dry_run_prints_the_comparison_and_keeps_nothing_then_learn_adopts
 def test_learn_with_a_missing_set_exits_2(invoke, tmp_path):
     result = invoke("learn", "--set", tmp_path / "none")
     assert result.exit_code == 2
+
+
+def test_the_record_page_shows_the_broker_the_learned_factors(sample, embedder):  # noqa: F811
+    from service import auth, workflow
+    from service.app import create_app
+    from service.resources import shutdown
+
+    db, engine = sample
+    assert learning.learn(db, engine, enabled=True)["adopted"]
+    workflow.generate_proposals(db, engine, k=5)
+    auth.create_user(db, "broker1", "broker", None, "test-password-1", actor="fixture")
+    account = store.get_user_by_name(db, "broker1")
+    app = create_app({"TESTING": True, "DATABASE": str(engine.instance_dir / "matchmaker.db"),
+                      "INSTANCE": str(engine.instance_dir), "EMBEDDER": embedder, "SECRET_KEY": "test"})
+    try:
+        client = app.test_client()
+        with client.session_transaction() as session:
+            session["user_id"], session["auth_stamp"] = account["id"], account["auth_stamp"]
+        best = store.list_proposals(db, limit=1)[0]
+        page = client.get(f"/demands/{best['demand_id']}").get_data(as_text=True)
+        stored = best["reasons"]["learned"]
+        assert "经纪人决定的影响（融合得分" in page
+        assert f"{stored['factors'][0]['text']}（{stored['factors'][0]['effect']:+.2f}）" in page
+    finally:
+        shutdown(app)
