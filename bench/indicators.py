@@ -1,0 +1,49 @@
+"""Indicator extraction (指标满足度) against the hand-labelled cases in tests/data/indicator_cases.jsonl.
+
+    python bench/indicators.py [--cases FILE] [--misses]
+
+Prints precision and recall of (indicator, comparator, value, unit) tuples, and with --misses every
+case whose extraction differs from its label.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from matching.evaluate import extraction_scores, same_indicator
+from matching.indicators import extract
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = ROOT / "tests" / "data" / "indicator_cases.jsonl"
+
+
+def read_cases(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def tuples(text: str) -> list[tuple]:
+    return [indicator.as_tuple() for indicator in extract(text)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=Path, default=CASES)
+    parser.add_argument("--misses", action="store_true", help="print the cases extraction gets wrong")
+    args = parser.parse_args()
+    cases = read_cases(args.cases)
+    scores = extraction_scores(cases, tuples)
+    if args.misses:
+        for case in cases:
+            found, labels = tuples(case["text"]), [tuple(label) for label in case["expected"]]
+            extra = [item for item in found if not any(same_indicator(item, label) for label in labels)]
+            missed = [label for label in labels if not any(same_indicator(item, label) for item in found)]
+            if extra or missed:
+                print(f"{case['source']}  {case['text']}\n    extra: {extra}\n    missed: {missed}")
+    print(f"indicator extraction: {scores['cases']} cases, {scores['expected']} labelled tuples, "
+          f"{scores['found']} extracted, {scores['correct']} correct: "
+          f"precision {scores['precision']:.3f}, recall {scores['recall']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
