@@ -9,7 +9,7 @@ Two stages with plain data between them:
     [('滚阻系数', '≤', 5.0, 'N/kN'), ('间隙和错边', '~', [2.0, 3.0], 'mm')]
     >>> checks = check_pair("滚阻系数降到5.0N/kN以下", "滚阻系数4.6‰")
     >>> checks[0].line(), satisfaction(checks)
-    ('需求：滚阻系数 ≤ 5 N/kN ← 成果：滚阻系数 4.6 ‰ ✓', 1.0)
+    ('需求：滚阻系数 ≤ 5 N/kN ← 成果：滚阻系数 4.6‰ ✓', 1.0)
 
 Units are normalised with pint, so a demand's ≤ 5 mm is met by a supply's 3000 μm; a unit pint does
 not know (级, 次, EU/g, N/15mm …) compares only with itself. Indicator names match by the cosine of
@@ -34,9 +34,9 @@ UNIT_TABLE = (
     (("nm", "纳米"), "nm", "nanometer"), (("cm", "厘米"), "cm", "centimeter"),
     (("km", "公里", "千米"), "km", "kilometer"), (("m", "米"), "m", "meter"),
     (("mm²", "平方毫米"), "mm²", "millimeter**2"), (("cm²", "平方厘米"), "cm²", "centimeter**2"),
-    (("m²", "平方米"), "m²", "meter**2"), (("m³", "立方米", "方"), "m³", "meter**3"),
+    (("m²", "平方米", "平米"), "m²", "meter**2"), (("m³", "立方米", "方"), "m³", "meter**3"),
     (("L", "升"), "L", "liter"), (("mL", "ml", "毫升"), "mL", "milliliter"), (("μL", "微升"), "μL", "microliter"),
-    (("°C", "摄氏度"), "°C", "degC"), (("°",), "°", "degree"),
+    (("°C", "摄氏度"), "°C", "degC"), (("°",), "°", "degree"), (("弧分", "′"), "arcmin", "arcminute"), (("弧秒", "″"), "arcsec", "arcsecond"),
     (("rad",), "rad", "radian"), (("mrad",), "mrad", "milliradian"), (("μrad",), "μrad", "microradian"),
     (("%",), "%", "percent"), (("‰",), "‰", "permille"), (("ppm",), "ppm", "ppm"), (("ppb",), "ppb", "ppb"),
     (("N/kN",), "N/kN", "newton/kilonewton"),
@@ -110,8 +110,7 @@ LEVEL_UP = ("提高到", "提高至", "提升到", "提升至", "增加到", "�
             "增至", "达到了")
 REACH = ("能达到", "可达到", "达到", "做到", "可达", "高达", "达")
 CHANGE_UP = ("提高", "提升", "增加", "增长", "延长", "升高", "上升", "增")
-CHANGE_DOWN = ("降低", "下降", "减少", "缩短", "减小", "减轻", "降", "减", "掉")
-CHANGE_UNITS = ("%", "‰", "个百分点", "倍", "log")
+CHANGE_DOWN = ("降低", "下降", "减少", "缩短", "缩小", "减小", "减轻", "降", "减", "掉")
 FILLERS = ("大约", "约", "了", "近", "可", "仍", "均", "平均")
 # Indicators where less is better: "精度达10cm" means 10 cm or finer.
 LOWER_IS_BETTER = ("误差", "偏差", "精度", "粗糙度", "公差", "波动", "损耗", "能耗", "功耗", "电耗", "不良率",
@@ -256,7 +255,7 @@ def _figures(sentence: str):
             continue  # a model code: 20CrMnTi, 5G
         if unit == "year" and 1900 <= value <= 2100 and "." not in match.group("number"):
             continue  # a date
-        figures.append([start, end, value, unit, match.group("more") is not None])
+        figures.append([start, end, value, unit, match.group("more") is not None, match.group("multiplier")])
     for match in CHINESE_NUMBER.finditer(sentence):
         value = 0.5 if match.group("chinese") == "一半" else _chinese_value(match.group("chinese"))
         written_unit = match.group("chinese_unit") or ""
@@ -265,11 +264,11 @@ def _figures(sentence: str):
         if written_unit == "成" or match.group("chinese") == "一半":
             value *= 10 if written_unit == "成" else 100
         if value is not None:
-            figures.append([match.start(), match.end(), value, unit, False])
+            figures.append([match.start(), match.end(), value, unit, False, None])
     figures.sort()
     merged, index = [], 0
     while index < len(figures):
-        start, end, value, unit, more = figures[index]
+        start, end, value, unit, more, multiplier = figures[index]
         plus_minus = start > 0 and sentence[start - 1] == "±"
         if plus_minus:
             start -= 1
@@ -278,6 +277,8 @@ def _figures(sentence: str):
         gap = sentence[end:following[0]] if following else ""
         if following and RANGE_SEPARATOR.fullmatch(gap) and not plus_minus:
             high, end = following[2], following[1]
+            if following[5] and not multiplier:
+                low = value * MULTIPLIERS[following[5]]
             unit = following[3] if following[3] is not None else unit
             index += 1
         elif following and gap == "±" and unit is None:
@@ -362,9 +363,7 @@ def _combine(prefix: str | None, suffix: str | None, low: float, high: float, un
     if plus_minus:
         return "±", -abs(high), abs(high)
     if prefix in CHANGE_COMPARATORS:
-        if unit not in CHANGE_UNITS:
-            prefix = "≤" if prefix == "降低" else "≥"
-        elif suffix == "≥":
+        if suffix == "≥":
             return prefix, low, None
         elif suffix == "≤":
             return prefix, None, high
