@@ -126,8 +126,9 @@ NAME_TAIL = sorted(set(WORD_COMPARATORS) | set(LEVEL_DOWN) | set(LEVEL_UP) | set
                        "需", "到", "至", "由", "从", "±", "能到", "只", "仅", "只有", "打到", "也", "还", "在于"},
                    key=len, reverse=True)
 NAME_HEAD = ("我们", "现在", "目前", "想把", "想", "希望", "目标是", "其中", "同时", "并且", "并", "且", "实现", "使",
-             "将", "把", "经", "可", "能", "在", "但", "而", "让")
+             "将", "把", "经", "可", "能", "在", "但", "而", "让", "提高", "提升", "降低", "减少")
 NAME_LIMIT = 16  # characters kept from the end of a long name phrase
+SHOWN_UNITS = {"month": "个月", "year": "年", "week": "周", "d": "天", "arcmin": "弧分", "arcsec": "弧秒"}
 
 
 @dataclass(frozen=True)
@@ -165,8 +166,9 @@ class Indicator:
         return self.comparator != "=" and not any(cue in self.phrase for cue in CURRENT_STATE)
 
     def describe(self) -> str:
-        """Readable form: "≤ 5 N/kN", "2~3 mm", "± 0.5 °C", "降低 ≥ 35%"."""
-        unit = self.unit if self.unit in ("%", "‰", "°", "") else " " + self.unit
+        """Readable form: "≤ 5 N/kN", "2~3 mm", "±0.5 °C", "≥ 9个月", "降低 ≥ 35%"."""
+        shown = SHOWN_UNITS.get(self.unit, self.unit)
+        unit = shown if shown in ("%", "‰", "°", "") or shown != self.unit else " " + shown
         if self.comparator == "~":
             return f"{_number(self.low)}~{_number(self.high)}{unit}"
         if self.comparator in CHANGE_COMPARATORS:
@@ -179,6 +181,8 @@ class Indicator:
             return f"{self.comparator} {_number(self.low)}~{_number(self.high)}{unit}"
         if self.comparator == "=":
             return f"{_number(self.low)}{unit}"
+        if self.comparator == "±":
+            return f"±{_number(self.high)}{unit}"
         return f"{self.comparator} {_number(self.value)}{unit}"
 
 
@@ -614,3 +618,37 @@ def indicator_reason(checks: list[TargetCheck]) -> dict:
             "not_met": sum(1 for check in checks if check.verdict == "not_met"),
             "not_stated": sum(1 for check in checks if check.verdict == "not_stated"),
             "targets": [check.as_dict() for check in checks]}
+
+
+def record_indicator_text(record: dict) -> str:
+    """The words a record's figures are read from: its title, then its description."""
+    return "。".join(part for part in (record.get("title"), record.get("description")) if part)
+
+
+def check_records(demand: dict, supply: dict, embedder=None) -> dict:
+    """A (demand, supply) pair's `indicators` reason: each target met / not met / not stated.
+
+        >>> check_records({"title": "滚阻太高", "description": "滚阻系数降到5.0N/kN以下"},
+        ...               {"title": "低滚阻胎面", "description": "滚阻系数4.6N/kN"})["satisfaction"]
+        1.0
+    """
+    return indicator_reason(check_pair(record_indicator_text(demand), record_indicator_text(supply), embedder))
+
+
+class NameVectors:
+    """An embedder's vectors for indicator names, remembered: the same few names recur in many pairs.
+
+    Behaves as an embedder for check_pair (embed_queries only).
+    """
+
+    def __init__(self, embedder, limit: int = 20_000):
+        self.embedder, self.limit = embedder, limit
+        self.vectors: dict[str, np.ndarray] = {}
+
+    def embed_queries(self, names: list[str]) -> np.ndarray:
+        missing = [name for name in dict.fromkeys(names) if name not in self.vectors]
+        if missing:
+            if len(self.vectors) + len(missing) > self.limit:
+                self.vectors.clear()
+            self.vectors.update(zip(missing, np.asarray(self.embedder.embed_queries(missing))))
+        return np.stack([self.vectors[name] for name in names])

@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 
 from matching.embedders import load_embedder
+
 from matching.evaluate import extraction_scores
 from matching.indicators import (Indicator, check_pair, convert, extract, indicator_reason, meets,
                                  satisfaction, targets)
+
+from .conftest import sample_files, write_jsonl
 
 CASE_FILES = sorted((Path(__file__).parent / "data").glob("indicator_cases*.jsonl"))
 
@@ -196,3 +199,34 @@ def test_the_reason_entry_is_plain_json():
     reason = indicator_reason(checks)
     assert json.loads(json.dumps(reason, ensure_ascii=False)) == reason
     assert reason["targets"][0]["verdict"] in ("met", "not_stated")
+
+
+# --- surfaced: the CLI and the record page ----------------------------------------------------------
+
+# Real records of the sample whose texts carry figures: a demand asking for 常温保质期 ≥ 9个月 and a
+# supply stating 常温保质期12个月, another demand and supply pair about 成品率, and two bystanders.
+SAMPLE_DEMANDS = ("D2021-165", "D2021-188", "D2021-001")
+SAMPLE_SUPPLIES = ("S2021-246", "S2021-169", "S2021-009", "S2021-001")
+SHELF_LIFE_LINE = "需求：常温保质期 ≥ 9个月 ← 成果：常温保质期 12个月 ✓"
+
+
+def sample_records(kind: str, ids: tuple[str, ...]) -> list[dict]:
+    rows = [json.loads(line) for path in sample_files(kind) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [row for row in rows if row["id"] in ids]
+
+
+def test_propose_jsonl_carries_the_indicator_check_under_reasons_indicators(invoke, tmp_path):
+    assert invoke("import", "demands", write_jsonl(tmp_path / "d.jsonl", sample_records("demands", SAMPLE_DEMANDS))).exit_code == 0
+    assert invoke("import", "supplies", write_jsonl(tmp_path / "s.jsonl", sample_records("supplies", SAMPLE_SUPPLIES))).exit_code == 0
+    assert invoke("index").exit_code == 0
+    result = invoke("propose", "--demand", "D2021-165", "--top-k", "4", "--format", "jsonl")
+    rows = {row["supply_id"]: row for row in map(json.loads, result.output.splitlines())}
+    checked = rows["S2021-246"]["reasons"]["indicators"]
+    assert checked["satisfaction"] == 1.0 and checked["met"] == 1
+    assert checked["targets"][0]["line"] == SHELF_LIFE_LINE
+    assert checked["targets"][0]["supply"] == {"indicator": "常温保质期", "comparator": "=", "value": 12.0, "unit": "month"}
+    bystander = rows["S2021-001"]["reasons"]["indicators"]
+    assert bystander["targets"][0]["verdict"] == "not_stated" and bystander["satisfaction"] == 0.0
+    no_targets = json.loads(invoke("propose", "--demand", "D2021-001", "--top-k", "1", "--format", "jsonl").output)
+    assert no_targets["reasons"]["indicators"] == {"satisfaction": None, "met": 0, "not_met": 0, "not_stated": 0,
+                                                   "targets": []}
