@@ -397,7 +397,7 @@ def _name(text: str) -> str:
     while changed and name:
         changed = False
         for word in NAME_TAIL:
-            if name.endswith(word) and len(name) > 0:
+            if name.endswith(word):
                 name, changed = name[:-len(word)], True
                 break
         for word in NAME_HEAD:
