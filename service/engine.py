@@ -17,6 +17,7 @@ import numpy as np
 
 from matching.embedders import DEFAULT_EMBEDDER, Embedder, embed_cached, load_embedder, segment_vectors
 from matching.index import VectorIndex, choose_spec, records_checksum
+from matching.indicators import NameVectors, check_records
 from matching.ranker import (FusionConfig, Matcher, Proposal, Side, best_sentence_pair, embedded_segments,
                              record_segments, record_text)
 from matching.text import default_tokenizer
@@ -69,6 +70,7 @@ class Engine:
         self.db = db
         self.instance_dir = Path(instance_dir)
         self.embedder = load_embedder(embedder) if isinstance(embedder, str) else embedder
+        self.indicator_names = NameVectors(self.embedder)  # indicator names compared by this embedder
         if spec:
             VectorIndex(self.embedder.dim, spec)  # an unknown spec fails here, before anything is built or saved
         self.cache = store.EmbeddingCache(db)
@@ -211,7 +213,8 @@ class Engine:
     def quote(self, query: dict, proposals: list[Proposal], target: Side) -> list[Proposal]:
         """Add the best-matching sentence pair to each proposal's reasons ("sentence_pair": the
         demand's words, the supply's words, their cosine), from the sentence vectors cached when
-        the records were embedded."""
+        the records were embedded; and the demand's figures checked against the supply's
+        ("indicators": matching.indicators.check_records). Scores are left as they are."""
         if not proposals:
             return proposals
         candidates = [target.records[proposal.candidate_id] for proposal in proposals]
@@ -224,6 +227,8 @@ class Engine:
             if pair:
                 proposal.reasons["sentence_pair"] = {demand_side: pair["query"], other_side: pair["candidate"],
                                                      "similarity": pair["similarity"]}
+            demand, supply = (query, candidate) if demand_side == "demand" else (candidate, query)
+            proposal.reasons["indicators"] = check_records(demand, supply, self.indicator_names)
         return proposals
 
     def gaps(self, threshold: float = DEFAULT_GAP_THRESHOLD, only_open: bool = True) -> list[dict]:

@@ -142,7 +142,19 @@ SCHEMAS = {
         "type": "object", "description": "推荐理由：共同术语、集群与合作方式是否一致、各信号得分",
         "properties": {"shared_terms": {"type": "array", "items": {"type": "string"}},
                        "same_cluster": NULLABLE_BOOLEAN, "same_mode": NULLABLE_BOOLEAN,
-                       "dense": {"type": "number"}, "lexical": {"type": "number"}},
+                       "dense": {"type": "number"}, "lexical": {"type": "number"},
+                       "indicators": {
+                           "type": "object", "description": "指标满足度：需求提出的每项指标对照成果的同类指标（不影响得分）",
+                           "properties": {
+                               "satisfaction": {**NULLABLE_NUMBER, "description": "满足项数 ÷ 需求指标项数；需求未提指标时为 null"},
+                               "met": {"type": "integer"}, "not_met": {"type": "integer"},
+                               "not_stated": {"type": "integer"},
+                               "targets": {"type": "array", "items": {"type": "object", "properties": {
+                                   "indicator": {"type": "string"}, "comparator": {"type": "string"},
+                                   "unit": {"type": "string"},
+                                   "verdict": {"enum": ["met", "not_met", "not_stated"]},
+                                   "line": {"type": "string", "description": "如：需求：滚阻系数 ≤ 5 N/kN ← 成果：4.6 N/kN ✓"}}}},
+                           }}},
     },
     "Proposal": {
         "type": "object",
