@@ -25,14 +25,14 @@ import numpy as np
 
 from matching.embedders import segment_vectors
 from matching.evaluate import gap_metrics
+from matching.gaps import SIGNALS, GapModel, gap_signals
 from matching.ranker import embedded_segments, record_segments
 from service import evaluation, importers, store
-from service.engine import DEFAULT_GAP_THRESHOLD, REVIEW_LOWER, Engine
+from service.engine import REVIEW_LOWER, Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 SETS = {"sample": ROOT / "data", "match-dev": ROOT.parent / "shared" / "eval" / "match-dev"}
 CASES = ROOT / "data" / "training" / "cases.jsonl"
-DEPTH = 10  # candidates read per demand
 
 
 def cases_folder(work: Path) -> Path:
@@ -68,67 +68,13 @@ def loaded(folder: Path, work: Path, name: str) -> tuple[Engine, dict, set]:
     return Engine(db, work / name).load(), truth, gaps
 
 
-def coverage(query_rows: np.ndarray, candidate_rows: np.ndarray) -> tuple[float, float, float]:
-    """(best pair, mean and min over the query's sentences of its best cosine with the candidate's)."""
-    if not len(query_rows) or not len(candidate_rows):
-        return 0.0, 0.0, 0.0
-    best = (query_rows @ candidate_rows.T).max(axis=1)
-    return float(best.max()), float(best.mean()), float(best.min())
+def sentence_rows(engine: Engine):
+    """record → its segment vectors, from the embedding cache (as the engine reads them)."""
+    return lambda record: segment_vectors(engine.embedder, [embedded_segments(record_segments(record))], engine.cache)[0]
 
 
-def sentence_rows(engine: Engine, record: dict) -> np.ndarray:
-    """The record's sentence vectors, title and keywords left out (what a problem is said in)."""
-    segments = record_segments(record)
-    rows = segment_vectors(engine.embedder, [embedded_segments(segments)], engine.cache)[0]
-    keep = [i for i, segment in enumerate(segments)
-            if i > 0 and segment != "、".join(record.get("keywords") or []) + "。" and len(segment.strip()) > 3]
-    return rows[keep] if keep else rows
-
-
-def features(engine: Engine, record: dict, excluded: set[str], cache: dict) -> dict:
-    """What the ranked list says about one demand, its `excluded` supplies taken off the list."""
-    matcher = engine.matcher
-    vector = matcher.demands.vectors.vector(record["id"])
-    found = [p for p in matcher.supplies_for(record, vector, DEPTH + len(excluded)) if p.candidate_id not in excluded]
-    found = found[:DEPTH]
-    scores = np.array([p.score for p in found])
-    cosines = np.array([p.reasons["cosine"] for p in found])
-    top = found[0]
-    supply = matcher.supplies.records[top.candidate_id]
-    supply_vector = matcher.supplies.vectors.vector(top.candidate_id)
-    # Reciprocity: how the demand stands among every demand for its best supply.
-    reverse = matcher.demands_for(supply, supply_vector, 2)
-    rival = next((p.score for p in reverse if p.candidate_id != record["id"]), 0.0)
-    own = next((p.score for p in reverse if p.candidate_id == record["id"]), None)
-    # Hubness (CSLS): the best supply's usual cosine to demands, the demand's usual cosine to supplies.
-    if top.candidate_id not in cache:
-        cache[top.candidate_id] = float(np.mean([c for _, c in matcher.demands.vectors.search(
-            supply_vector.reshape(1, -1), DEPTH)[0]]))
-    demand_rows = sentence_rows(engine, record)
-    pairs = [coverage(demand_rows, sentence_rows(engine, matcher.supplies.records[p.candidate_id])) for p in found[:3]]
-    neighbours = [c for i, c in matcher.demands.vectors.search(vector.reshape(1, -1), 6)[0] if i != record["id"]][:5]
-    return {
-        "best": scores[0],
-        "cos1": cosines[0],
-        "cos_max": cosines.max(),
-        "dense1": top.dense,
-        "lex1": top.lexical,
-        "lex_max": max(p.lexical for p in found),
-        "margin": scores[0] - scores[1],
-        "spread": scores[0] - scores[1:].mean(),
-        "z": (scores[0] - scores.mean()) / (scores.std() + 1e-6),
-        "above": float((scores >= REVIEW_LOWER).sum()),
-        "agree": float(max(found, key=lambda p: p.dense).candidate_id == max(found, key=lambda p: p.lexical).candidate_id),
-        "pair1": pairs[0][0],
-        "pair_max": max(p[0] for p in pairs),
-        "cover1": pairs[0][1],
-        "cover_max": max(p[1] for p in pairs),
-        "covermin1": pairs[0][2],
-        "recip": float(own is not None and own >= rival),
-        "rev_margin": top.score - rival,
-        "csls": 2 * cosines[0] - cache[top.candidate_id] - cosines.mean(),
-        "density": float(np.mean(neighbours)) if neighbours else 0.0,
-    }
+def vector(engine: Engine, demand_id: str) -> np.ndarray:
+    return engine.matcher.demands.vectors.vector(demand_id)
 
 
 def set_rows(name: str, folder: Path, work: Path) -> list[dict]:
@@ -140,24 +86,26 @@ def set_rows(name: str, folder: Path, work: Path) -> list[dict]:
     engine, truth, gaps = loaded(folder, work, name)
     records = engine.matcher.demands.records
     hub: dict = {}
+    rows_of = sentence_rows(engine)
     rows = []
     for demand_id in sorted(records):
         solved = {s for s, grade in truth.get(demand_id, {}).items() if grade >= evaluation.SOLVES}
         rows.append({"set": name, "demand": demand_id, "gap": int(demand_id in gaps), "synthetic": 0,
                      "labelled": int(demand_id in gaps or bool(solved)),
-                     **features(engine, records[demand_id], set(), hub)})
+                     **gap_signals(engine.matcher, records[demand_id], vector(engine, demand_id), rows_of,
+                                    hubness=hub)})
         if solved:
             # Grade-1 answers go too: what stays is what does not address the demand.
             removed = set(truth[demand_id])
             rows.append({"set": name, "demand": demand_id, "gap": 1, "synthetic": 1, "labelled": 1,
-                         **features(engine, records[demand_id], removed, hub)})
+                         **gap_signals(engine.matcher, records[demand_id], vector(engine, demand_id), rows_of,
+                                        frozenset(removed), hub)})
     engine.db.close()
     cached.write_text(json.dumps(rows, default=float), encoding="utf-8")
     return rows
 
 
-FEATURES = ("best", "cos1", "cos_max", "dense1", "lex1", "lex_max", "margin", "spread", "z", "above", "agree",
-            "pair1", "pair_max", "cover1", "cover_max", "covermin1", "recip", "rev_margin", "csls", "density")
+FEATURES = SIGNALS
 
 
 def auc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -180,17 +128,22 @@ def flagged_metrics(rows: list[dict], flags: np.ndarray) -> dict:
 
 
 SMALL = ("best", "cos_max", "pair_max", "spread", "margin", "rev_margin", "csls", "lex1")
+COMPACT = ("best", "cos_max", "pair_max", "spread", "rev_margin")
 GAP_SHARE = 1 / 7  # about one demand in seven (the sample: 30 of 227; match-dev: 10 of 60)
 
 
-def fit(rows: list[dict], names, c: float = 1.0):
-    """Logistic regression on standardised features; rows weighted so gaps are GAP_SHARE of the weight."""
+def fit(rows: list[dict], names, c: float = 1.0, cut: float = float("nan")) -> GapModel:
+    """Logistic regression on standardised signals; rows weighted so gaps are GAP_SHARE of the weight."""
     from sklearn.linear_model import LogisticRegression
     x, y = matrix(rows, names), np.array([row["gap"] for row in rows])
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
-    weight = np.where(y == 1, GAP_SHARE / max(y.mean(), 1e-9), (1 - GAP_SHARE) / max(1 - y.mean(), 1e-9))
-    model = LogisticRegression(C=c, max_iter=1000).fit((x - mean) / scale, y, sample_weight=weight)
-    return lambda chosen: model.predict_proba((matrix(chosen, names) - mean) / scale)[:, 1]
+    fitted = LogisticRegression(C=c, max_iter=1000).fit((x - mean) / scale, y, sample_weight=prior_weights(rows))
+    return GapModel(tuple(names), tuple(mean.tolist()), tuple(scale.tolist()), tuple(fitted.coef_[0].tolist()),
+                    float(fitted.intercept_[0]), cut)
+
+
+def scorer(model: GapModel):
+    return lambda chosen: np.array([model.probability(row) for row in chosen])
 
 
 def best_cut(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> float:
@@ -225,11 +178,28 @@ def folds_of(rows: list[dict], folds: int) -> list[list[int]]:
     return [[i for i, row in enumerate(rows) if row["demand"] in h] for h in held]
 
 
-def classifier_row(label: str, train: list[dict], names, natural: dict, rows: dict, folds: int, c: float = 1.0) -> str:
+def training_f1(train: list[dict], names, folds: int, c: float) -> float:
+    """Prior-weighted gap F1 of the classifier on its own training rows, 5-fold over demands:
+    how a variant is chosen without looking at match-dev."""
+    labels = np.array([r["gap"] for r in train])
+    scores = np.zeros(len(train))
+    for held in folds_of(train, folds):
+        rest = [train[i] for i in range(len(train)) if i not in set(held)]
+        model = scorer(fit(rest, names, c))
+        cut = best_cut(model(rest), np.array([r["gap"] for r in rest]), prior_weights(rest))
+        scores[held] = model([train[i] for i in held]) - cut
+    flag, weights = scores >= 0, prior_weights(train)
+    hits = weights[flag & (labels == 1)].sum()
+    precision, recall = hits / max(weights[flag].sum(), 1e-9), hits / weights[labels == 1].sum()
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def classifier_row(label: str, train: list[dict], names, natural: dict, rows: dict, folds: int, c: float = 1.0,
+                   train_f1: float = float("nan")) -> str:
     """Train on `train` (never match-dev), cut at the best prior-weighted F1 on the training rows,
     apply to match-dev and the sample. When the sample is in `train`, its figure is cross-fitted:
     each fold of its demands is scored by a model trained without that fold."""
-    model = fit(train, names, c)
+    model = scorer(fit(train, names, c))
     cut = best_cut(model(train), np.array([r["gap"] for r in train]), prior_weights(train))
     dev = natural["match-dev"]
     dev_scores = model(dev)
@@ -241,14 +211,15 @@ def classifier_row(label: str, train: list[dict], names, natural: dict, rows: di
         for held in folds_of(sample, folds):
             held_demands = {sample[i]["demand"] for i in held}
             rest = [r for r in train if not (r["set"] == "sample" and r["demand"] in held_demands)]
-            fold_model = fit(rest, names, c)
+            fold_model = scorer(fit(rest, names, c))
             fold_cut = best_cut(fold_model(rest), np.array([r["gap"] for r in rest]), prior_weights(rest))
             flags[held] = fold_model([sample[i] for i in held]) >= fold_cut
         sample_found = flagged_metrics(sample, flags)
     else:
         sample_found = flagged_metrics(sample, model(sample) >= cut)
     return (f"| {label} | {sample_found['precision']:.2f} / {sample_found['recall']:.2f} | "
-            f"{dev_found['precision']:.2f} / {dev_found['recall']:.2f} ({dev_found['flagged']} flagged) | {dev_auc:.3f} |")
+            f"{dev_found['precision']:.2f} / {dev_found['recall']:.2f} ({dev_found['flagged']} flagged) | {dev_auc:.3f} | "
+            f"{train_f1:.3f} |")
 
 
 def dev_cross_validated(label: str, natural: dict, folds: int, names=None, rule: str | None = None) -> str:
@@ -263,7 +234,7 @@ def dev_cross_validated(label: str, natural: dict, folds: int, names=None, rule:
         if rule:
             scores = -matrix(dev, [rule])[:, 0]
         else:
-            scores = fit(train, names)(dev)
+            scores = scorer(fit(train, names))(dev)
         cut = best_cut(scores[rest], labels[rest])
         flags[held] = scores[held] >= cut
     found = flagged_metrics(dev, flags)
@@ -274,6 +245,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--work", type=Path, default=Path("/tmp/gap-signal"))
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--write", type=Path, help="write the chosen model here (matching/resources/gap_model.json)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     folders = {**SETS, "cases": cases_folder(args.work)}
@@ -290,20 +262,35 @@ def main():
             chosen = [r for r in rows[set_name] if r["synthetic"] or (r["labelled"] and not r["gap"])]
             cells.append(auc(matrix(chosen, [name])[:, 0], np.array([r["gap"] for r in chosen])))
         print(f"| {name} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
-    print("\n| gap rule | sample P / R | match-dev P / R | match-dev AUC |\n|---|---|---|---|")
-    for set_name in ("sample", "match-dev"):
-        pass
-    shipped = {s: flagged_metrics(natural[s], matrix(natural[s], ["best"])[:, 0] < DEFAULT_GAP_THRESHOLD)
+    print("\n| gap rule | sample P / R | match-dev P / R | match-dev AUC | training CV F1 |\n|---|---|---|---|---|")
+    shipped = {s: flagged_metrics(natural[s], matrix(natural[s], ["best"])[:, 0] < REVIEW_LOWER)
                for s in ("sample", "match-dev")}
-    print(f"| shipped: best < {DEFAULT_GAP_THRESHOLD} | {shipped['sample']['precision']:.2f} / "
+    print(f"| shipped: best < {REVIEW_LOWER} | {shipped['sample']['precision']:.2f} / "
           f"{shipped['sample']['recall']:.2f} | {shipped['match-dev']['precision']:.2f} / "
           f"{shipped['match-dev']['recall']:.2f} ({shipped['match-dev']['flagged']} flagged) | "
           f"{auc(matrix(natural['match-dev'], ['best'])[:, 0], np.array([r['gap'] for r in natural['match-dev']])):.3f} |")
     cases = training_rows(rows["cases"])
     sample = training_rows(rows["sample"])
-    for names, label in ((FEATURES, "all signals"), (SMALL, "eight signals")):
+    chosen, chosen_f1 = None, -1.0
+    for names, label in ((FEATURES, "all signals"), (SMALL, "eight signals"), (COMPACT, "five signals")):
         for train, source in ((cases, "cases LTO"), (sample, "sample + its LTO"), (cases + sample, "both")):
-            print(classifier_row(f"logistic, {label}, trained on {source}", train, names, natural, rows, args.folds))
+            for c in (0.1, 1.0, 10.0):
+                f1 = training_f1(train, names, args.folds, c)
+                print(classifier_row(f"logistic C={c}, {label}, trained on {source}", train, names, natural, rows,
+                                     args.folds, c, f1))
+                # The shipped model: trained on both sources, the variant with the best training CV F1.
+                if source == "both" and f1 > chosen_f1:
+                    chosen, chosen_f1 = (names, label, c), f1
+    if args.write:
+        names, label, c = chosen
+        train = cases + sample
+        model = fit(train, names, c)
+        cut = best_cut(scorer(model)(train), np.array([r["gap"] for r in train]), prior_weights(train))
+        trained = (f"bench/gap_signal.py --write: logistic regression (C={c}, {label}) on {len(train)} rows, "
+                   f"leave-the-truth-out on data/training/cases.jsonl and the sample (data/), gaps weighted to "
+                   f"{GAP_SHARE:.3f} of the rows; cut at the best gap-weighted F1 on those rows; match-dev not used")
+        GapModel(model.signals, model.mean, model.scale, model.weights, model.bias, cut, trained).save(args.write)
+        print(f"\nwrote {args.write}: {label}, C={c}, cut {cut:.3f} (training CV F1 {chosen_f1:.3f})")
     for rule in ("best", "cos_max", "pair_max", "spread", "z", "csls"):
         print(dev_cross_validated(f"one signal `{rule}`, cut by {args.folds}-fold CV on match-dev", natural, args.folds,
                                   rule=rule))
