@@ -25,7 +25,7 @@ import numpy as np
 
 from matching.embedders import segment_vectors
 from matching.evaluate import gap_metrics
-from matching.gaps import SIGNALS, GapModel, gap_signals
+from matching.gaps import DEPTH, SIGNALS, GapModel, gap_signals
 from matching.ranker import embedded_segments, record_segments
 from service import evaluation, importers, store
 from service.engine import REVIEW_LOWER, Engine
@@ -73,8 +73,12 @@ def sentence_rows(engine: Engine):
     return lambda record: segment_vectors(engine.embedder, [embedded_segments(record_segments(record))], engine.cache)[0]
 
 
-def vector(engine: Engine, demand_id: str) -> np.ndarray:
-    return engine.matcher.demands.vectors.vector(demand_id)
+def signals_without(engine: Engine, demand: dict, excluded: set[str], rows_of, hubness: dict) -> dict:
+    """The demand's gap signals with the `excluded` supplies taken off the list."""
+    vector = engine.matcher.demands.vectors.vector(demand["id"])
+    found = [proposal for proposal in engine.matcher.supplies_for(demand, vector, DEPTH + len(excluded))
+             if proposal.candidate_id not in excluded][:DEPTH]
+    return gap_signals(engine.matcher, demand, vector, found, rows_of, hubness)
 
 
 def set_rows(name: str, folder: Path, work: Path) -> list[dict]:
@@ -92,14 +96,12 @@ def set_rows(name: str, folder: Path, work: Path) -> list[dict]:
         solved = {s for s, grade in truth.get(demand_id, {}).items() if grade >= evaluation.SOLVES}
         rows.append({"set": name, "demand": demand_id, "gap": int(demand_id in gaps), "synthetic": 0,
                      "labelled": int(demand_id in gaps or bool(solved)),
-                     **gap_signals(engine.matcher, records[demand_id], vector(engine, demand_id), rows_of,
-                                    hubness=hub)})
+                     **signals_without(engine, records[demand_id], set(), rows_of, hub)})
         if solved:
             # Grade-1 answers go too: what stays is what does not address the demand.
             removed = set(truth[demand_id])
             rows.append({"set": name, "demand": demand_id, "gap": 1, "synthetic": 1, "labelled": 1,
-                         **gap_signals(engine.matcher, records[demand_id], vector(engine, demand_id), rows_of,
-                                        frozenset(removed), hub)})
+                         **signals_without(engine, records[demand_id], removed, rows_of, hub)})
     engine.db.close()
     cached.write_text(json.dumps(rows, default=float), encoding="utf-8")
     return rows

@@ -6,7 +6,8 @@ score alone cannot tell a demand whose best candidates are near-misses (same obj
 problem) from one whose best candidate solves it; the shape of the list, the best sentence pair
 and whether the best supply prefers another demand say more (BENCHMARKS.md, "Gap detection").
 
-    >>> signals = gap_signals(matcher, demand, vector, sentence_rows)    # doctest: +SKIP
+    >>> found = matcher.supplies_for(demand, vector, DEPTH)                 # doctest: +SKIP
+    >>> signals = gap_signals(matcher, demand, vector, found, sentence_rows)  # doctest: +SKIP
     >>> load_gap_model().probability(signals) >= load_gap_model().cut     # doctest: +SKIP
     True
 
@@ -23,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from .ranker import Matcher, record_segments
+from .ranker import Matcher, Proposal, record_segments
 
 MODEL_PATH = Path(__file__).resolve().parent / "resources" / "gap_model.json"
 DEPTH = 10  # candidates read per demand
@@ -33,17 +34,14 @@ SIGNALS = ("best", "cos1", "cos_max", "dense1", "lex1", "lex_max", "margin", "sp
            "pair1", "pair_max", "cover1", "cover_max", "covermin1", "recip", "rev_margin", "csls", "density")
 
 
-def gap_signals(matcher: Matcher, demand: dict, vector: np.ndarray,
-                sentence_rows: Callable[[dict], np.ndarray], excluded: frozenset = frozenset(),
-                hubness: dict | None = None) -> dict[str, float]:
-    """What the demand's ranked list says, `excluded` supplies taken off the list.
+def gap_signals(matcher: Matcher, demand: dict, vector: np.ndarray, found: list[Proposal],
+                sentence_rows: Callable[[dict], np.ndarray], hubness: dict | None = None) -> dict[str, float]:
+    """What the demand's ranked list says: `found` is its top DEPTH supplies (matcher.supplies_for).
 
     sentence_rows(record) gives one unit vector per record_segments() piece; hubness caches each
     supply's mean cosine to its nearest demands between calls.
     """
     hubness = {} if hubness is None else hubness
-    found = [proposal for proposal in matcher.supplies_for(demand, vector, DEPTH + len(excluded))
-             if proposal.candidate_id not in excluded][:DEPTH]
     if not found:
         return dict.fromkeys(SIGNALS, 0.0)
     scores = np.array([proposal.score for proposal in found])
