@@ -1,6 +1,8 @@
 """Gap detection variants: which per-demand signal tells a demand nothing on the list solves.
 
-    python bench/gap_signal.py [--work /tmp/gap-signal] [--folds 5]
+    python bench/gap_signal.py [--work /tmp/gap-signal] [--folds 5] [--write matching/resources/gap_model.json]
+
+The signals are kept in --work too (<set>.features.json): delete them after changing matching/gaps.py.
 
 Three sets are loaded into scratch stores (kept in --work, so a second run embeds nothing):
 the sample (data/), match-dev (../shared/eval/match-dev) and the adapter's training cases
