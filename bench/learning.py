@@ -26,7 +26,6 @@ import numpy as np
 from matching.evaluate import ranking_metrics
 from matching.learn import Group, Reranker, memory_of, train
 from service import evaluation, learning, store, workflow
-from service.engine import DEFAULT_GAP_THRESHOLD
 
 ROOT = Path(__file__).resolve().parent.parent
 MATCH_DEV = ROOT.parent / "shared" / "eval" / "match-dev"
@@ -58,8 +57,7 @@ def decide_first_half(db, engine, truth: dict, half: list[str], rejects: int) ->
 def measure_unseen(engine, truth: dict, unseen: list[str], learned) -> dict:
     """The unseen half's hybrid figures through evaluation.quality, with or without the learned ranking."""
     engine.use_learned(learned)
-    rows = evaluation.quality(engine, {demand: truth[demand] for demand in unseen if demand in truth},
-                              None, DEFAULT_GAP_THRESHOLD)
+    rows = evaluation.quality(engine, {demand: truth[demand] for demand in unseen if demand in truth}, None)
     return hybrid(rows)
 
 

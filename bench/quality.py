@@ -24,7 +24,8 @@ import numpy as np
 
 from matching.evaluate import gap_metrics, ranking_metrics
 from service import evaluation, importers, store
-from service.engine import DEFAULT_FUSION, DEFAULT_GAP_THRESHOLD, Engine
+from service.engine import DEFAULT_FUSION, Engine
+from service.engine import REVIEW_LOWER as DEFAULT_GAP_THRESHOLD  # the best-score line gaps used before the gap model
 
 ROOT = Path(__file__).resolve().parent.parent
 SETS = {"sample": ROOT / "data", "match-dev": ROOT.parent / "shared" / "eval" / "match-dev"}

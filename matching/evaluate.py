@@ -69,3 +69,51 @@ def truth_from_pairs(pairs: list[dict], reverse: bool = False) -> dict[str, dict
         query, answer = (pair["supply_id"], pair["demand_id"]) if reverse else (pair["demand_id"], pair["supply_id"])
         truth.setdefault(query, {})[answer] = float(pair.get("grade") or 1.0)
     return truth
+
+
+def same_indicator(found: tuple, expected: tuple) -> bool:
+    """An extracted (name, comparator, value, unit) tuple against a labelled one.
+
+    Comparator, unit and value(s) must agree (values to 1e-6); names agree when the labelled name is
+    empty (no sensible name in the text) or one contains the other, the extracted name having at
+    least two characters when it is the shorter: the name is the phrase before the figure, and where
+    that phrase starts is a matter of taste ("两年内把漏损率" holds "漏损率").
+
+        >>> same_indicator(("两年内把漏损率", "≤", 18.0, "%"), ("漏损率", "≤", 18, "%"))
+        True
+    """
+    name, comparator, value, unit = found
+    label_name, label_comparator, label_value, label_unit = expected
+    if comparator != label_comparator or unit != label_unit:
+        return False
+    values = value if isinstance(value, list) else [value]
+    labels = label_value if isinstance(label_value, list) else [label_value]
+    if len(values) != len(labels) or any((a is None) != (b is None) or (a is not None and abs(a - b) > 1e-6)
+                                         for a, b in zip(values, labels)):
+        return False
+    if not label_name:
+        return True
+    return label_name in name or (len(name) >= 2 and name in label_name)
+
+
+def extraction_scores(cases: list[dict], extract) -> dict:
+    """Precision and recall of extract(text) → tuples over labelled cases ({"text", "expected"}):
+    each labelled tuple is matched by at most one extracted tuple.
+
+        >>> extraction_scores([{"text": "t", "expected": [["a", "=", 1, "mm"]]}], lambda text: [("a", "=", 1.0, "mm")])
+        {'cases': 1, 'expected': 1, 'found': 1, 'correct': 1, 'precision': 1.0, 'recall': 1.0}
+    """
+    expected_total = found_total = correct = 0
+    for case in cases:
+        found = list(extract(case["text"]))
+        unmatched = [tuple(label) for label in case["expected"]]
+        expected_total += len(unmatched)
+        found_total += len(found)
+        for item in found:
+            match = next((label for label in unmatched if same_indicator(item, label)), None)
+            if match is not None:
+                unmatched.remove(match)
+                correct += 1
+    return {"cases": len(cases), "expected": expected_total, "found": found_total, "correct": correct,
+            "precision": correct / found_total if found_total else 1.0,
+            "recall": correct / expected_total if expected_total else 1.0}

@@ -215,16 +215,16 @@ def propose(context, demand_id, supply_id, top_k, min_score, retriever, output_f
 
 @cli.command()
 @click.option("--min-score", default=None, type=click.FloatRange(0, 1),
-              help="最佳匹配得分低于此值即列为缺口；默认使用校准值")
+              help="改用自定的线：最佳匹配得分低于此值即列为缺口；默认由缺口模型判定")
 @click.option("--format", "output_format", type=click.Choice(["table", "jsonl"]), default="table",
               show_default=True)
 @pass_context
 def gaps(context, min_score, output_format):
     """列出清单上没有可信成果能解决的开放需求（揭榜挂帅候选）。"""
-    from .engine import DEFAULT_GAP_THRESHOLD
     engine = open_engine(context)
-    found = engine.gaps(DEFAULT_GAP_THRESHOLD if min_score is None else min_score)
-    emit(found, output_format, ("demand_id", "best_score", "best_supply_id", "industry_cluster", "title"))
+    found = engine.gaps(min_score)
+    emit(found, output_format, ("demand_id", "best_score", "gap_probability", "best_supply_id", "industry_cluster",
+                                "title"))
 
 
 @cli.command()
@@ -343,7 +343,6 @@ def adapt(cases, output, epochs, rank, seed):
 def evaluate(context, set_dir, truth, gaps_truth, embedder, output_format):
     """评估推荐质量：各检索方式的 R@1/5/10、MRR（以“解决核心问题”的答案计）、分级 nDCG@10，及缺口清单的准确率与召回率。"""
     from . import evaluation
-    from .engine import DEFAULT_GAP_THRESHOLD
     if set_dir:
         if truth or gaps_truth:
             fail("--set 与 --truth、--gaps-truth 不能同时使用：评估集目录自带答案")
@@ -360,7 +359,7 @@ def evaluate(context, set_dir, truth, gaps_truth, embedder, output_format):
         if unknown:
             fail(f"评估文件中的技术需求不存在：{'、'.join(unknown[:5])}")
         true_gaps = {row["demand_id"] for row in read_jsonl(gaps_truth)} if gaps_truth else None
-        rows = evaluation.quality(open_engine(context, embedder), expected, true_gaps, DEFAULT_GAP_THRESHOLD)
+        rows = evaluation.quality(open_engine(context, embedder), expected, true_gaps)
     if output_format == "json":
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return

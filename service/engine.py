@@ -16,25 +16,25 @@ from pathlib import Path
 import numpy as np
 
 from matching.embedders import DEFAULT_EMBEDDER, Embedder, embed_cached, load_embedder, segment_vectors
+from matching.gaps import DEPTH as GAP_DEPTH
+from matching.gaps import gap_signals, load_gap_model
 from matching.index import VectorIndex, choose_spec, records_checksum
+from matching.indicators import NameVectors, check_records
 from matching.ranker import (FusionConfig, Matcher, Proposal, Side, best_sentence_pair, embedded_segments,
                              query_tokens, record_fields, record_segments, record_text)
 from matching.text import default_tokenizer
 
-from . import learning, store
+from . import learned_ranking, store
 from .records import OPEN_DEMAND_STATUSES
 
 # Chosen by bench/quality.py: 5-fold cross-validation over match-dev's demands, with the sample as a
 # floor (R@5 ≥ 0.97, MRR ≥ 0.95); every fold chose 0.8 (BENCHMARKS.md, "Matching quality v2").
 DEFAULT_FUSION = FusionConfig(method="convex", alpha=0.8)
-# One score scale for the review queue and the gap list (BENCHMARKS.md, "Matching quality v2"): from
-# REVIEW_LOWER a pair is worth a broker's look, from REVIEW_UPPER it is a strong proposal. A demand
-# with nothing from REVIEW_LOWER on has no credible supply: the 揭榜挂帅 candidate list (the
-# cross-validated gap threshold was 0.67; it is rounded onto the review zone's edge, so "a gap" and
-# "nothing to review" are the same thing). The zone edges keep the share of proposals in each zone
-# that 0.65 / 0.45 gave with the previous engine on the sample (14% strong, 26% to review).
+# One score scale for the review queue (BENCHMARKS.md, "Matching quality v2"): from REVIEW_LOWER a
+# pair is worth a broker's look, from REVIEW_UPPER it is a strong proposal. The zone edges keep the
+# share of proposals in each zone that 0.65 / 0.45 gave with the previous engine on the sample (14%
+# strong, 26% to review). Gaps are not a line on this scale: the gap model decides (gaps()).
 REVIEW_UPPER, REVIEW_LOWER = 0.80, 0.65
-DEFAULT_GAP_THRESHOLD = REVIEW_LOWER
 # Every record is embedded once, with the "query: " prefix on both sides: the lists are matched
 # symmetrically (either can be the query), and that is how the model was measured on zh-STS.
 EMBEDDING_KIND = "query"
@@ -69,6 +69,7 @@ class Engine:
         self.db = db
         self.instance_dir = Path(instance_dir)
         self.embedder = load_embedder(embedder) if isinstance(embedder, str) else embedder
+        self.indicator_names = NameVectors(self.embedder)  # indicator names compared by this embedder
         if spec:
             VectorIndex(self.embedder.dim, spec)  # an unknown spec fails here, before anything is built or saved
         self.cache = store.EmbeddingCache(db)
@@ -79,7 +80,7 @@ class Engine:
         self.rebuilt: dict[str, bool] = {}
         # Rankings and gap lists already computed against the current matcher (see propose_for_record).
         self._ranked: dict[tuple, list] = {}
-        self.learned: learning.LearnedRanking | None = None  # the adopted learned re-ranking, if any
+        self.learned: learned_ranking.LearnedRanking | None = None  # the adopted learned re-ranking, if any
 
     # --- building --------------------------------------------------------------------------
 
@@ -100,11 +101,11 @@ class Engine:
                 self._build_side(side, records[name], vectors[name])
             matcher.calibrate(vectors["demands"], vectors["supplies"])
             self.matcher = matcher
-            self.learned = learning.adopted_ranking(self.db, matcher)
+            self.learned = learned_ranking.adopted_ranking(self.db, matcher)
             self._ranked.clear()
             return self
 
-    def use_learned(self, learned: "learning.LearnedRanking | None") -> None:
+    def use_learned(self, learned: "learned_ranking.LearnedRanking | None") -> None:
         """Rank with a newly adopted learned re-ranking (None: the untrained ranking) from now on."""
         with self._lock:
             self.learned = learned
@@ -205,7 +206,7 @@ class Engine:
         target = matcher.supplies if kind == "demands" else matcher.demands
         if self.learned is None or retriever != "hybrid":
             return self.quote(record, rank(record, vector, k, retriever, filters), target)
-        pool = self.quote(record, rank(record, vector, learning.pool_size(k), retriever, filters), target)
+        pool = self.quote(record, rank(record, vector, learned_ranking.pool_size(k), retriever, filters), target)
         return self.learned.rerank(kind, record, vector, pool, matcher)[:k]
 
     def pair_proposals(self, demand: dict, vector: np.ndarray, supply_ids: list[str]) -> list[Proposal]:
@@ -242,7 +243,8 @@ class Engine:
     def quote(self, query: dict, proposals: list[Proposal], target: Side) -> list[Proposal]:
         """Add the best-matching sentence pair to each proposal's reasons ("sentence_pair": the
         demand's words, the supply's words, their cosine), from the sentence vectors cached when
-        the records were embedded."""
+        the records were embedded; and the demand's figures checked against the supply's
+        ("indicators": matching.indicators.check_records). Scores are left as they are."""
         if not proposals:
             return proposals
         candidates = [target.records[proposal.candidate_id] for proposal in proposals]
@@ -255,13 +257,17 @@ class Engine:
             if pair:
                 proposal.reasons["sentence_pair"] = {demand_side: pair["query"], other_side: pair["candidate"],
                                                      "similarity": pair["similarity"]}
+            demand, supply = (query, candidate) if demand_side == "demand" else (candidate, query)
+            proposal.reasons["indicators"] = check_records(demand, supply, self.indicator_names)
         return proposals
 
-    def gaps(self, threshold: float = DEFAULT_GAP_THRESHOLD, only_open: bool = True) -> list[dict]:
-        """Demands whose best supply scores below the threshold, weakest first (揭榜挂帅 candidates).
+    def gaps(self, threshold: float | None = None, only_open: bool = True) -> list[dict]:
+        """Demands nothing on the supply list solves, weakest best score first (揭榜挂帅 candidates).
 
-        Remembered like rankings until the matcher changes: the list ranks every open demand
-        (~0.6 s on the sample) and the gap page and the monthly report both ask for it.
+        The gap model decides (matching.gaps: the ranked list's signals → a gap probability, a gap
+        from the model's cut on); a threshold is a broker's own line instead: best score below it.
+        Every row carries both (best_score, gap_probability). Remembered like rankings until the
+        matcher changes: the list ranks every open demand and the gap page and the report both ask.
         """
         key = ("gaps", threshold, only_open)
         with self._lock:
@@ -269,18 +275,25 @@ class Engine:
                 self._ranked[key] = self._find_gaps(threshold, only_open)
             return [dict(gap) for gap in self._ranked[key]]
 
-    def _find_gaps(self, threshold: float, only_open: bool) -> list[dict]:
+    def _find_gaps(self, threshold: float | None, only_open: bool) -> list[dict]:
         matcher = self.ensure_current()
+        model = load_gap_model()
         records = [record for record in matcher.demands.records.values()
                    if not only_open or (record.get("status") or "征集中") in OPEN_DEMAND_STATUSES]
         vectors = self.embed(records)
+        hubness: dict = {}
         found = []
         for record, vector in zip(records, vectors):
-            best = matcher.supplies_for(record, vector, 1)
-            best_score = best[0].score if best else 0.0
-            if best_score < threshold:
+            ranked = matcher.supplies_for(record, vector, GAP_DEPTH)
+            best_score = ranked[0].score if ranked else 0.0
+            probability = model.probability(gap_signals(matcher, record, vector, ranked, self.sentence_rows, hubness))
+            if (probability >= model.cut) if threshold is None else (best_score < threshold):
                 found.append({"demand_id": record["id"], "title": record["title"],
                               "industry_cluster": record.get("industry_cluster"),
-                              "best_score": best_score,
-                              "best_supply_id": best[0].candidate_id if best else None})
+                              "best_score": best_score, "gap_probability": round(probability, 4),
+                              "best_supply_id": ranked[0].candidate_id if ranked else None})
         return sorted(found, key=lambda gap: (gap["best_score"], gap["demand_id"]))
+
+    def sentence_rows(self, record: dict) -> np.ndarray:
+        """One unit vector per record_segments() piece, from the embedding cache."""
+        return segment_vectors(self.embedder, [embedded_segments(record_segments(record))], self.cache)[0]

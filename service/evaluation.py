@@ -69,9 +69,10 @@ def read_gap_truth(folder: str | Path, demand_ids: set[str], truth: dict[str, di
 
 
 def quality(engine, truth: dict[str, dict[str, float]], true_gaps: set[str] | None,
-            gap_threshold: float) -> list[dict]:
+            gap_threshold: float | None = None) -> list[dict]:
     """One row per retriever: R@1/5/10 and MRR on grade-2 answers, graded nDCG@10; the default
-    retriever's row also carries the gap list's precision and recall."""
+    retriever's row also carries the gap list's precision and recall (the engine's gap list: the
+    gap model, or a best-score line when gap_threshold is given)."""
     solves = {demand: {supply: grade for supply, grade in answers.items() if grade >= SOLVES}
               for demand, answers in truth.items()}
     solves = {demand: answers for demand, answers in solves.items() if answers}
@@ -93,10 +94,8 @@ def quality(engine, truth: dict[str, dict[str, float]], true_gaps: set[str] | No
 
 def evaluate_set(folder: str | Path, embedder: str = DEFAULT_EMBEDDER, work_dir: str | Path | None = None) -> list[dict]:
     """Load a set into a temporary store, index it with `embedder` and measure every retriever."""
-    from .engine import DEFAULT_GAP_THRESHOLD
-
     with loaded_set(folder, embedder, work_dir) as (engine, truth, true_gaps):
-        return quality(engine, truth, true_gaps, DEFAULT_GAP_THRESHOLD)
+        return quality(engine, truth, true_gaps)
 
 
 @contextmanager

@@ -17,48 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
-from matching.learn import (DECLINED, FEATURE_NAMES, Group, Memory, Reranker, beats, cross_validate, factors,
-                            history_features, pair_features, reason_category, train)
+from matching.learn import FEATURE_NAMES, Group, Memory, Reranker, beats, cross_validate, pair_features, train
 
 from . import store
+from .learned_ranking import (CANDIDATES, LearnedRanking, adopted_ranking, decided_labels,  # noqa: F401 (re-exported)
+                              indicator_satisfaction, memory_from_labels, pool_size, signals_of)
 
-POSITIVE_STATUSES = ("recommended", "confirmed")
-NEGATIVE_STATUSES = ("rejected", "declined")
-CANDIDATES = 20      # the engine's candidates per decided demand in training, and the pool re-ranked in use
 MIN_DEMANDS = 5      # decided demands below which nothing is learned
 FOLDS = 5
 # "No worse on the evaluation set": the hybrid row's MRR may not fall by more than this, R@5 not at all.
 SET_MRR_TOLERANCE = 0.005
-
-
-def pool_size(k: int) -> int:
-    """How many of the engine's candidates are re-ranked for a top k."""
-    return max(CANDIDATES, 2 * k)
-
-
-# --- labels ---------------------------------------------------------------------------------------
-
-def decided_labels(db) -> list[dict]:
-    """Every decided pair once: {demand_id, supply_id, label (+1 / -1), category, at}.
-
-    A recommendation or a confirmation is +1 (a cooperation, imported or confirmed, wins over any
-    other decision on its pair); a rejection is -1 with its reason's category, a declined introduction
-    -1 as 对方婉拒. Undecided and unsure pairs are not labels.
-    """
-    labels: dict[tuple[str, str], dict] = {}
-    for proposal in store.list_proposals(db, {"statuses": POSITIVE_STATUSES + NEGATIVE_STATUSES}):
-        status = proposal["status"]
-        category = "" if status in POSITIVE_STATUSES else \
-            DECLINED if status == "declined" else reason_category(proposal.get("decision_note"))
-        labels[(proposal["demand_id"], proposal["supply_id"])] = {
-            "demand_id": proposal["demand_id"], "supply_id": proposal["supply_id"],
-            "label": 1 if status in POSITIVE_STATUSES else -1, "category": category,
-            "at": (proposal.get("decided_at") or "")[:10]}
-    for cooperation in store.export_records(db, "cooperations"):
-        labels[(cooperation["demand_id"], cooperation["supply_id"])] = {
-            "demand_id": cooperation["demand_id"], "supply_id": cooperation["supply_id"], "label": 1,
-            "category": "", "at": str(cooperation.get("confirmed_at") or "")[:10]}
-    return sorted(labels.values(), key=lambda row: (row["demand_id"], row["supply_id"]))
 
 
 def extent(labels: list[dict]) -> dict:
@@ -69,20 +37,6 @@ def extent(labels: list[dict]) -> dict:
             "demands": len({row["demand_id"] for row in labels}),
             "from": dates[0] if dates else None, "to": dates[-1] if dates else None}
 
-
-# --- features from the engine -----------------------------------------------------------------------
-
-def indicator_satisfaction(demand: dict, supply: dict) -> float:
-    """HOOK for 指标满足度 (issue 17, part 2): the share of the demand's stated targets the supply meets,
-    in [-1, 1]. matching/indicators.py does not exist on this branch, so it is 0 for every pair (the
-    feature then carries no weight); wire it here when the extractor lands."""
-    return 0.0
-
-
-def signals_of(proposal) -> dict:
-    pair = proposal.reasons.get("sentence_pair") or {}
-    return {"score": proposal.score, "lexical": proposal.lexical,
-            "cosine": proposal.reasons.get("cosine", 0.0), "sentence": pair.get("similarity", 0.0)}
 
 
 def build_groups(engine, labels: list[dict], candidates: int = CANDIDATES) -> list[Group]:
@@ -105,80 +59,12 @@ def build_groups(engine, labels: list[dict], candidates: int = CANDIDATES) -> li
             supply_ids=[proposal.candidate_id for proposal in proposals],
             supply_vectors=np.stack([matcher.supplies.vectors.vector(p.candidate_id) for p in proposals]),
             platforms=[supply.get("platform") or "" for supply in supplies],
-            pair=np.stack([pair_features(demand, supply, signals_of(proposal), indicator_satisfaction(demand, supply))
+            pair=np.stack([pair_features(demand, supply, signals_of(proposal), indicator_satisfaction(proposal))
                            for proposal, supply in zip(proposals, supplies)]),
             labels=np.array([decided.get(p.candidate_id, {}).get("label", 0) for p in proposals], dtype=float),
             categories=[decided.get(p.candidate_id, {}).get("category", "") for p in proposals]))
     return groups
 
-
-def memory_from_labels(matcher, labels: list[dict]) -> Memory:
-    """The decided pairs still on the lists, with their records' vectors, for the history features."""
-    rows = [row for row in labels
-            if row["demand_id"] in matcher.demands.records and row["supply_id"] in matcher.supplies.records]
-    if not rows:
-        return Memory.empty(matcher.demands.vectors.dim)
-    return Memory(
-        demand_ids=np.array([row["demand_id"] for row in rows], dtype=object),
-        labels=np.array([row["label"] for row in rows], dtype=float),
-        categories=[row["category"] for row in rows],
-        platforms=[matcher.supplies.records[row["supply_id"]].get("platform") or "" for row in rows],
-        demand_vectors=np.stack([matcher.demands.vectors.vector(row["demand_id"]) for row in rows]),
-        supply_vectors=np.stack([matcher.supplies.vectors.vector(row["supply_id"]) for row in rows]))
-
-
-# --- the learned ranking in use ------------------------------------------------------------------------
-
-class LearnedRanking:
-    """An adopted model and the decisions it looks up, re-ranking the engine's candidates."""
-
-    def __init__(self, model: Reranker, memory: Memory, version: int | None = None):
-        self.model, self.memory, self.version = model, memory, version
-
-    def rerank(self, kind: str, query: dict, vector: np.ndarray, proposals: list, matcher) -> list:
-        """The proposals re-ordered by fused score + learned adjustment, renumbered; each one's reasons
-        gain "learned": the adjustment, the fused score it started from and the factors that moved it."""
-        if not proposals:
-            return proposals
-        features = np.vstack([self._features(kind, query, vector, proposal, matcher) for proposal in proposals])
-        keys = self.model.key(features)
-        adjustments = self.model.adjustment(features)
-        for proposal, adjustment, row in zip(proposals, adjustments, features):
-            proposal.reasons["learned"] = {"version": self.version, "fused_score": proposal.score,
-                                           "adjustment": round(float(adjustment), 4),
-                                           "factors": factors(self.model, row)}
-            proposal.score = round(float(np.clip(proposal.score + adjustment, 0.0, 1.0)), 4)
-        order = sorted(range(len(proposals)), key=lambda index: (-keys[index], proposals[index].candidate_id))
-        ranked = [proposals[index] for index in order]
-        for rank, proposal in enumerate(ranked, start=1):
-            proposal.rank = rank
-        return ranked
-
-    def _features(self, kind: str, query: dict, vector: np.ndarray, proposal, matcher) -> np.ndarray:
-        if kind == "demands":
-            demand, demand_vector = query, vector
-            supply = matcher.supplies.records[proposal.candidate_id]
-            supply_vector = matcher.supplies.vectors.vector(proposal.candidate_id)
-        else:
-            supply, supply_vector = query, vector
-            demand = matcher.demands.records[proposal.candidate_id]
-            demand_vector = matcher.demands.vectors.vector(proposal.candidate_id)
-        pair = pair_features(demand, supply, signals_of(proposal), indicator_satisfaction(demand, supply))
-        history = history_features(self.memory, demand.get("id"), demand_vector, supply_vector.reshape(1, -1),
-                                   [supply.get("platform") or ""], self.model.demand_scale, self.model.supply_scale)
-        return np.concatenate([pair, history[0]])
-
-
-def adopted_ranking(db, matcher) -> LearnedRanking | None:
-    """The latest learning run's model if it was adopted (else None: the untrained ranking)."""
-    run = store.latest_ranker(db)
-    if not run or not run["adopted"]:
-        return None
-    try:
-        model = Reranker.from_dict(run["model"])
-    except ValueError:
-        return None
-    return LearnedRanking(model, memory_from_labels(matcher, decided_labels(db)), run["id"])
 
 
 # --- learning and the adoption rule ---------------------------------------------------------------------
@@ -191,13 +77,12 @@ def set_figures(rows: list[dict]) -> dict:
 def compare_on_set(folder: str | Path, embedder, model: Reranker) -> dict:
     """The evaluation set's hybrid figures without and with the model (no decisions there: the history
     features are all zero, so this checks what the model does to pairs it knows nothing about)."""
-    from .engine import DEFAULT_GAP_THRESHOLD
     from .evaluation import loaded_set, quality
 
     with loaded_set(folder, embedder) as (engine, truth, _):
-        untrained = set_figures(quality(engine, truth, None, DEFAULT_GAP_THRESHOLD))
+        untrained = set_figures(quality(engine, truth, None))
         engine.use_learned(LearnedRanking(model, Memory.empty(engine.embedder.dim)))
-        learned = set_figures(quality(engine, truth, None, DEFAULT_GAP_THRESHOLD))
+        learned = set_figures(quality(engine, truth, None))
     return {"set": str(folder), "untrained": untrained, "learned": learned}
 
 

@@ -142,7 +142,19 @@ SCHEMAS = {
         "type": "object", "description": "推荐理由：共同术语、集群与合作方式是否一致、各信号得分",
         "properties": {"shared_terms": {"type": "array", "items": {"type": "string"}},
                        "same_cluster": NULLABLE_BOOLEAN, "same_mode": NULLABLE_BOOLEAN,
-                       "dense": {"type": "number"}, "lexical": {"type": "number"}},
+                       "dense": {"type": "number"}, "lexical": {"type": "number"},
+                       "indicators": {
+                           "type": "object", "description": "指标满足度：需求提出的每项指标对照成果的同类指标（不影响得分）",
+                           "properties": {
+                               "satisfaction": {**NULLABLE_NUMBER, "description": "满足项数 ÷ 需求指标项数；需求未提指标时为 null"},
+                               "met": {"type": "integer"}, "not_met": {"type": "integer"},
+                               "not_stated": {"type": "integer"},
+                               "targets": {"type": "array", "items": {"type": "object", "properties": {
+                                   "indicator": {"type": "string"}, "comparator": {"type": "string"},
+                                   "unit": {"type": "string"},
+                                   "verdict": {"enum": ["met", "not_met", "not_stated"]},
+                                   "line": {"type": "string", "description": "如：需求：滚阻系数 ≤ 5 N/kN ← 成果：4.6 N/kN ✓"}}}},
+                           }}},
     },
     "Proposal": {
         "type": "object",
@@ -211,8 +223,10 @@ SCHEMAS = {
     "CooperationPage": page_of("Cooperation"),
     "Gap": {"type": "object", "required": ["demand_id", "best_score"], "properties": {
         "demand_id": {"type": "string"}, "title": {"type": "string"}, "industry_cluster": NULLABLE_STRING,
-        "best_score": {"type": "number"}, "best_supply_id": NULLABLE_STRING}},
-    "GapList": items_of("Gap", threshold={"type": "number"}),
+        "best_score": {"type": "number"}, "best_supply_id": NULLABLE_STRING,
+        "gap_probability": {"type": "number", "description": "缺口模型给出的缺口概率"}}},
+    "GapList": items_of("Gap", threshold={"type": ["number", "null"],
+                                          "description": "null：由缺口模型判定；给出 min_score 时为该值（最佳匹配分低于它即为缺口）"}),
     "Summary": {"type": "object", "required": ["demands", "open_demands", "supplies", "cooperations",
                                                "matched_demands", "match_rate", "proposals"],
                 "properties": {"demands": {"type": "integer"}, "open_demands": {"type": "integer"},
@@ -410,7 +424,7 @@ PARAMETERS = {
     "supply_id": query("supply_id", "科技成果编号"),
     "version": query("version", "删除时可带上当前版本号，过期则 409",
                      {"type": "integer", "minimum": 0, "maximum": 2**31}),
-    "min_score": query("min_score", "最佳得分低于此值即为缺口", {"type": "number", "minimum": 0, "maximum": 1}),
+    "min_score": query("min_score", "改用自定的线：最佳得分低于此值即为缺口；省略时由缺口模型判定", {"type": "number", "minimum": 0, "maximum": 1}),
     "entity": query("entity", "对象类型（demands、supplies、proposals……）"),
     "entity_id": query("entity_id", "对象编号"),
     "limit": query("limit", "最多条数", {"type": "integer", "minimum": 1, "maximum": 1000}),

@@ -250,8 +250,8 @@ def _gaps(sheet, report: dict) -> None:
     if not gaps["available"]:
         _title(sheet, "缺口清单（揭榜挂帅候选）", "本报告未计算缺口清单（生成时没有可用的匹配引擎索引）。")
         return
-    row = _title(sheet, "缺口清单（揭榜挂帅候选）",
-                 f"最佳匹配分低于 {gaps['threshold']:.2f} 的开放需求，按报告生成时的清单计算。")
+    rule = "缺口模型判定的" if gaps["threshold"] is None else f"最佳匹配分低于 {gaps['threshold']:.2f} 的"
+    row = _title(sheet, "缺口清单（揭榜挂帅候选）", f"{rule}开放需求，按报告生成时的清单计算。")
     _header(sheet, row, ["需求编号", "需求名称", "产业集群", "所在区市", "最佳匹配分", "最接近的成果"])
     for gap in gaps["items"]:
         row += 1

@@ -272,9 +272,8 @@ def change(current: dict, previous: dict) -> dict:
 # --- the report --------------------------------------------------------------------------------------
 
 def gaps_from_engine(engine, threshold: float | None = None) -> dict:
-    """The engine's gap list, as monthly_report takes it: {"threshold", "items"}."""
-    from .engine import DEFAULT_GAP_THRESHOLD
-    threshold = DEFAULT_GAP_THRESHOLD if threshold is None else threshold
+    """The engine's gap list, as monthly_report takes it: {"threshold", "items"}; threshold None is
+    the gap model's list (the default everywhere), a number a best-score line."""
     return {"threshold": threshold, "items": engine.gaps(threshold)}
 
 

@@ -6,6 +6,7 @@ literal name): a lazy import that closes a loop is still a loop, one that only h
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -172,3 +173,11 @@ def test_no_module_in_service_or_matching_imports_itself_through_a_loop():
 def test_domain_modules_and_the_engine_library_never_reach_flask_or_the_web_layer():
     broken = forbidden_paths(import_graph())
     assert not broken, "\n".join(broken)
+
+
+def test_every_file_docs_architecture_names_exists():
+    page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    named = [name for name in re.findall(r"`([a-z_/]+(?:\.py|/))`", page)] + ["store"]
+    missing = [name for name in named
+               if not any(path.exists() for path in (ROOT / name, ROOT / "service" / name, ROOT / "service" / f"{name}.py"))]
+    assert len(named) > 20 and missing == []

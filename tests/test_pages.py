@@ -439,17 +439,16 @@ def test_one_gap_threshold_page_api_cli_and_report_list_the_same_demands(app, cl
 
     from service import reports
     from service.cli import cli
-    from service.engine import DEFAULT_GAP_THRESHOLD
 
     log_in(client, db, "broker")
     page = client.get("/gaps").get_data(as_text=True)
     on_page = set(re.findall(r'class="row-title" href="/demands/([^"]+)"', page))
-    assert f"最佳匹配分低于 {DEFAULT_GAP_THRESHOLD:.2f}" in page
+    assert "由缺口模型判定" in page
     api = client.get("/api/v1/gaps").json
     run = CliRunner().invoke(cli, ["--db", app.config["DATABASE"], "gaps", "--format", "jsonl"], catch_exceptions=False)
     from_cli = {json.loads(line)["demand_id"] for line in run.output.splitlines()}
     report = reports.monthly_report(db, "2021-12", reports.gaps_if_available(app.extensions["live_index"]))["gaps"]
-    assert api["threshold"] == report["threshold"] == DEFAULT_GAP_THRESHOLD
+    assert api["threshold"] is None and report["threshold"] is None  # no line given: the gap model decides
     assert on_page and on_page == {g["demand_id"] for g in api["items"]} == from_cli == {g["demand_id"] for g in report["items"]}
 
 

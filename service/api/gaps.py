@@ -5,7 +5,6 @@ from flask import Blueprint, request
 
 from ..resources import live_index
 from ..auth import roles_required
-from ..engine import DEFAULT_GAP_THRESHOLD
 from .base import ApiError
 
 bp = Blueprint("gaps", __name__, url_prefix="/gaps")
@@ -16,9 +15,9 @@ bp = Blueprint("gaps", __name__, url_prefix="/gaps")
 def index():
     raw = request.args.get("min_score")
     try:
-        threshold = DEFAULT_GAP_THRESHOLD if raw in (None, "") else float(raw)
+        threshold = None if raw in (None, "") else float(raw)  # none given: the gap model decides
     except ValueError:
         threshold = -1.0
-    if not 0 <= threshold <= 1:
+    if threshold is not None and not 0 <= threshold <= 1:
         raise ApiError(400, "invalid_parameter", "参数 min_score 应为 0–1 之间的数字", {"min_score": "应为 0–1 之间的数字"})
     return {"items": live_index().engine().gaps(threshold), "threshold": threshold}

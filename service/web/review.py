@@ -6,7 +6,6 @@ from urllib.parse import urlsplit
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 
 from .. import auth, beijing, permissions, store, workflow
-from ..engine import DEFAULT_GAP_THRESHOLD
 from ..records import FIELDS, INDUSTRY_CLUSTERS
 from ..resources import get_db
 from . import presenting
@@ -289,7 +288,8 @@ DEFAULT_GAP_SORT = "best_score"
 
 def _gap_listing() -> dict:
     db = get_db()
-    threshold = _float(request.args.get("threshold"), DEFAULT_GAP_THRESHOLD)
+    raw = request.args.get("threshold", "").strip()
+    threshold = _float(raw, 0.0) if raw else None  # none given: the gap model decides
     engine = current_app.extensions["live_index"].engine()
     found = engine.gaps(threshold)
     cluster = request.args.get("cluster", "").strip()
