@@ -12,8 +12,9 @@ without learning. Then the halves are swapped. The sample (data/) is measured wi
 no loss is allowed there.
 
 The second table compares model families on the same unseen halves (the engine's top 20 candidates
-of each unseen demand re-ordered by each model): the numpy pairwise logistic the service ships, a
-numpy pointwise logistic, and scikit-learn's gradient boosting (an optional extra, not a dependency).
+of each unseen demand re-ordered by each model): the numpy pointwise logistic regression the service
+ships, the numpy pairwise logistic ranker, and scikit-learn's gradient boosting (an optional extra,
+not a dependency).
 """
 from __future__ import annotations
 
@@ -88,10 +89,10 @@ def family_figures(train_groups: list[Group], test_groups: list[Group], truth: d
     features_test = [g.features(memory, model.demand_scale, model.supply_scale) for g in test_groups]
     x_train = np.vstack(features_train)
     y_train = np.concatenate([(g.labels > 0).astype(int) for g in train_groups])
-    mean, spread = x_train.mean(axis=0), x_train.std(axis=0) + 1e-9
+    pairwise = train(train_groups, objective="pairwise")
     scorers = {"untrained (fused score)": lambda x: x[:, 0],
-               "pairwise logistic, numpy (shipped)": model.key,
-               "pointwise logistic, numpy": pointwise(x_train, y_train, mean, spread)}
+               "pointwise logistic, numpy (shipped)": model.key,
+               "pairwise logistic, numpy": pairwise.key}
     try:
         from sklearn.ensemble import GradientBoostingClassifier
         booster = GradientBoostingClassifier(random_state=0).fit(x_train, y_train)
@@ -109,18 +110,6 @@ def family_figures(train_groups: list[Group], test_groups: list[Group], truth: d
         metrics = ranking_metrics(rankings, answers, (1, 5))
         results[name] = {figure: round(metrics[figure], 4) for figure in FIGURES}
     return results
-
-
-def pointwise(x: np.ndarray, y: np.ndarray, mean: np.ndarray, spread: np.ndarray, l2: float = 1.0):
-    """A pointwise logistic regression (positive vs every other candidate) by Newton's method."""
-    z = np.hstack([(x - mean) / spread, np.ones((len(x), 1))])
-    w = np.zeros(z.shape[1])
-    for _ in range(30):
-        p = 1 / (1 + np.exp(-(z @ w)))
-        gradient = z.T @ (p - y) / len(y) + l2 * w / len(y)
-        hessian = (z * (p * (1 - p))[:, None]).T @ z / len(y) + l2 * np.eye(len(w)) / len(y)
-        w -= np.linalg.solve(hessian, gradient)
-    return lambda features: np.hstack([(features - mean) / spread, np.ones((len(features), 1))]) @ w
 
 
 def run_split(folder: Path, seen: list[str], unseen: list[str], rejects: int, label: str) -> dict:

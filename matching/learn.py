@@ -1,4 +1,4 @@
-"""Learning from broker decisions: pair features, a pairwise logistic re-ranker, and why it moved a pair.
+"""Learning from broker decisions: pair features, a logistic re-ranker, and why it moved a pair.
 
     labelled groups (one per demand) → features → train() → cross_validate() → Reranker.adjust()
 
@@ -22,11 +22,14 @@ import numpy as np
 
 from .evaluate import reciprocal_rank
 
-MODEL_KIND = "pairwise-logistic"
+MODEL_KIND = "linear-logistic"
 MODEL_FORMAT = 2  # bump when the stored model's fields change meaning
-# Chosen by cross-validation on the seen half of each bench/learning.py split (1, 10, 100 tried; 10
-# best in both): the decisions of a few dozen demands need a firm pull towards the untrained order.
-L2 = 10.0
+# The training objective and its L2 penalty. Pointwise logistic regression ranked the unseen half of
+# match-dev better than the pairwise ranker in both splits of bench/learning.py (BENCHMARKS.md); the
+# pairwise L2 was chosen by cross-validation on each split's seen half (1, 10, 100 tried; 10 best in both).
+OBJECTIVES = {"pointwise": 1.0, "pairwise": 10.0}
+OBJECTIVE = "pointwise"
+L2 = OBJECTIVES[OBJECTIVE]
 
 
 @dataclass(frozen=True)
@@ -334,22 +337,62 @@ def group_features(groups: list[Group], memory: Memory, demand_scale: Similarity
     return [group.features(memory, demand_scale, supply_scale) for group in groups]
 
 
-def train(groups: list[Group], l2: float = L2, iterations: int = 30, invert: bool = False) -> Reranker:
-    """Fit the pairwise logistic ranker (RankNet with a linear score) by Newton's method.
+def train(groups: list[Group], l2: float | None = None, iterations: int = 30, invert: bool = False,
+          objective: str = OBJECTIVE) -> Reranker:
+    """Fit a linear ranking function over FEATURES by Newton's method (features standardised for the
+    fit, so the L2 penalty treats them alike).
 
-    Each demand weighs the same whatever its number of ordered pairs. Features are standardised for
-    the fit, so the L2 penalty treats them alike. invert=True learns every ordered pair the wrong way
-    round: a deliberately bad model, for testing that the adoption rule refuses it.
+    objective "pointwise": logistic regression of "a positive" against every other candidate;
+    "pairwise": RankNet with a linear score over ordered pairs (a positive above another candidate),
+    each demand weighing the same. invert=True learns every label the wrong way round: a deliberately
+    bad model, for testing that the adoption rule refuses it.
     """
+    if objective not in OBJECTIVES:
+        raise ValueError(f"未知的学习目标「{objective}」，可选：{'、'.join(OBJECTIVES)}")
+    l2 = OBJECTIVES[objective] if l2 is None else l2
     vectors = [group.demand_vector.ravel() for group in groups]
     demand_scale = SimilarityScale.fit(np.stack(vectors)) if vectors else SimilarityScale()
     supplies = np.vstack([group.supply_vectors for group in groups]) if groups else np.zeros((0, 1))
     supply_scale = SimilarityScale.fit(supplies) if len(supplies) else SimilarityScale()
-    memory = memory_of(groups)
-    features = group_features(groups, memory, demand_scale, supply_scale)
+    features = group_features(groups, memory_of(groups), demand_scale, supply_scale)
     stacked = np.vstack(features)
     centre, spread = stacked.mean(axis=0), stacked.std(axis=0)
     spread[spread < 1e-9] = 1.0
+    if not any((group.labels > 0).any() for group in groups):
+        raise ValueError("没有可以学习的正例：至少要有一个推荐或确认合作")
+    fit = _fit_pointwise if objective == "pointwise" else _fit_pairwise
+    weights = fit(groups, features, centre, spread, l2, iterations, invert) / spread
+    keys, scores = stacked @ weights, stacked[:, FEATURE_NAMES.index(ANCHOR)]
+    return Reranker(weights, centre, demand_scale, supply_scale, l2,
+                    (float(scores.mean()), float(scores.std()) or 1.0), (float(keys.mean()), float(keys.std()) or 1.0))
+
+
+def _newton(loss_parts, size: int, iterations: int) -> np.ndarray:
+    """Minimise a convex loss given as w → (gradient, hessian)."""
+    w = np.zeros(size)
+    for _ in range(iterations):
+        gradient, hessian = loss_parts(w)
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w
+
+
+def _fit_pointwise(groups, features, centre, spread, l2, iterations, invert) -> np.ndarray:
+    z = np.hstack([(np.vstack(features) - centre) / spread, np.ones((sum(map(len, features)), 1))])
+    y = np.concatenate([(group.labels > 0).astype(float) for group in groups])
+    y = 1.0 - y if invert else y
+
+    def parts(w):
+        p = 1.0 / (1.0 + np.exp(-(z @ w)))
+        gradient = z.T @ (p - y) / len(y) + l2 * w / len(y)
+        hessian = (z * (p * (1 - p))[:, None]).T @ z / len(y) + l2 * np.eye(len(w)) / len(y)
+        return gradient, hessian
+    return _newton(parts, z.shape[1], iterations)[:-1]  # the intercept does not change an order
+
+
+def _fit_pairwise(groups, features, centre, spread, l2, iterations, invert) -> np.ndarray:
     differences, weights = [], []
     for group, x in zip(groups, features):
         pairs = ordered_pairs(group.labels)
@@ -357,24 +400,15 @@ def train(groups: list[Group], l2: float = L2, iterations: int = 30, invert: boo
             above, below = (pairs[:, 1], pairs[:, 0]) if invert else (pairs[:, 0], pairs[:, 1])
             differences.append((x[above] - x[below]) / spread)
             weights.append(np.full(len(pairs), 1.0 / len(pairs)))
-    if not differences:
-        raise ValueError("没有可以比较的决定：每条需求至少要有一个确认或否决")
     d, sample_weight = np.vstack(differences), np.concatenate(weights)
     sample_weight = sample_weight / sample_weight.sum()
-    w = np.zeros(d.shape[1])
-    for _ in range(iterations):
-        margin = d @ w
-        p = 1.0 / (1.0 + np.exp(margin))                 # σ(−margin): how wrong each pair is
+
+    def parts(w):
+        p = 1.0 / (1.0 + np.exp(d @ w))                 # σ(−margin): how wrong each pair is
         gradient = -(d * (sample_weight * p)[:, None]).sum(axis=0) + l2 * w / len(groups)
         hessian = (d * (sample_weight * p * (1 - p))[:, None]).T @ d + (l2 / len(groups)) * np.eye(d.shape[1])
-        step = np.linalg.solve(hessian, gradient)
-        w -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    weights = w / spread
-    keys, scores = stacked @ weights, stacked[:, FEATURE_NAMES.index(ANCHOR)]
-    return Reranker(weights, centre, demand_scale, supply_scale, l2,
-                    (float(scores.mean()), float(scores.std()) or 1.0), (float(keys.mean()), float(keys.std()) or 1.0))
+        return gradient, hessian
+    return _newton(parts, d.shape[1], iterations)
 
 
 # --- measuring ------------------------------------------------------------------------------------
@@ -404,7 +438,8 @@ def folds_of(groups: list[Group], folds: int) -> list[list[int]]:
     return [order[start::folds] for start in range(folds)]
 
 
-def cross_validate(groups: list[Group], folds: int = 5, l2: float = L2, invert: bool = False) -> dict:
+def cross_validate(groups: list[Group], folds: int = 5, l2: float | None = None, invert: bool = False,
+                   objective: str = OBJECTIVE) -> dict:
     """Held-back decisions, grouped by demand: each fold's demands are ranked by a model trained on the
     other folds, with a memory that holds only the other folds' decisions. Returns the untrained and
     the learned figures over every held-out demand."""
@@ -414,7 +449,7 @@ def cross_validate(groups: list[Group], folds: int = 5, l2: float = L2, invert: 
     for held in folds_of(groups, folds):
         held_ids = {groups[index].demand_id for index in held}
         training = [group for index, group in enumerate(groups) if index not in held]
-        model = train(training, l2, invert=invert)
+        model = train(training, l2, invert=invert, objective=objective)
         memory = memory_of(training)
         for index in held:
             x = groups[index].features(memory.without(held_ids), model.demand_scale, model.supply_scale)
