@@ -1,6 +1,6 @@
 """Learning from broker decisions: pair features, a logistic re-ranker, and why it moved a pair.
 
-    labelled groups (one per demand) → features → train() → cross_validate() → Reranker.adjust()
+    labelled groups (one per demand) → features → train() → cross_validate() → Reranker.adjustment()
 
 Every decision on a pair is a label: a confirmed cooperation, a recommendation or an agreed
 introduction is a positive (+1), a rejection or a declined introduction a negative (-1). The
