@@ -27,6 +27,7 @@ INDUSTRY_CLUSTERS = (
 MATURITY_LEVELS = ("实验室阶段", "小试", "中试", "产业化")
 DEMAND_STATUSES = ("征集中", "对接中", "已合作", "已关闭")
 OPEN_DEMAND_STATUSES = ("征集中", "对接中")
+NEW_DEMAND_STATUS = "征集中"  # a demand without a status is still being solicited
 KEYWORD_SEPARATORS = re.compile(r"[，,;；、\n]+")
 # C0 control characters other than tab and newlines: invisible, and a spreadsheet cannot hold them.
 CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -72,7 +73,7 @@ DEMAND_FIELDS = (
     Field("cooperation_mode", "合作方式", max_length=LABEL_MAX),
     Field("deadline", "需求时限", kind="date"),
     Field("contact", "联系人", max_length=NAME_MAX),
-    Field("status", "状态", choices=DEMAND_STATUSES, default="征集中"),
+    Field("status", "状态", choices=DEMAND_STATUSES, default=NEW_DEMAND_STATUS),
     Field("posted_at", "发布日期", kind="date"),
 )
 
@@ -132,6 +133,15 @@ def header_to_key(kind: str) -> dict[str, str]:
         mapping[field.key] = field.key
         mapping[field.header] = field.key
     return mapping
+
+
+def is_open_demand(demand: dict) -> bool:
+    """Is a demand still looking for a supply? A blank status counts as newly posted.
+
+    >>> is_open_demand({"status": None}), is_open_demand({"status": "已合作"})
+    (True, False)
+    """
+    return (demand.get("status") or NEW_DEMAND_STATUS) in OPEN_DEMAND_STATUSES
 
 
 def id_prefix(kind: str, posted_at: str | None = None) -> str:

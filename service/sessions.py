@@ -22,7 +22,7 @@ import sqlite3
 from . import store, workflow
 from .permissions import SEE_ALL
 from .engine import REVIEW_LOWER
-from .records import INDUSTRY_CLUSTERS, OPEN_DEMAND_STATUSES
+from .records import INDUSTRY_CLUSTERS, NEW_DEMAND_STATUS, is_open_demand
 from .workflow import WorkflowError
 
 THEME_KINDS = {"cluster": "产业集群", "chain": "产业链", "region": "区市", "platform": "平台"}
@@ -89,7 +89,7 @@ def theme_records(db, theme_kind: str, theme: str) -> tuple[list[dict], list[dic
     demand_where = {DEMAND_THEME_FILTER[theme_kind]: theme} if theme_kind in DEMAND_THEME_FILTER else {}
     supply_where = {SUPPLY_THEME_FILTER[theme_kind]: theme} if theme_kind in SUPPLY_THEME_FILTER else {}
     demands = [demand for demand in store.list_records(db, "demands", demand_where, order="id")
-               if (demand.get("status") or "征集中") in OPEN_DEMAND_STATUSES]
+               if is_open_demand(demand)]
     return demands, store.list_records(db, "supplies", supply_where, order="id")
 
 
@@ -473,7 +473,7 @@ def visit_demand_defaults(visit: dict) -> dict:
     """What a demand found on a visit starts with: the enterprise, district and cluster, posted that day."""
     return {"enterprise": visit["enterprise"], "region": visit.get("region") or "",
             "industry_cluster": visit.get("industry_cluster") or "", "posted_at": visit["visited_on"],
-            "status": "征集中"}
+            "status": NEW_DEMAND_STATUS}
 
 
 def register_demand(db, user: dict, visit: dict, record: dict) -> dict:

@@ -17,8 +17,8 @@ import datetime as dt
 import sqlite3
 
 from . import store
-from .permissions import owns
-from .records import OPEN_DEMAND_STATUSES, PUBLIC_FIELDS, clean_record
+from .permissions import SEE_ALL, owns
+from .records import PUBLIC_FIELDS, clean_record, is_open_demand
 
 STATUS_NAMES = {
     "proposed": "待审核", "unsure": "待定", "recommended": "已推荐", "rejected": "已否决",
@@ -91,11 +91,11 @@ def propose_for_record(db, engine, kind: str, record_id: str, k: int = 5) -> int
     if record is None:
         return 0
     if kind == "demands":
-        if (record.get("status") or "征集中") not in OPEN_DEMAND_STATUSES:
+        if not is_open_demand(record):
             return 0
         return store.save_proposals(db, live_proposals(db, engine, kind, record_id, k))
     open_demands = {demand["id"] for demand in store.list_records(db, "demands")
-                    if (demand.get("status") or "征集中") in OPEN_DEMAND_STATUSES}
+                    if is_open_demand(demand)}
     rows = [row for row in live_proposals(db, engine, kind, record_id, k) if row["demand_id"] in open_demands]
     return store.save_proposals(db, rows, rescore=False)
 
@@ -118,23 +118,32 @@ def live_proposals(db, engine, kind: str, record_id: str, k: int = 5, retriever:
 # --- the review queue ---------------------------------------------------------------------------
 
 QUEUE_FILTERS = ("cluster", "region", "platform", "month")
-
-
-def queue_filters(filters: dict | None, zone: str, upper: float, lower: float) -> dict:
-    """The store filter of one zone of the queue: strong (score ≥ upper) or review (lower ≤ score < upper)."""
-    chosen = {name: value for name, value in (filters or {}).items() if name in QUEUE_FILTERS and value}
-    chosen["statuses"] = store.OPEN_PROPOSAL_STATUSES
-    if zone == "strong":
-        chosen["min_score"] = upper
-    elif zone == "review":
-        chosen.update(min_score=lower, max_score=upper)
-    else:
-        chosen["min_score"] = lower
-    return chosen
-
-
+# The queue's score zones: strong (score ≥ upper) and review (lower ≤ score < upper); no zone is both.
+SCORE_ZONES = {"strong": "强推荐", "review": "待复核"}
 # The broker's queue page, one tab a zone: undecided pairs by score band, then the ones set aside.
-QUEUE_ZONES = {"strong": "强推荐", "review": "待复核", "recommended": "已推荐待确认", "unsure": "暂不确定"}
+QUEUE_ZONES = {**SCORE_ZONES, "recommended": "已推荐待确认", "unsure": "暂不确定"}
+
+
+def score_band(zone: str | None, upper: float, lower: float) -> dict:
+    """The score bounds of a zone (None: both zones); any other zone is refused.
+
+        >>> score_band("review", 0.8, 0.65), score_band(None, 0.8, 0.65)
+        ({'min_score': 0.65, 'max_score': 0.8}, {'min_score': 0.65})
+    """
+    if zone is not None and zone not in SCORE_ZONES:
+        raise WorkflowError(422, "invalid_zone", f"区段应为 {'、'.join(SCORE_ZONES)} 之一", {"zone": "取值不在允许范围内"})
+    if zone == "strong":
+        return {"min_score": upper}
+    if zone == "review":
+        return {"min_score": lower, "max_score": upper}
+    return {"min_score": lower}
+
+
+def queue_filters(filters: dict | None, zone: str | None, upper: float, lower: float) -> dict:
+    """The store filter of the queue the API serves: pairs not yet decided for good in a zone's band
+    (zone None: both zones)."""
+    chosen = {name: value for name, value in (filters or {}).items() if name in QUEUE_FILTERS and value}
+    return {**chosen, "statuses": store.OPEN_PROPOSAL_STATUSES, **score_band(zone, upper, lower)}
 
 
 def zone_filter(filters: dict | None, zone: str, upper: float, lower: float) -> dict:
@@ -147,8 +156,7 @@ def zone_filter(filters: dict | None, zone: str, upper: float, lower: float) -> 
               if name in (*QUEUE_FILTERS, "search") and value}
     if zone in ("recommended", "unsure"):
         return {**chosen, "statuses": (zone,)}
-    band = {"min_score": upper} if zone == "strong" else {"min_score": lower, "max_score": upper}
-    return {**chosen, "statuses": ("proposed",), **band}
+    return {**chosen, "statuses": ("proposed",), **score_band(zone, upper, lower)}
 
 
 # --- decisions ------------------------------------------------------------------------------------
@@ -337,14 +345,14 @@ def can_see_proposal(user: dict | None, proposal: dict) -> bool:
     """Brokers and admins see all; a party sees the proposals on its records a broker put forward."""
     if not user:
         return False
-    if user["role"] in ("broker", "admin"):
+    if user["role"] in SEE_ALL:
         return True
     return _party(user, proposal) is not None and proposal["status"] in SHOWN_TO_PARTIES
 
 
 def party_filter(user: dict) -> dict:
     """The store filter that limits proposals to those the user may see."""
-    if user["role"] in ("broker", "admin"):
+    if user["role"] in SEE_ALL:
         return {}
     if user["role"] == "enterprise":
         return {"enterprise": user.get("org") or "\0", "statuses": SHOWN_TO_PARTIES}
@@ -355,7 +363,7 @@ def party_filter(user: dict) -> dict:
 
 def disclosed(user: dict, proposal: dict, kind: str) -> bool:
     """May the user see the confidential details (contact, budget or price) of this side of the pair?"""
-    if user["role"] in ("broker", "admin") or _party(user, proposal) == kind:
+    if user["role"] in SEE_ALL or _party(user, proposal) == kind:
         return True
     agreed = proposal.get("enterprise_agreed_at" if kind == "demands" else "platform_agreed_at")
     return proposal.get("status") in ("recommended", "confirmed") and bool(agreed)
@@ -373,7 +381,7 @@ def record_disclosed(db, user: dict, kind: str, record: dict) -> bool:
 
     Its owner, brokers and admins may; anyone else only once the owner agreed to be introduced to them.
     """
-    if user["role"] in ("broker", "admin") or owns(user, kind, record):
+    if user["role"] in SEE_ALL or owns(user, kind, record):
         return True
     return introduced(db, user, kind, {"demand_id" if kind == "demands" else "supply_id": record["id"]})
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request, url_for
 
+from matching.ranker import RETRIEVERS
+
 from .. import store, workflow
 from ..resources import get_db, live_index
 from ..auth import current_user, login_required
@@ -19,7 +21,6 @@ FILTERS = {
     "demands": {"cluster": "industry_cluster", "region": "region", "enterprise": "enterprise", "status": "status"},
     "supplies": {"cluster": "industry_cluster", "platform": "platform", "maturity": "maturity"},
 }
-RETRIEVERS = ("hybrid", "dense", "lexical")
 # Query parameter → the engine's filter on the other side's records.
 PROPOSAL_FILTERS = {"cluster": "industry_cluster", "region": "region", "maturity": "maturity",
                     "mode": "cooperation_mode"}
@@ -128,7 +129,7 @@ def list_blueprint(kind: str) -> Blueprint:
         retriever = choice_arg("retriever", RETRIEVERS, "hybrid")
         db = get_db()
         column = "demand_id" if kind == "demands" else "supply_id"
-        if user["role"] not in ("broker", "admin"):
+        if user["role"] not in SEE_ALL:
             found = store.list_proposals(db, {**workflow.party_filter(user), column: record_id}, limit=k)
             records = workflow.pair_records(db, found)
             return {"items": [workflow.proposal_view(db, user, proposal, records) for proposal in found]}
@@ -155,7 +156,7 @@ def list_blueprint(kind: str) -> Blueprint:
         visible_record(record_id)
         db = get_db()
         decisions = workflow.history(db, kind, record_id)
-        if user["role"] not in ("broker", "admin"):
+        if user["role"] not in SEE_ALL:
             shown = {proposal["id"] for proposal in store.list_proposals(db, {**workflow.party_filter(user),
                      ("demand_id" if kind == "demands" else "supply_id"): record_id})}
             decisions = [decision for decision in decisions if decision["proposal_id"] in shown]

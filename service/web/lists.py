@@ -8,18 +8,16 @@ from urllib.parse import quote
 
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
 
-from .. import auth, importers, permissions, store, workflow
-from ..records import DEMAND_STATUSES, FIELDS, INDUSTRY_CLUSTERS, MATURITY_LEVELS, clean_record
-from ..resources import get_db
+from .. import auth, importers, permissions, reports, store, workflow
+from ..records import (DEMAND_STATUSES, FIELDS, INDUSTRY_CLUSTERS, KIND_NAMES, MATURITY_LEVELS, NEW_DEMAND_STATUS,
+                       clean_record)
+from ..resources import get_db, thresholds
 from . import presenting
 from .blueprint import COOPERATION_MODES, bp
-from .access import counterpart_visible, record_saved, thresholds, visible_proposals
+from .access import counterpart_visible, record_saved, visible_proposals
 
 REGIONS = ("环翠区", "文登区", "荣成市", "乳山市", "火炬高技术产业开发区", "经济技术开发区",
            "临港经济技术开发区", "南海新区")
-OWNER_FIELD = {"demands": "enterprise", "supplies": "platform"}
-OWNER_ROLE = {"demands": "enterprise", "supplies": "platform"}
-NOUN = {"demands": "技术需求", "supplies": "科技成果"}
 
 
 # --- home ------------------------------------------------------------------------------------
@@ -27,15 +25,10 @@ NOUN = {"demands": "技术需求", "supplies": "科技成果"}
 @bp.get("/")
 def home():
     db = get_db()
-    counts = store.headline_counts(db)
     # What the queue holds: undecided pairs scoring at least the lower threshold.
-    awaiting = store.count_proposals(db, workflow.queue_filters(None, "all", *thresholds()))
-    figures = {
-        **counts,
-        "platforms": len(store.distinct_values(db, "supplies", "platform")),
-        "awaiting": awaiting,
-        "match_rate": counts["matched_demands"] / counts["demands"] if counts["demands"] else None,
-    }
+    awaiting = store.count_proposals(db, workflow.queue_filters(None, None, *thresholds()))
+    figures = {**reports.headline_figures(db), "awaiting": awaiting,
+               "platforms": len(store.distinct_values(db, "supplies", "platform"))}
     user = auth.current_user()
     latest = {}
     if user:
@@ -162,7 +155,7 @@ def _export(kind: str, fmt: str):
         shown = workflow.redacted(kind, record, user["role"] in permissions.SEE_ALL or permissions.owns(user, kind, record))
         records.append({key: value for key, value in shown.items()
                         if key not in store.BOOKKEEPING and key != "withheld"})
-    return export_response(records, kind, fmt, f"{NOUN[kind]}清单")
+    return export_response(records, kind, fmt, f"{KIND_NAMES[kind]}清单")
 
 
 @bp.get("/demands")
@@ -218,7 +211,7 @@ def _detail_page(kind: str, record_id: str):
     upper, lower = thresholds()
     # Undecided pairs below the review zone are shown apart, collapsed and without decision buttons.
     low_proposals = [p for p in proposals if p["status"] == "proposed" and (p["score"] or 0) < lower]
-    return render_template("record.html", kind=kind, noun=NOUN[kind], record=record,
+    return render_template("record.html", kind=kind, noun=KIND_NAMES[kind], record=record,
                            proposals=proposals, low_proposals=low_proposals, shared_terms=shared_terms,
                            cooperations=cooperations, history=_history(db, user, kind, record_id),
                            may_edit=permissions.can_edit(user, kind, record), other=other, upper=upper, lower=lower)
@@ -284,13 +277,13 @@ def _form_page(kind: str, record_id: str | None):
         abort(403)
     errors: dict[str, str] = {}
     conflict = None
-    values = _form_values(before) if before else {"posted_at": dt.date.today().isoformat(), "status": "征集中",
-                                                   OWNER_FIELD[kind]: _own_org(user, kind) or ""}
+    values = _form_values(before) if before else {"posted_at": dt.date.today().isoformat(), "status": NEW_DEMAND_STATUS,
+                                                   permissions.OWNER_FIELD[kind]: _own_org(user, kind) or ""}
     status = 200
     if request.method == "POST":
         values = {field.key: request.form.get(field.key, "").strip() for field in FIELDS[kind] if field.key != "id"}
         if _own_org(user, kind):
-            values[OWNER_FIELD[kind]] = _own_org(user, kind)
+            values[permissions.OWNER_FIELD[kind]] = _own_org(user, kind)
         record, errors = _validate(kind, values, before)
         if not errors:
             try:
@@ -302,12 +295,12 @@ def _form_page(kind: str, record_id: str | None):
                 status = 409
             else:
                 record_saved(kind, saved["id"])
-                flash(f"{NOUN[kind]}「{saved['title']}」已{'保存' if before else '发布'}，系统正在为它匹配。", "success")
+                flash(f"{KIND_NAMES[kind]}「{saved['title']}」已{'保存' if before else '发布'}，系统正在为它匹配。", "success")
                 return redirect(url_for(f"web.{'demand' if kind == 'demands' else 'supply'}_detail",
                                         record_id=saved["id"]))
         else:
             status = 422
-    return render_template("record_form.html", kind=kind, noun=NOUN[kind], before=before, values=values,
+    return render_template("record_form.html", kind=kind, noun=KIND_NAMES[kind], before=before, values=values,
                            errors=errors, conflict=conflict, fields={field.key: field for field in FIELDS[kind]},
                            options={"industry_cluster": INDUSTRY_CLUSTERS, "region": _merge(REGIONS, [values.get("region")] if values.get("region") else []),
                                     "maturity": MATURITY_LEVELS, "status": DEMAND_STATUSES,
@@ -319,7 +312,7 @@ def _form_page(kind: str, record_id: str | None):
 
 def _own_org(user: dict, kind: str) -> str | None:
     """An enterprise posts demands under its own name, a platform supplies under its own."""
-    return user.get("org") if user["role"] == OWNER_ROLE[kind] else None
+    return user.get("org") if permissions.OWNED_KIND.get(user["role"]) == kind else None
 
 
 def _form_values(record: dict) -> dict:

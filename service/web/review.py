@@ -8,10 +8,10 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from .. import auth, beijing, permissions, store, workflow
 from ..engine import DEFAULT_GAP_THRESHOLD
 from ..records import FIELDS, INDUSTRY_CLUSTERS
-from ..resources import get_db
+from ..resources import get_db, thresholds
+from ..permissions import SEE_ALL
 from . import presenting
 from .blueprint import bp
-from .access import thresholds
 from .lists import REGIONS, _merge, export_response, sort_order
 
 UNDO_DEPTH = 20
@@ -49,7 +49,7 @@ def _with_records(db, proposals: list[dict]) -> list[dict]:
 # --- the queue ---------------------------------------------------------------------------------
 
 @bp.get("/queue")
-@auth.roles_required("broker", "admin")
+@auth.roles_required(*SEE_ALL)
 def queue():
     """One zone of the queue a page: tabs with counts, filters, search, sort and a pager, all in the URL."""
     db = get_db()
@@ -83,7 +83,7 @@ def _queue_request() -> tuple[dict, str, str]:
 
 
 @bp.get("/queue/export.<fmt>")
-@auth.roles_required("broker", "admin")
+@auth.roles_required(*SEE_ALL)
 def queue_export(fmt):
     """The zone's pairs under the page's filters, search and order, every page, as XLSX or CSV."""
     db = get_db()
@@ -316,14 +316,14 @@ def _gap_listing() -> dict:
 
 
 @bp.get("/gaps")
-@auth.roles_required("broker", "admin")
+@auth.roles_required(*SEE_ALL)
 def gaps():
     listing = _gap_listing()
     return render_template("gaps.html", clusters=INDUSTRY_CLUSTERS, **listing)
 
 
 @bp.get("/gaps/export.<fmt>")
-@auth.roles_required("broker", "admin")
+@auth.roles_required(*SEE_ALL)
 def gaps_export(fmt):
     """The gap list as the page filters and sorts it: each demand in full (brokers see every field)."""
     rows = []
@@ -347,7 +347,7 @@ AUDIT_PAGE_SIZE = 50
 
 
 @bp.get("/audit")
-@auth.roles_required("broker", "admin")
+@auth.roles_required(*SEE_ALL)
 def audit():
     db = get_db()
     chosen = {name: request.args.get(name, "").strip() for name in ("entity", "entity_id", "actor", "action",
@@ -383,7 +383,6 @@ AUDIT_FIELD_NAMES = {
     "created_at": "创建时间", "disabled_at": "停用时间", "created_by": "创建人", "pairs": "议程配对",
     "order": "议程顺序", "demand": "登记需求", "title": "标题", "outcome": "结果", "theme": "主题",
 }
-ROLE_NAMES = {"enterprise": "企业", "platform": "平台", "broker": "技术经纪人", "admin": "管理员"}
 
 
 def audit_changes(entity: str, before: dict | None, after: dict | None) -> list[tuple[str, object, object]]:
@@ -394,7 +393,7 @@ def audit_changes(entity: str, before: dict | None, after: dict | None) -> list[
     """
     before, after = before or {}, after or {}
     headers = {field.key: field.header for field in FIELDS.get(entity, ())}
-    names = {"status": workflow.STATUS_NAMES, "role": ROLE_NAMES} if entity in ("proposals", "users") else {}
+    names = {"status": workflow.STATUS_NAMES, "role": permissions.ROLE_NAMES} if entity in ("proposals", "users") else {}
 
     def shown(key: str, value):
         if key.endswith("_at") and isinstance(value, str) and "T" in value:

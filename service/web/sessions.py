@@ -10,10 +10,11 @@ from .. import auth, store
 from .. import sessions as domain
 from ..importers import write_records
 from ..records import FIELDS, INDUSTRY_CLUSTERS
-from ..resources import get_db
+from ..resources import get_db, thresholds
+from ..permissions import SEE_ALL
 from ..workflow import WorkflowError
 from .blueprint import COOPERATION_MODES, bp
-from .access import record_saved, thresholds
+from .access import record_saved
 from .lists import REGIONS, _merge, _validate
 from .review import _back, _refused
 
@@ -38,7 +39,7 @@ def _theme_options(db) -> dict:
 # --- sessions --------------------------------------------------------------------------------
 
 @bp.get("/sessions")
-@auth.roles_required("broker", "admin")
+@auth.roles_required(*SEE_ALL)
 def sessions():
     db = get_db()
     return render_template("sessions.html", sessions=store.list_sessions(db), options=_theme_options(db),
@@ -72,7 +73,7 @@ def _session_or_404(session_id: int) -> dict:
 
 
 @bp.get("/sessions/<int:session_id>")
-@auth.roles_required("broker", "admin")
+@auth.roles_required(*SEE_ALL)
 def session_detail(session_id):
     session = _session_or_404(session_id)
     return render_template("sessions_detail.html", session=session, outcomes=domain.OUTCOMES,
@@ -135,7 +136,7 @@ def session_confirm(session_id, pair_id):
 
 
 @bp.get("/sessions/<int:session_id>/handout")
-@auth.roles_required("broker", "admin")
+@auth.roles_required(*SEE_ALL)
 def session_handout(session_id):
     """The print-ready handout (A4): each pair's two summaries, its score and the engine's reasons."""
     _session_or_404(session_id)
@@ -144,7 +145,7 @@ def session_handout(session_id):
 
 
 @bp.get("/sessions/<int:session_id>/handout.xlsx")
-@auth.roles_required("broker", "admin")
+@auth.roles_required(*SEE_ALL)
 def session_handout_xlsx(session_id):
     session = _session_or_404(session_id)
     rows = domain.handout_rows(get_db(), session_id)
