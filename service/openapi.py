@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from .records import COOPERATION_FIELDS, DEMAND_FIELDS, DEMAND_STATUSES, INDUSTRY_CLUSTERS, SUPPLY_FIELDS, Field
+from .records import (COOPERATION_FIELDS, DEMAND_FIELDS, DEMAND_STATUSES, DESCRIPTION_MIN, INDUSTRY_CLUSTERS,
+                      SUPPLY_FIELDS, Field)
 from .reports import MONTH_IN_RANGE, REPORT_SCHEMA
 from .sessions import TEXT_LIMITS
 from .workflow import STATUS_NAMES
@@ -74,6 +75,8 @@ def record_schema(fields: tuple[Field, ...], stored: bool) -> dict:
     for field in fields:
         if field.required:
             properties[field.key] = {**FILLED_TEXT, **field_bounds(field), "description": field.header}
+    # A posted record's description says enough to match on (records.clean_posted_record).
+    properties["description"]["minLength"] = DESCRIPTION_MIN
     # absent or null: numbered by the year of posting (records.id_prefix, store.save_record)
     properties["id"] = {**FILLED_TEXT, "type": ["string", "null"], **field_bounds(fields[0]),
                         "description": "编号；省略时按发布年份顺序编号，如 D2021-001"}

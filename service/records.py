@@ -15,6 +15,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from .permissions import OWNER_FIELD
+
 INDUSTRY_CLUSTERS = (
     "新一代信息技术",
     "新医药与医疗器械",
@@ -38,6 +40,7 @@ SURROGATES = re.compile("[\ud800-\udfff]")
 ID_MAX = 64
 TITLE_MAX = 80
 DESCRIPTION_MAX = 5000
+DESCRIPTION_MIN = 10  # for a record a user posts: fewer characters give the engine nothing to match on
 NAME_MAX = 100  # an enterprise, a platform, a contact
 LABEL_MAX = 50  # a chain, a district, a cooperation mode, a broker
 NOTE_MAX = 500
@@ -190,6 +193,26 @@ def clean_record(kind: str, raw: dict, typed: bool = False, new: bool = False) -
         clean[field.key] = value
     clean.update({name: _plain(value) for name, value in extra.items() if not _is_blank(value)})
     return clean, problems
+
+
+def clean_posted_record(kind: str, raw: dict, typed: bool = False, new: bool = False
+                        ) -> tuple[dict, list[tuple[str, str]]]:
+    """clean_record for a demand or supply a user posts or edits (a form, the API): it also needs its
+    owner's name and a description long enough to match on. A file's rows need only the fields' rules.
+
+    >>> clean_posted_record("demands", {"title": "缩痕", "description": "良品率低"}, new=True)[1]
+    [('description', '请用至少 10 个字说明具体情况，便于匹配'), ('enterprise', '请填写企业名称')]
+    """
+    record, problems = clean_record(kind, raw, typed=typed, new=new)
+    if not record:  # nothing could be read: the problems say why
+        return record, problems
+    named = {key for key, _ in problems}
+    if record.get("description") and len(record["description"]) < DESCRIPTION_MIN and "description" not in named:
+        problems.append(("description", f"请用至少 {DESCRIPTION_MIN} 个字说明具体情况，便于匹配"))
+    owner = next(field for field in FIELDS[kind] if field.key == OWNER_FIELD[kind])
+    if not record.get(owner.key) and owner.key not in named:
+        problems.append((owner.key, f"请填写{owner.header}"))
+    return record, problems
 
 
 def _clean_value(field: Field, value) -> tuple[object, str | None]:

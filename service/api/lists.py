@@ -13,7 +13,7 @@ from .. import store, workflow
 from ..resources import get_db, live_index
 from ..auth import current_user, login_required
 from ..permissions import OWNER_FIELD, SEE_ALL, can_create, can_delete, can_edit, can_view, visible_filter
-from ..records import KIND_NAMES, clean_record
+from ..records import KIND_NAMES, clean_posted_record
 from .base import ApiError, choice_arg, int_arg, json_body, month_arg, page_args, paginated
 
 # Query parameter → column, per kind.
@@ -171,7 +171,7 @@ def clean(kind: str, body: dict, new: bool = False) -> dict:
     new=True: the id may be left out (the store numbers the record when it saves it).
     """
     unknown_objects = [key for key, value in body.items() if isinstance(value, (dict,)) and key != "extra"]
-    record, problems = clean_record(kind, body, typed=True, new=new)
+    record, problems = clean_posted_record(kind, body, typed=True, new=new)
     fields = dict(problems)
     fields.update({key: "不支持嵌套对象" for key in unknown_objects})
     if fields:

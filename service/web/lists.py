@@ -10,7 +10,7 @@ from flask import abort, flash, make_response, redirect, render_template, reques
 
 from .. import auth, importers, permissions, reports, store, workflow
 from ..records import (DEMAND_STATUSES, FIELDS, INDUSTRY_CLUSTERS, KIND_NAMES, MATURITY_LEVELS, NEW_DEMAND_STATUS,
-                       clean_record)
+                       clean_posted_record)
 from ..resources import get_db, thresholds
 from . import presenting
 from .blueprint import COOPERATION_MODES, bp
@@ -324,19 +324,14 @@ def _form_values(record: dict) -> dict:
 def _validate(kind: str, values: dict, before: dict | None) -> tuple[dict, dict[str, str]]:
     """The record the form describes and one Chinese message per field that is wrong.
 
-    The bounds (title length, amounts) are the fields' own, as for the API and the importers; a new
-    record has no id yet: the store numbers it when it saves it.
+    The rules are records.clean_posted_record's, as for the API; a new record has no id yet: the store
+    numbers it when it saves it.
     """
-    record, problems = clean_record(kind, {**values, "id": before["id"] if before else None}, new=before is None)
+    record, problems = clean_posted_record(kind, {**values, "id": before["id"] if before else None},
+                                           new=before is None)
     errors: dict[str, str] = {}
     for key, problem in problems:
         errors.setdefault(key, problem)
-    if record.get("description") and len(record["description"]) < 10:
-        errors.setdefault("description", "请用至少 10 个字说明具体情况，便于匹配")
-    if kind == "demands" and not record.get("enterprise"):
-        errors.setdefault("enterprise", "请填写企业名称")
-    if kind == "supplies" and not record.get("platform"):
-        errors.setdefault("platform", "请填写平台名称")
     if before:
         for key, value in before.items():
             if key not in record and key not in store.BOOKKEEPING:
