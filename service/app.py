@@ -25,7 +25,7 @@ from flask import Flask
 
 from matching.cpu import requested_precision
 
-from . import auth, resources, security, store
+from . import auth, http_errors, resources, security, store
 from .engine import REVIEW_LOWER, REVIEW_UPPER
 
 DEFAULT_DB = Path("instance") / "matchmaker.db"
@@ -48,6 +48,7 @@ def create_app(config: dict | None = None) -> Flask:
     resources.init_app(app)
     auth.init_app(app)
     security.init_app(app)
+    http_errors.init_app(app)  # domain refusals and HTTP errors: JSON on the API, the error page on pages
 
     from .api import register as register_api
     from .web import bp as pages

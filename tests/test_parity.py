@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from service import auth, store, workflow
+from service import auth, errors, store, workflow
 from service.app import create_app
 from service.resources import shutdown
 from service.web.presenting import percent
@@ -96,6 +96,6 @@ def test_without_demands_the_match_rate_is_no_figure_on_either(tmp_path, embedde
 def test_a_queue_zone_is_strong_review_or_none_for_both():
     assert workflow.queue_filters({}, None, 0.8, 0.65)["min_score"] == 0.65
     assert workflow.queue_filters({}, "review", 0.8, 0.65)["max_score"] == 0.8
-    with pytest.raises(workflow.WorkflowError) as refused:
+    with pytest.raises(errors.Invalid) as refused:
         workflow.queue_filters({}, "all", 0.8, 0.65)
     assert refused.value.code == "invalid_zone"

@@ -290,7 +290,7 @@ def _form_page(kind: str, record_id: str | None):
                 saved = _save(db, kind, record, before, user, request.form.get("version"))
             except store.Conflict as error:
                 if error.code != "stale_version":
-                    raise
+                    raise  # the app's error mapping answers it with the error page and its message
                 conflict = str(error)
                 status = 409
             else:

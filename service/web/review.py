@@ -7,6 +7,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 
 from .. import auth, beijing, permissions, store, workflow
 from ..engine import DEFAULT_GAP_THRESHOLD
+from ..errors import DomainError, Forbidden, NotFound
 from ..records import FIELDS, INDUSTRY_CLUSTERS
 from ..resources import get_db, thresholds
 from ..permissions import SEE_ALL
@@ -117,10 +118,12 @@ def _forget(proposal_id: int) -> None:
     session["decided"] = [pid for pid in session.get("decided", []) if pid != proposal_id]
 
 
-def _refused(error: workflow.WorkflowError) -> None:
-    if error.status == 404:
+def _refused(error: DomainError) -> None:
+    """A refused step on a page: an absent pair is a missing page, a forbidden one the 403 page; any
+    other refusal is flashed above the page the form returns to."""
+    if isinstance(error, NotFound):
         abort(404)
-    if error.status == 403:
+    if isinstance(error, Forbidden):
         abort(403, description=str(error))
     details = "；".join(error.fields.values()) if error.fields else ""
     flash(f"{error}{'：' + details if details else ''}", "error")
@@ -132,7 +135,7 @@ def decide(proposal_id):
     decision = request.form.get("decision", "")
     try:
         proposal = workflow.decide(get_db(), proposal_id, decision, auth.current_user(), request.form.get("reason"))
-    except workflow.WorkflowError as error:
+    except DomainError as error:
         _refused(error)
     else:
         _remember(proposal_id)
@@ -146,7 +149,7 @@ def decide(proposal_id):
 def undo(proposal_id):
     try:
         proposal = workflow.undo_last(get_db(), proposal_id, auth.current_user())
-    except workflow.WorkflowError as error:
+    except DomainError as error:
         _refused(error)
     else:
         _forget(proposal_id)
@@ -166,7 +169,7 @@ def bulk():
     try:
         outcome = workflow.bulk_decide(get_db(), proposal_ids, decision, auth.current_user(),
                                        request.form.get("reason"))
-    except workflow.WorkflowError as error:
+    except DomainError as error:
         _refused(error)
     else:
         message = f"已批量{workflow.STATUS_NAMES.get(decision, decision)} {len(outcome['decided'])} 对"
@@ -185,7 +188,7 @@ def confirm(proposal_id):
                                                 amount_wan=form.get("amount_wan"),
                                                 confirmed_at=form.get("confirmed_at") or None,
                                                 note=form.get("note"))
-    except workflow.WorkflowError as error:
+    except DomainError as error:
         _refused(error)
         return redirect(_back(url_for("web.queue")))
     _forget(proposal_id)
@@ -208,7 +211,7 @@ def agree(proposal_id):
     _visible_proposal(proposal_id)
     try:
         workflow.agree_introduction(get_db(), proposal_id, auth.current_user())
-    except workflow.WorkflowError as error:
+    except DomainError as error:
         _refused(error)
     else:
         flash("已同意引荐：对方现在可以看到您的联系方式。", "success")
@@ -221,7 +224,7 @@ def decline(proposal_id):
     _visible_proposal(proposal_id)
     try:
         workflow.decide(get_db(), proposal_id, "declined", auth.current_user(), request.form.get("reason"))
-    except workflow.WorkflowError as error:
+    except DomainError as error:
         _refused(error)
     else:
         flash("已婉拒这条推荐。", "info")
