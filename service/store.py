@@ -761,6 +761,16 @@ def count_proposals(db: sqlite_utils.Database, filters: dict | None = None) -> i
     return db.execute(f"select count(*) from ({PROPOSAL_SELECT}{clause})", params).fetchone()[0]
 
 
+def count_proposals_per_record(db: sqlite_utils.Database, column: str, record_ids: list[str],
+                                filters: dict | None = None) -> dict[str, int]:
+    """How many proposals (under `filters`) each of these demands or supplies has (column demand_id or
+    supply_id), in one query: {record id: count}, records without any left out."""
+    clause, params = _proposal_where(filters or {})
+    marks = ",".join("?" * len(record_ids))
+    sql = f"select {column}, count(*) from ({PROPOSAL_SELECT}{clause}) where {column} in ({marks}) group by {column}"
+    return dict(db.execute(sql, [*params, *record_ids]).fetchall()) if record_ids else {}
+
+
 def decided_pairs(db: sqlite_utils.Database, demand_id: str | None = None,
                   supply_id: str | None = None) -> set[tuple[str, str]]:
     """(demand, supply) pairs a person has already decided: they are never proposed again."""

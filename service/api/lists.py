@@ -122,7 +122,9 @@ def list_blueprint(kind: str) -> Blueprint:
     @bp.get("/<record_id>/proposals")
     @login_required
     def proposals(record_id):
-        """Brokers get the engine's current best pairs (stored so they can be decided); owners what was put to them."""
+        """Brokers get the engine's current best pairs, with the stored ones' ids and decisions; owners what
+        was put to them. Only reads: the worker stores a record's best pairs when it is posted, edited or
+        re-indexed (workflow.propose_for_record, generate_proposals)."""
         user = current_user()
         visible_record(record_id)
         k = int_arg("k", 5, high=50)
@@ -135,8 +137,6 @@ def list_blueprint(kind: str) -> Blueprint:
             return {"items": [workflow.proposal_view(db, user, proposal, records) for proposal in found]}
         filters = {PROPOSAL_FILTERS[name]: request.args[name] for name in PROPOSAL_FILTERS if request.args.get(name)}
         rows = workflow.live_proposals(db, live_index().engine(), kind, record_id, k, retriever, filters)
-        if retriever == "hybrid":
-            store.save_proposals(db, rows, rescore=kind == "demands")
         # One query for the stored pairs and one per side for the records, not three per pair.
         pairs = {(stored["demand_id"], stored["supply_id"]): stored
                  for stored in store.list_proposals(db, {column: record_id})}

@@ -128,8 +128,9 @@ def _list_page(kind: str):
     }
     column = "demand_id" if kind == "demands" else "supply_id"
     visible = workflow.party_filter(user)
+    counts = store.count_proposals_per_record(db, column, [record["id"] for record in records], visible)
     for record in records:
-        record["proposal_count"] = store.count_proposals(db, {**visible, column: record["id"]})
+        record["proposal_count"] = counts.get(record["id"], 0)
     args = listing["args"]
     sorted_args = {**args, "sort": listing["sort"]} if listing["sort"] != DEFAULT_SORT else args
     return render_template(f"{kind}.html", records=records, page=page, chosen=listing["chosen"],
@@ -196,8 +197,10 @@ def _detail_page(kind: str, record_id: str):
         abort(404)  # another organisation's record is as absent as a missing one: no id is confirmed
     other = "supplies" if kind == "demands" else "demands"
     proposals = []
-    for proposal in visible_proposals(db, user, kind, record_id):
-        counterpart = store.get_record(db, other, proposal["supply_id" if kind == "demands" else "demand_id"])
+    found = visible_proposals(db, user, kind, record_id)
+    counterparts = workflow.pair_records(db, found)[other]
+    for proposal in found:
+        counterpart = counterparts.get(proposal["supply_id" if kind == "demands" else "demand_id"])
         if counterpart is None:
             continue
         counterpart = workflow.record_for(user, proposal, other, counterpart)
@@ -223,19 +226,17 @@ def _history(db, user: dict, kind: str, record_id: str) -> list[dict]:
     for entry in store.audit_entries(db, kind, record_id, limit=50):
         events.append({"at": entry["at"], "actor": entry["actor"], "action": entry["action"],
                        "changes": _changes(entry["before"], entry["after"])})
-    other = "supplies" if kind == "demands" else "demands"
-    titles: dict[str, str] = {}
-    for decision in store.decisions_for(db, kind, record_id):
-        # An enterprise or a platform sees what a broker put forward to it, not the pairs turned down.
-        if user["role"] not in permissions.SEE_ALL and (decision["to_status"] not in workflow.SHOWN_TO_PARTIES
-                                                 or decision.get("undone_at")):
-            continue
-        other_id = decision["supply_id" if kind == "demands" else "demand_id"]
-        if other_id not in titles:
-            counterpart = store.get_record(db, other, other_id)
-            titles[other_id] = counterpart["title"] if counterpart else other_id
+    other, other_column = ("supplies", "supply_id") if kind == "demands" else ("demands", "demand_id")
+    # An enterprise or a platform sees what a broker put forward to it, not the pairs turned down.
+    decisions = [decision for decision in store.decisions_for(db, kind, record_id)
+                 if user["role"] in permissions.SEE_ALL
+                 or (decision["to_status"] in workflow.SHOWN_TO_PARTIES and not decision.get("undone_at"))]
+    counterparts = store.records_by_id(db, other, [decision[other_column] for decision in decisions])
+    for decision in decisions:
+        other_id = decision[other_column]
+        title = counterparts[other_id]["title"] if other_id in counterparts else other_id
         events.append({"at": decision["at"], "actor": decision["actor"], "action": decision["to_status"],
-                       "pair": titles[other_id], "reason": decision.get("reason"),
+                       "pair": title, "reason": decision.get("reason"),
                        "undone": bool(decision.get("undone_at"))})
     return sorted(events, key=lambda event: event["at"] or "", reverse=True)
 

@@ -42,9 +42,10 @@ def _filter_options(db) -> dict:
 
 
 def _with_records(db, proposals: list[dict]) -> list[dict]:
-    """Each proposal with both full records, for the side-by-side view."""
-    return [{**proposal, "demand": store.get_record(db, "demands", proposal["demand_id"]),
-             "supply": store.get_record(db, "supplies", proposal["supply_id"])} for proposal in proposals]
+    """Each proposal with both full records, for the side-by-side view (one query per side)."""
+    records = workflow.pair_records(db, proposals)
+    return [{**proposal, "demand": records["demands"].get(proposal["demand_id"]),
+             "supply": records["supplies"].get(proposal["supply_id"])} for proposal in proposals]
 
 
 # --- the queue ---------------------------------------------------------------------------------
@@ -298,12 +299,11 @@ def _gap_listing() -> dict:
     cluster = request.args.get("cluster", "").strip()
     if cluster:
         found = [gap for gap in found if gap.get("industry_cluster") == cluster]
-    rows = []
-    for gap in found:
-        demand = store.get_record(db, "demands", gap["demand_id"])
-        best = store.get_record(db, "supplies", gap["best_supply_id"]) if gap.get("best_supply_id") else None
-        if demand:
-            rows.append({**gap, "demand": demand, "best": best})
+    demands = store.records_by_id(db, "demands", [gap["demand_id"] for gap in found])
+    supplies = store.records_by_id(db, "supplies",
+                                   [gap["best_supply_id"] for gap in found if gap.get("best_supply_id")])
+    rows = [{**gap, "demand": demands[gap["demand_id"]], "best": supplies.get(gap.get("best_supply_id"))}
+            for gap in found if gap["demand_id"] in demands]
     sort = request.args.get("sort", "").strip()
     if sort.lstrip("-") not in GAP_SORTS:
         sort = DEFAULT_GAP_SORT
