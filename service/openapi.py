@@ -7,6 +7,7 @@ from flask import Blueprint
 
 from .records import (COOPERATION_FIELDS, DEMAND_FIELDS, DEMAND_STATUSES, DESCRIPTION_MIN, INDUSTRY_CLUSTERS,
                       SUPPLY_FIELDS, Field)
+from .permissions import ROLES
 from .reports import MONTH_IN_RANGE, REPORT_SCHEMA
 from .sessions import TEXT_LIMITS
 from .workflow import STATUS_NAMES
@@ -233,14 +234,14 @@ SCHEMAS = {
     "AuditList": items_of("AuditEntry"),
     "User": {"type": "object", "required": ["id", "name", "role"], "additionalProperties": False,
              "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
-                            "role": {"enum": ["enterprise", "platform", "broker", "admin"]},
+                            "role": {"enum": list(ROLES)},
                             "org": NULLABLE_STRING, "created_at": NULLABLE_STRING,
                             "disabled_at": {"type": ["string", "null"], "description": "停用时间；正常账号为 null"}}},
     "UserList": items_of("User"),
     "UserInput": {"type": "object", "required": ["name", "role"],
                   "if": {"properties": {"role": {"enum": ["enterprise", "platform"]}}},
                   "then": {"required": ["org"], "properties": {"org": {"type": "string", "pattern": r"\S"}}}, "properties": {
-        "name": {"type": "string", "pattern": r"\S"}, "role": {"enum": ["enterprise", "platform", "broker", "admin"]},
+        "name": {"type": "string", "pattern": r"\S"}, "role": {"enum": list(ROLES)},
         "org": {"type": ["string", "null"], "description": "企业名称或平台名称；企业、平台账号必填"},
         "password": {"type": ["string", "null"], "minLength": 8, "description": "省略时自动生成并在回应中给出"}}},
     "NewUser": {"type": "object", "required": ["user", "token"], "properties": {
