@@ -225,6 +225,22 @@ def _ratio(numerator, denominator) -> float | None:
     return round(numerator / denominator, 4)
 
 
+def match_rate(matched_demands: int | None, demands: int | None) -> float | None:
+    """Demands with a cooperation over demands, to four places; None (shown as —) without demands.
+
+    >>> match_rate(3, 8), match_rate(0, 0)
+    (0.375, None)
+    """
+    return _ratio(matched_demands, demands)
+
+
+def headline_figures(db) -> dict:
+    """The two lists' headline figures (store.headline_counts) with the match rate over every demand:
+    the home page's figures and GET /reports/summary."""
+    counts = store.headline_counts(db)
+    return {**counts, "match_rate": match_rate(counts["matched_demands"], counts["demands"])}
+
+
 def figures(events: dict[str, list[dict] | None], start: str, end: str) -> dict:
     """Every figure over [start, end] (ISO dates, inclusive); null where the events do not apply.
 
@@ -254,7 +270,7 @@ def figures(events: dict[str, list[dict] | None], start: str, end: str) -> dict:
         values["matched_demands"] = len({row["demand_id"] for row in confirmed})
         values["days_to_cooperation"] = _median_days(cooperations, "date", start, end)
     if demands is not None and cooperations is not None:
-        values["match_rate"] = _ratio(values["matched_demands"], values["new_demands"])
+        values["match_rate"] = match_rate(values["matched_demands"], values["new_demands"])
     if reviews is not None and cooperations is not None:
         values["precision"] = _ratio(values["cooperations"], values["proposals_reviewed"])
     return {key: values.get(key) for key in FIGURE_KEYS}

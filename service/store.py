@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
+from .errors import Conflict, NotFound
 from .records import FIELDS, OPEN_DEMAND_STATUSES, field_keys, id_prefix
 
 # visit_id links a demand to the visit it was found on: kept by the store, not part of the interchange format.
@@ -445,14 +446,6 @@ class EmbeddingCache:
 
 # --- the service: accounts, records edited in the app, proposals, decisions --------------------
 
-class Conflict(Exception):
-    """A write that contradicts the store's state: a duplicate id, a stale version, a record in use."""
-
-    def __init__(self, code: str, message: str):
-        self.code = code
-        super().__init__(message)
-
-
 PROPOSAL_EXTRA_COLUMNS = {"enterprise_agreed_at": str, "enterprise_agreed_by": str,
                           "platform_agreed_at": str, "platform_agreed_by": str}
 
@@ -540,7 +533,7 @@ def update_user(db: sqlite_utils.Database, user_id: int, changes: dict, actor: s
     with transaction(db):
         before = get_user(db, user_id)
         if before is None or before["deleted_at"]:
-            raise Conflict("not_found", f"找不到编号为 {user_id} 的账号")
+            raise NotFound("not_found", f"找不到编号为 {user_id} 的账号")
         db["users"].update(user_id, changes)
         after = get_user(db, user_id)
         audit(db, actor, action, "users", str(user_id), public_user(before), public_user(after))
@@ -593,7 +586,7 @@ def save_record(db: sqlite_utils.Database, kind: str, record: dict, actor: str,
             raise Conflict("duplicate_id", f"编号「{record['id']}」已被使用")
         if not create:
             if before is None:
-                raise Conflict("not_found", f"编号「{record['id']}」不存在")
+                raise NotFound("not_found", f"编号「{record['id']}」不存在")
             if expected_version is not None and before["version"] != expected_version:
                 raise Conflict("stale_version", f"该记录已被他人修改（当前版本 {before['version']}），请刷新后重试")
         row = {key: record.get(key) for key in known}
@@ -619,7 +612,7 @@ def delete_record(db: sqlite_utils.Database, kind: str, record_id: str, actor: s
     with transaction(db):
         before = get_record(db, kind, record_id)
         if before is None:
-            raise Conflict("not_found", f"编号「{record_id}」不存在")
+            raise NotFound("not_found", f"编号「{record_id}」不存在")
         if expected_version is not None and before["version"] != expected_version:
             raise Conflict("stale_version", f"该记录已被他人修改（当前版本 {before['version']}），请刷新后重试")
         if db.execute(f"select count(*) from cooperations where {column} = ?", [record_id]).fetchone()[0]:
@@ -766,6 +759,16 @@ def list_proposals(db: sqlite_utils.Database, filters: dict | None = None, limit
 def count_proposals(db: sqlite_utils.Database, filters: dict | None = None) -> int:
     clause, params = _proposal_where(filters or {})
     return db.execute(f"select count(*) from ({PROPOSAL_SELECT}{clause})", params).fetchone()[0]
+
+
+def count_proposals_per_record(db: sqlite_utils.Database, column: str, record_ids: list[str],
+                                filters: dict | None = None) -> dict[str, int]:
+    """How many proposals (under `filters`) each of these demands or supplies has (column demand_id or
+    supply_id), in one query: {record id: count}, records without any left out."""
+    clause, params = _proposal_where(filters or {})
+    marks = ",".join("?" * len(record_ids))
+    sql = f"select {column}, count(*) from ({PROPOSAL_SELECT}{clause}) where {column} in ({marks}) group by {column}"
+    return dict(db.execute(sql, [*params, *record_ids]).fetchall()) if record_ids else {}
 
 
 def decided_pairs(db: sqlite_utils.Database, demand_id: str | None = None,

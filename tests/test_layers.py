@@ -15,7 +15,8 @@ PACKAGES = ("service", "matching")
 # Modules that hold the domain's rules: they are used by the pages, the API and the CLI alike, so
 # they reach neither Flask nor the web layer, not even through another module.
 DOMAIN = ("service.workflow", "service.sessions", "service.reports", "service.engine", "service.store",
-          "service.records", "service.importers", "service.permissions", "service.settings")
+          "service.records", "service.importers", "service.permissions", "service.settings",
+          "service.errors")
 WEB = ("flask", "service.web", "service.api")
 
 # What each group must never reach, directly or through other modules (a name covers its submodules).

@@ -52,8 +52,8 @@ def test_a_record_posted_without_a_date_is_numbered_in_this_year(api):
 
 
 def test_a_chosen_id_is_kept_and_a_taken_one_is_still_a_409(api):
-    assert api("admin").post("/demands", json={**GOOD, "id": "D-自定"}).json["id"] == "D-自定"
-    taken = api("admin").post("/demands", json={**GOOD, "id": "D-自定"})
+    assert api("admin").post("/demands", json={**GOOD, "enterprise": HUALIAN, "id": "D-自定"}).json["id"] == "D-自定"
+    taken = api("admin").post("/demands", json={**GOOD, "enterprise": HUALIAN, "id": "D-自定"})
     assert taken.status_code == 409 and taken.json["error"]["code"] == "duplicate_id"
 
 
