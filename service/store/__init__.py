@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
-from .records import FIELDS, OPEN_DEMAND_STATUSES, field_keys, id_prefix
+from ..records import FIELDS, OPEN_DEMAND_STATUSES, field_keys, id_prefix
 
 # visit_id links a demand to the visit it was found on: kept by the store, not part of the interchange format.
 BOOKKEEPING = ("extra", "version", "updated_at", "visit_id")
