@@ -1,0 +1,67 @@
+"""What every part of the store shares: transactions, timestamps, the Conflict error, row helpers."""
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import contextmanager
+
+import sqlite_utils
+
+
+# visit_id links a demand to the visit it was found on: kept by the store, not part of the interchange format.
+BOOKKEEPING = ("extra", "version", "updated_at", "visit_id")
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database):
+    """All-or-nothing: every write inside commits together or not at all.
+
+    The outermost block takes the write lock up front (BEGIN IMMEDIATE) so two writers queue
+    instead of failing on a lock upgrade; nested blocks become savepoints.
+    """
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.rollback()
+        raise
+    db.execute("COMMIT")
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+class Conflict(Exception):
+    """A write that contradicts the store's state: a duplicate id, a stale version, a record in use."""
+
+    def __init__(self, code: str, message: str):
+        self.code = code
+        super().__init__(message)
+
+
+def _fits_sqlite(number: int) -> bool:
+    """An id from a URL can be any size; SQLite integers stop at 2**63 - 1."""
+    return -2**63 <= number < 2**63
+
+
+NUMBER_COLUMNS = ("budget_wan", "price_wan", "amount_wan")
+
+
+def _tidy_numbers(record: dict) -> dict:
+    """SQLite REAL hands 30 back as 30.0; the lists write whole amounts as 30."""
+    for column in NUMBER_COLUMNS:
+        value = record.get(column)
+        if isinstance(value, float) and value.is_integer():
+            record[column] = int(value)
+    return record
+
+
+def _public(record: dict | None) -> dict | None:
+    """A record without the store's bookkeeping columns, as import/export sees it."""
+    if record is None:
+        return None
+    return {key: value for key, value in record.items() if key not in BOOKKEEPING}
