@@ -25,6 +25,27 @@ RECORD_COLUMNS = {
 }
 
 
+PROPOSAL_EXTRA_COLUMNS = {"enterprise_agreed_at": str, "enterprise_agreed_by": str,
+                          "platform_agreed_at": str, "platform_agreed_by": str}
+
+# Columns added to a table after it was first released: an older database gets them when it opens.
+LATER_COLUMNS = {
+    "proposals": PROPOSAL_EXTRA_COLUMNS,
+    "cooperations": {"proposal_id": int, "session_id": int},  # the proposal and the session it came from
+    "demands": {"visit_id": int},  # the visit the demand was found on
+}
+
+# AUTOINCREMENT: an id is never handed out twice, even after its account row is gone, so nothing
+# that still names an old id (a session cookie, an audit entry) can come to mean a new account.
+USERS_TABLE = """create table users (
+    id integer primary key autoincrement, name text not null, role text not null, org text,
+    password_hash text, token_hash text, created_at text,
+    auth_stamp text, disabled_at text, deleted_at text)"""
+
+USER_COLUMNS = ("id", "name", "role", "org", "password_hash", "token_hash", "created_at",
+                "auth_stamp", "disabled_at", "deleted_at")
+
+
 def open_db(path: str | Path, schema: bool = True) -> sqlite_utils.Database:
     """Open (and create if needed) the database with WAL, foreign keys and the full schema.
 
@@ -45,7 +66,8 @@ def open_db(path: str | Path, schema: bool = True) -> sqlite_utils.Database:
 
 
 def ensure_schema(db: sqlite_utils.Database) -> None:
-    """Create every table and index that is missing; existing data is left alone."""
+    """Create every table and index that is missing, add the columns an older database lacks;
+    existing data is left alone."""
     for kind, columns in RECORD_COLUMNS.items():
         db[kind].create(columns, pk="id", not_null={"title", "description"}, defaults={"version": 1},
                         if_not_exists=True)
@@ -82,22 +104,9 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     )
     db["audit_log"].create_index(["entity", "entity_id"], if_not_exists=True)
     _ensure_users_schema(db)  # after the audit log: an upgrade reads the ids it names
+    db["users"].create_index(["token_hash"], if_not_exists=True)
     db["embeddings"].create({"key": str, "vector": bytes}, pk="key", if_not_exists=True)
-    _ensure_workflow_schema(db)
-    _ensure_sessions_schema(db)
-
-
-PROPOSAL_EXTRA_COLUMNS = {"enterprise_agreed_at": str, "enterprise_agreed_by": str,
-                          "platform_agreed_at": str, "platform_agreed_by": str}
-
-
-def _ensure_workflow_schema(db: sqlite_utils.Database) -> None:
-    """Tables and columns the broker workflow adds; decisions outlive the proposals they judged."""
-    for column, column_type in PROPOSAL_EXTRA_COLUMNS.items():
-        if column not in db["proposals"].columns_dict:
-            db["proposals"].add_column(column, column_type)
-    if "proposal_id" not in db["cooperations"].columns_dict:
-        db["cooperations"].add_column("proposal_id", int)
+    # Decisions outlive the proposals they judged: no foreign key to proposals.
     db["decisions"].create(
         {"id": int, "proposal_id": int, "demand_id": str, "supply_id": str, "action": str,
          "from_status": str, "to_status": str, "actor": str, "at": str, "reason": str, "undone_at": str},
@@ -106,18 +115,31 @@ def _ensure_workflow_schema(db: sqlite_utils.Database) -> None:
     db["decisions"].create_index(["proposal_id"], if_not_exists=True)
     db["decisions"].create_index(["demand_id"], if_not_exists=True)
     db["decisions"].create_index(["supply_id"], if_not_exists=True)
-    db["users"].create_index(["token_hash"], if_not_exists=True)
-
-
-# AUTOINCREMENT: an id is never handed out twice, even after its account row is gone, so nothing
-# that still names an old id (a session cookie, an audit entry) can come to mean a new account.
-USERS_TABLE = """create table users (
-    id integer primary key autoincrement, name text not null, role text not null, org text,
-    password_hash text, token_hash text, created_at text,
-    auth_stamp text, disabled_at text, deleted_at text)"""
-
-USER_COLUMNS = ("id", "name", "role", "org", "password_hash", "token_hash", "created_at",
-                "auth_stamp", "disabled_at", "deleted_at")
+    # Themed sessions with their agenda of pairs, and visits.
+    db["sessions"].create(
+        {"id": int, "title": str, "theme_kind": str, "theme": str, "held_on": str, "per_party_limit": int,
+         "note": str, "created_by": str, "created_at": str},
+        pk="id", not_null={"theme_kind", "theme"}, if_not_exists=True,
+    )
+    db["session_pairs"].create(
+        {"id": int, "session_id": int, "demand_id": str, "supply_id": str, "position": int, "score": float,
+         "reasons": str, "outcome": str, "outcome_note": str, "outcome_by": str, "outcome_at": str},
+        pk="id", not_null={"session_id", "demand_id", "supply_id"},
+        foreign_keys=[("session_id", "sessions", "id"), ("demand_id", "demands", "id"),
+                      ("supply_id", "supplies", "id")],
+        if_not_exists=True,
+    )
+    db["session_pairs"].create_index(["session_id", "demand_id", "supply_id"], unique=True, if_not_exists=True)
+    db["visits"].create(
+        {"id": int, "direction": str, "enterprise": str, "partner": str, "visited_on": str, "region": str,
+         "industry_cluster": str, "notes": str, "created_by": str, "created_at": str},
+        pk="id", not_null={"enterprise", "partner"}, if_not_exists=True,
+    )
+    db["visits"].create_index(["visited_on"], if_not_exists=True)
+    for table, columns in LATER_COLUMNS.items():
+        for column, column_type in columns.items():
+            if column not in db[table].columns_dict:
+                db[table].add_column(column, column_type)
 
 
 def _ensure_users_schema(db: sqlite_utils.Database) -> None:
@@ -148,31 +170,3 @@ def _rebuild_users_table(db: sqlite_utils.Database) -> None:
             "from audit_log where entity = 'users'), 0))").fetchone()[0]
         db.execute("delete from sqlite_sequence where name = 'users'")
         db.execute("insert into sqlite_sequence (name, seq) values ('users', ?)", [highest])
-
-
-def _ensure_sessions_schema(db: sqlite_utils.Database) -> None:
-    """Sessions with their agenda of pairs, visits; a cooperation keeps its session, a demand its visit."""
-    db["sessions"].create(
-        {"id": int, "title": str, "theme_kind": str, "theme": str, "held_on": str, "per_party_limit": int,
-         "note": str, "created_by": str, "created_at": str},
-        pk="id", not_null={"theme_kind", "theme"}, if_not_exists=True,
-    )
-    db["session_pairs"].create(
-        {"id": int, "session_id": int, "demand_id": str, "supply_id": str, "position": int, "score": float,
-         "reasons": str, "outcome": str, "outcome_note": str, "outcome_by": str, "outcome_at": str},
-        pk="id", not_null={"session_id", "demand_id", "supply_id"},
-        foreign_keys=[("session_id", "sessions", "id"), ("demand_id", "demands", "id"),
-                      ("supply_id", "supplies", "id")],
-        if_not_exists=True,
-    )
-    db["session_pairs"].create_index(["session_id", "demand_id", "supply_id"], unique=True, if_not_exists=True)
-    db["visits"].create(
-        {"id": int, "direction": str, "enterprise": str, "partner": str, "visited_on": str, "region": str,
-         "industry_cluster": str, "notes": str, "created_by": str, "created_at": str},
-        pk="id", not_null={"enterprise", "partner"}, if_not_exists=True,
-    )
-    db["visits"].create_index(["visited_on"], if_not_exists=True)
-    if "session_id" not in db["cooperations"].columns_dict:
-        db["cooperations"].add_column("session_id", int)
-    if "visit_id" not in db["demands"].columns_dict:
-        db["demands"].add_column("visit_id", int)
