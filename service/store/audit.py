@@ -5,7 +5,7 @@ import json
 
 import sqlite_utils
 
-from .base import now
+from .base import _where_clause, now
 
 
 def audit(db: sqlite_utils.Database, actor: str, action: str, entity: str, entity_id: str,
@@ -55,4 +55,4 @@ def _audit_where(entity: str | None, entity_id: str | None, actor: str | None = 
         if value:
             conditions.append(condition)
             params.append(value)
-    return (" where " + " and ".join(conditions) if conditions else ""), params
+    return _where_clause(conditions), params

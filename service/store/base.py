@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from contextlib import contextmanager
 
 import sqlite_utils
@@ -60,8 +61,35 @@ def _tidy_numbers(record: dict) -> dict:
     return record
 
 
+def _encode_row(record: dict, known: set[str], skip: tuple[str, ...] = ()) -> dict:
+    """The row that stores `record`: its `known` columns, and every other key but `skip` as JSON in `extra`."""
+    row = {key: record.get(key) for key in known}
+    extra = {key: value for key, value in record.items() if key not in known and key not in skip}
+    row["extra"] = json.dumps(extra, ensure_ascii=False) if extra else None
+    return row
+
+
+def _decode_row(row: dict) -> dict:
+    """A stored row as the record it came from: whole amounts as int, the `extra` keys merged back."""
+    record = _tidy_numbers({key: value for key, value in row.items() if key != "extra"})
+    record.update(json.loads(row.get("extra") or "{}"))
+    return record
+
+
 def _public(record: dict | None) -> dict | None:
     """A record without the store's bookkeeping columns, as import/export sees it."""
     if record is None:
         return None
     return {key: value for key, value in record.items() if key not in BOOKKEEPING}
+
+
+def _where_clause(conditions: list[str]) -> str:
+    """" where a and b" for the conditions given, nothing for none."""
+    return " where " + " and ".join(conditions) if conditions else ""
+
+
+def _paged(sql: str, params: list, limit: int | None, offset: int) -> tuple[str, list]:
+    """The query limited to one page of rows, or whole when limit is None."""
+    if limit is None:
+        return sql, params
+    return sql + " limit ? offset ?", params + [limit, offset]

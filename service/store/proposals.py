@@ -7,7 +7,7 @@ import sqlite_utils
 
 from ..records import field_keys
 from .audit import audit
-from .base import _fits_sqlite, _public, _tidy_numbers, now, transaction
+from .base import _decode_row, _encode_row, _fits_sqlite, _paged, _public, _where_clause, now, transaction
 
 
 # --- proposals and decisions ----------------------------------------------------------------------
@@ -114,7 +114,7 @@ def _proposal_where(filters: dict) -> tuple[str, list]:
             values = list(filters[name])
             conditions.append(f"{column} in ({','.join('?' * len(values))})" if values else "0")
             params += values
-    return (" where " + " and ".join(conditions) if conditions else ""), params
+    return _where_clause(conditions), params
 
 
 def list_proposals(db: sqlite_utils.Database, filters: dict | None = None, limit: int | None = None,
@@ -122,10 +122,8 @@ def list_proposals(db: sqlite_utils.Database, filters: dict | None = None, limit
     """Proposals with both records' titles, best first ("unsure" ones after the undecided ones);
     order "score_asc" weakest first, "date" / "date_asc" by the demand's posting date, newest / oldest first."""
     clause, params = _proposal_where(filters or {})
-    sql = f"{PROPOSAL_SELECT}{clause} order by {PROPOSAL_ORDERS[order]}, p.demand_id, p.supply_id"
-    if limit is not None:
-        sql += " limit ? offset ?"
-        params += [limit, offset]
+    sql, params = _paged(f"{PROPOSAL_SELECT}{clause} order by {PROPOSAL_ORDERS[order]}, p.demand_id, p.supply_id",
+                         params, limit, offset)
     return [_decode_proposal(row) for row in db.query(sql, params)]
 
 
@@ -197,9 +195,7 @@ def upsert_cooperations(db: sqlite_utils.Database, cooperations: list[dict], act
     known = set(field_keys("cooperations"))
     with transaction(db):
         for cooperation in cooperations:
-            row = {key: cooperation.get(key) for key in known}
-            extra = {key: value for key, value in cooperation.items() if key not in known}
-            row["extra"] = json.dumps(extra, ensure_ascii=False) if extra else None
+            row = _encode_row(cooperation, known)
             before = get_cooperation(db, row["demand_id"], row["supply_id"])
             if before:
                 db["cooperations"].update(before["id"], row)
@@ -215,13 +211,7 @@ def upsert_cooperations(db: sqlite_utils.Database, cooperations: list[dict], act
 def get_cooperation(db: sqlite_utils.Database, demand_id: str, supply_id: str) -> dict | None:
     rows = list(db.query("select * from cooperations where demand_id = ? and supply_id = ?",
                          [demand_id, supply_id]))
-    return _decode_cooperation(rows[0]) if rows else None
-
-
-def _decode_cooperation(row: dict) -> dict:
-    cooperation = _tidy_numbers({key: value for key, value in row.items() if key != "extra"})
-    cooperation.update(json.loads(row.get("extra") or "{}"))
-    return cooperation
+    return _decode_row(rows[0]) if rows else None
 
 
 def add_cooperation(db: sqlite_utils.Database, cooperation: dict) -> int:
@@ -237,12 +227,12 @@ def get_cooperation_by_id(db: sqlite_utils.Database, cooperation_id: int) -> dic
     if not _fits_sqlite(cooperation_id):
         return None
     rows = list(db.query(f"{COOPERATION_SELECT} where c.id = ?", [cooperation_id]))
-    return _decode_cooperation(rows[0]) if rows else None
+    return _decode_row(rows[0]) if rows else None
 
 
 def _cooperation_where(filters: dict) -> tuple[str, list]:
     conditions, params = _pair_conditions(filters, "c", "c.confirmed_at")
-    return (" where " + " and ".join(conditions) if conditions else ""), params
+    return _where_clause(conditions), params
 
 
 def _pair_conditions(filters: dict, pair: str, month_column: str) -> tuple[list[str], list]:
@@ -264,11 +254,8 @@ def list_cooperations(db: sqlite_utils.Database, filters: dict | None = None, li
                       offset: int = 0, order: str = "c.confirmed_at desc, c.id desc") -> list[dict]:
     """Cooperations with both records' titles, newest first (`order`: an SQL order over c, d and s)."""
     clause, params = _cooperation_where(filters or {})
-    sql = f"{COOPERATION_SELECT}{clause} order by {order}"
-    if limit is not None:
-        sql += " limit ? offset ?"
-        params += [limit, offset]
-    return [_decode_cooperation(row) for row in db.query(sql, params)]
+    sql, params = _paged(f"{COOPERATION_SELECT}{clause} order by {order}", params, limit, offset)
+    return [_decode_row(row) for row in db.query(sql, params)]
 
 
 def count_cooperations(db: sqlite_utils.Database, filters: dict | None = None) -> int:

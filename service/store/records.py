@@ -8,8 +8,7 @@ import sqlite_utils
 
 from ..records import FIELDS, field_keys, id_prefix
 from .audit import audit, audit_entry
-from .base import BOOKKEEPING, Conflict, _public, _tidy_numbers, now, transaction
-from .proposals import _decode_cooperation
+from .base import BOOKKEEPING, Conflict, _decode_row, _encode_row, _paged, _public, _where_clause, now, transaction
 from .schema import RECORD_COLUMNS
 
 
@@ -29,10 +28,7 @@ def upsert_records(db: sqlite_utils.Database, kind: str, records: list[dict], ac
         rows, entries = [], []
         for record in records:
             before = current.get(record["id"])
-            row = {key: record.get(key) for key in known}
-            row["keywords"] = json.dumps(record.get("keywords") or [], ensure_ascii=False)
-            extra = {key: value for key, value in record.items() if key not in known}
-            row["extra"] = json.dumps(extra, ensure_ascii=False) if extra else None
+            row = _record_row(record, known)
             row["version"] = (before["version"] + 1) if before else 1
             row["updated_at"] = stamp
             rows.append(row)
@@ -71,10 +67,7 @@ def list_records(db: sqlite_utils.Database, kind: str, where: dict | None = None
                  order: str = "posted_at desc, id") -> list[dict]:
     """Records filtered by exact column values and an optional substring search, newest first."""
     clause, params = _where(kind, where, search)
-    sql = f"select * from [{kind}]{clause} order by {order}"
-    if limit is not None:
-        sql += " limit ? offset ?"
-        params += [limit, offset]
+    sql, params = _paged(f"select * from [{kind}]{clause} order by {order}", params, limit, offset)
     return [_decode_record(row) for row in db.query(sql, params)]
 
 
@@ -100,21 +93,26 @@ def _where(kind: str, where: dict | None, search: str | None) -> tuple[str, list
     if search:
         conditions.append("(title like ? or description like ? or keywords like ?)")
         params += [f"%{search}%"] * 3
-    return (" where " + " and ".join(conditions) if conditions else ""), params
+    return _where_clause(conditions), params
+
+
+def _record_row(record: dict, known: set[str], skip: tuple[str, ...] = ()) -> dict:
+    """The row that stores a demand or supply: keywords as a JSON list, keys outside its fields in `extra`."""
+    row = _encode_row(record, known, skip)
+    row["keywords"] = json.dumps(record.get("keywords") or [], ensure_ascii=False)
+    return row
 
 
 def _decode_record(row: dict) -> dict:
-    record = _tidy_numbers(dict(row))
+    record = _decode_row(row)
     record["keywords"] = json.loads(record["keywords"]) if record.get("keywords") else []
-    extra = json.loads(record.pop("extra") or "{}")
-    record.update(extra)
     return record
 
 
 def export_records(db: sqlite_utils.Database, kind: str) -> list[dict]:
     """All records of a kind in id order, as the interchange format has them."""
     if kind == "cooperations":
-        return [{key: value for key, value in _decode_cooperation(row).items() if key != "id"}
+        return [{key: value for key, value in _decode_row(row).items() if key != "id"}
                 for row in db.query("select * from cooperations order by demand_id, supply_id")]
     return [_public(record) for record in list_records(db, kind, order="id")]
 
@@ -157,10 +155,7 @@ def save_record(db: sqlite_utils.Database, kind: str, record: dict, actor: str,
                 raise Conflict("not_found", f"编号「{record['id']}」不存在")
             if expected_version is not None and before["version"] != expected_version:
                 raise Conflict("stale_version", f"该记录已被他人修改（当前版本 {before['version']}），请刷新后重试")
-        row = {key: record.get(key) for key in known}
-        row["keywords"] = json.dumps(record.get("keywords") or [], ensure_ascii=False)
-        extra = {key: value for key, value in record.items() if key not in known and key not in BOOKKEEPING}
-        row["extra"] = json.dumps(extra, ensure_ascii=False) if extra else None
+        row = _record_row(record, known, skip=BOOKKEEPING)
         row["version"] = before["version"] + 1 if before else 1
         row["updated_at"] = now()
         if before is None:

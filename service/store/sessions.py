@@ -5,7 +5,7 @@ import json
 
 import sqlite_utils
 
-from .base import _fits_sqlite
+from .base import _fits_sqlite, _where_clause
 from .proposals import _decode_proposal
 from .records import _decode_record
 
@@ -96,7 +96,7 @@ def list_visits(db: sqlite_utils.Database, filters: dict | None = None) -> list[
     if (filters or {}).get("month"):
         conditions.append("substr(v.visited_on, 1, 7) = ?")
         params.append(filters["month"])
-    clause = " where " + " and ".join(conditions) if conditions else ""
+    clause = _where_clause(conditions)
     return list(db.query(f"{VISIT_SELECT}{clause} order by v.visited_on desc, v.id desc", params))
 
 
