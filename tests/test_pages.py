@@ -8,13 +8,8 @@ import pytest
 
 from service import store, workflow
 
-from .site_support import CSRF, ENTERPRISE_ORG, PLATFORM_ORG, USERS, app, client, db, log_in, make_site, text  # noqa: F401 (fixtures)
-
-ROLES = ("enterprise", "platform", "broker", "admin")
-
-
-def post(client, url: str, data: dict | None = None, **kwargs):
-    return client.post(url, data={"csrf_token": CSRF, **(data or {})}, **kwargs)
+from .site_support import (ENTERPRISE_ORG, PLATFORM_ORG, ROLES, USERS, app, client, db, log_in,  # noqa: F401 (fixtures)
+                           make_site, post, text)
 
 
 def proposal_id(db, demand_id: str, supply_id: str) -> int:
