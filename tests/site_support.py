@@ -14,8 +14,6 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
-import pytest
-
 from service import auth, store, workflow
 from service.worker import LiveIndex
 
@@ -89,30 +87,9 @@ def copy_instance(seed_folder: Path, target_folder: Path) -> None:
         shutil.copytree(seed_folder / "instance", target_folder, dirs_exist_ok=True)
 
 
-# --- fixtures and helpers shared by the page tests ------------------------------------------------
+# --- helpers shared by the page tests --------------------------------------------------------------
 
 CSRF = "test-csrf-token"
-
-
-@pytest.fixture
-def app(tmp_path):
-    from service.resources import shutdown
-
-    app = make_site(tmp_path / "site")
-    yield app
-    shutdown(app)
-
-
-@pytest.fixture
-def db(app):
-    database = store.open_db(app.config["DATABASE"])
-    yield database
-    database.close()
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 def log_in(client, db, role: str | None) -> None:

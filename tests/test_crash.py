@@ -23,8 +23,9 @@ from service import store
 from service.engine import Engine
 
 from .server_process import ROOT, ServerProcess, http_call
-from .service_fixtures import *  # noqa: F401,F403
 from .service_records import HUALIAN
+
+pytestmark = pytest.mark.instance("api")
 
 KILL_DELAYS = (0.0, 0.3, 1.0)  # seconds between sending the request and the SIGKILL
 # An import of BIG_IMPORT rows takes a few seconds here: killed on arrival, while reading, while

@@ -42,16 +42,16 @@ class WholeTextsOnly:
 
 
 @pytest.fixture(scope="module")
-def embedder():
+def counting_embedder():
     return CountingEmbedder()
 
 
 @pytest.fixture
-def engine(tmp_path, embedder):
+def engine(tmp_path, counting_embedder):
     db = store.open_db(tmp_path / "m.db")
     store.upsert_records(db, "demands", DEMANDS)
     store.upsert_records(db, "supplies", SUPPLIES)
-    return Engine(db, tmp_path, embedder).load()
+    return Engine(db, tmp_path, counting_embedder).load()
 
 
 def test_each_demand_gets_its_true_supply_first(engine):
@@ -93,13 +93,13 @@ def test_unknown_retriever_and_unknown_id_are_refused(engine):
         engine.propose_for_demand("D404")
 
 
-def test_a_new_supply_is_matchable_without_a_rebuild_and_a_removed_one_is_gone(engine, embedder):
+def test_a_new_supply_is_matchable_without_a_rebuild_and_a_removed_one_is_gone(engine, counting_embedder):
     store.upsert_records(engine.db, "supplies", [{
         "id": "S9", "title": "深海油气钻井PDC钻头设计与制造技术", "description": "三千米级深海钻井PDC钻头的复合片与钻头体设计制造。",
         "keywords": ["PDC钻头", "深海钻井"], "industry_cluster": "先进装备与智能制造"}])
-    before = embedder.embedded
+    before = counting_embedder.embedded
     engine.refresh("supplies", "S9")
-    assert embedder.embedded == before + 1  # only the new record was embedded
+    assert counting_embedder.embedded == before + 1  # only the new record was embedded
     assert engine.propose_for_demand("D6", k=1)[0].candidate_id == "S9"
     store.delete_record(engine.db, "supplies", "S9", actor="test")
     engine.refresh("supplies", "S9")
@@ -120,45 +120,45 @@ def test_every_proposal_quotes_the_best_matching_sentences_of_both_records(engin
     assert reverse["supply"] in sentences_of(engine.matcher.supplies.records["S5"])
 
 
-def test_sentence_vectors_cost_no_extra_embedding_and_follow_an_edit(engine, embedder):
-    before = embedder.embedded
+def test_sentence_vectors_cost_no_extra_embedding_and_follow_an_edit(engine, counting_embedder):
+    before = counting_embedder.embedded
     engine.propose_for_demand("D3", k=3)
-    assert embedder.embedded == before   # the sentences were pooled when the records were embedded
+    assert counting_embedder.embedded == before   # the sentences were pooled when the records were embedded
     edited = {**SUPPLIES[4], "description": "冰温保活运输使海参离水后不再化皮。内源蛋白酶活性被抑制。"}
     store.upsert_records(engine.db, "supplies", [edited])
     engine.refresh("supplies", "S5")
-    assert embedder.embedded == before + 1
+    assert counting_embedder.embedded == before + 1
     pair = engine.propose_for_demand("D3", k=1)[0].reasons["sentence_pair"]
     assert pair["supply"] in sentences_of(edited)
 
 
-def test_a_backend_that_cannot_pool_sentences_still_quotes_them(tmp_path, embedder):
+def test_a_backend_that_cannot_pool_sentences_still_quotes_them(tmp_path, counting_embedder):
     db = store.open_db(tmp_path / "whole.db")
     store.upsert_records(db, "demands", DEMANDS)
     store.upsert_records(db, "supplies", SUPPLIES)
-    engine = Engine(db, tmp_path, WholeTextsOnly(embedder.model)).load()
+    engine = Engine(db, tmp_path, WholeTextsOnly(counting_embedder.model)).load()
     pair = engine.propose_for_demand("D5", k=1)[0].reasons["sentence_pair"]
     assert pair["supply"] in sentences_of(engine.matcher.supplies.records["S7"])
 
 
-def test_restart_reuses_cached_embeddings_and_the_saved_index(engine, embedder, tmp_path):
-    before = embedder.embedded
-    again = Engine(engine.db, tmp_path, embedder).load()
-    assert embedder.embedded == before
+def test_restart_reuses_cached_embeddings_and_the_saved_index(engine, counting_embedder, tmp_path):
+    before = counting_embedder.embedded
+    again = Engine(engine.db, tmp_path, counting_embedder).load()
+    assert counting_embedder.embedded == before
     assert again.rebuilt == {"demands": False, "supplies": False}
 
 
-def test_an_edited_record_makes_the_saved_index_stale(engine, embedder, tmp_path):
+def test_an_edited_record_makes_the_saved_index_stale(engine, counting_embedder, tmp_path):
     store.upsert_records(engine.db, "supplies", [{**SUPPLIES[1], "description": "全新的描述：碳纤维鱼竿"}])
-    before = embedder.embedded
-    again = Engine(engine.db, tmp_path, embedder).load()
-    assert embedder.embedded == before + 1
+    before = counting_embedder.embedded
+    again = Engine(engine.db, tmp_path, counting_embedder).load()
+    assert counting_embedder.embedded == before + 1
     assert again.rebuilt == {"demands": False, "supplies": True}
 
 
-def test_a_corrupt_saved_index_is_rebuilt(engine, embedder, tmp_path):
+def test_a_corrupt_saved_index_is_rebuilt(engine, counting_embedder, tmp_path):
     (tmp_path / "index" / "supplies" / "vectors.faiss").write_bytes(b"garbage")
-    again = Engine(engine.db, tmp_path, embedder).load()
+    again = Engine(engine.db, tmp_path, counting_embedder).load()
     assert again.rebuilt["supplies"] is True
     assert again.propose_for_demand("D3", k=1)[0].candidate_id == "S5"
 

@@ -10,7 +10,9 @@ import pytest
 from service import store
 from service.progress import Progress
 
-from .site_support import CSRF, GOOD_ROWS, app, client, csv_file, db, log_in, text  # noqa: F401 (fixtures)
+from .site_support import CSRF, GOOD_ROWS, csv_file, log_in, text
+
+pytestmark = pytest.mark.instance("site")
 
 
 def upload(client, content: bytes, kind: str = "demands", name: str = "需求.csv", csrf: str = CSRF):

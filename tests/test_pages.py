@@ -8,8 +8,9 @@ import pytest
 
 from service import store, workflow
 
-from .site_support import (ENTERPRISE_ORG, PLATFORM_ORG, ROLES, USERS, app, client, db, log_in,  # noqa: F401 (fixtures)
-                           make_site, post, text)
+from .site_support import ENTERPRISE_ORG, PLATFORM_ORG, ROLES, USERS, log_in, make_site, post, text
+
+pytestmark = pytest.mark.instance("site")
 
 
 def proposal_id(db, demand_id: str, supply_id: str) -> int:

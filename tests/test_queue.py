@@ -5,10 +5,13 @@ import io
 import re
 
 import openpyxl
+import pytest
 
 from service import store
 
-from .site_support import REVIEW, STRONG, app, client, crowd_the_queue, db, log_in, post, text  # noqa: F401 (fixtures)
+from .site_support import REVIEW, STRONG, crowd_the_queue, log_in, post, text
+
+pytestmark = pytest.mark.instance("site")
 
 
 def pair_ids(response) -> list[int]:
