@@ -9,7 +9,6 @@ Without the mark `db` is a fresh, empty database and `invoke` runs the CLI on it
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -26,10 +25,6 @@ from service.resources import shutdown
 from .api_support import Api, ValidatingClient, build_template
 from .service_records import PASSWORD
 from .site_support import make_site
-
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "data"
-
 
 def pytest_configure(config):
     config.addinivalue_line("markers", 'instance(name): the module\'s app, client and db: "api" or "site"')
@@ -131,15 +126,6 @@ def invoke(runner, db_path):
     def run(*args):
         return runner.invoke(cli, ["--db", str(db_path), *map(str, args)], catch_exceptions=False)
     return run
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
-    return path
-
-
-def sample_files(kind: str) -> list[Path]:
-    return sorted((DATA / kind).glob("*.jsonl"))
 
 
 # Property tests explore new inputs on every developer run; under CI they replay the same

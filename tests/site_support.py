@@ -6,9 +6,7 @@ per session, because embedding is the slow part; every test gets its own copy of
 from __future__ import annotations
 
 import atexit
-import csv
 import functools
-import io
 import shutil
 import sqlite3
 import tempfile
@@ -133,9 +131,8 @@ def crowd_the_queue(db) -> None:
     store.save_proposals(db, proposals)
 
 
-# --- CSV uploads, for the imports page and browser tests -------------------------------------------
+# --- demand rows to upload, for the imports page and browser tests -------------------------------------------
 
-HEADERS = ["需求编号", "需求名称", "需求概述", "企业名称", "产业集群"]
 GOOD_ROWS = [
     ["D2026-901", "海参育苗池水温自动调控", "育苗车间冬季水温波动大，幼参成活率低，希望有低成本的自动控温与报警方案。",
      "威海海旭水产有限公司", "海洋生物与健康食品"],
@@ -143,10 +140,3 @@ GOOD_ROWS = [
      "威海光威渔具有限公司", "碳纤维等复合材料"],
 ]
 
-
-def csv_file(rows: list[list[str]], headers=HEADERS) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(headers)
-    writer.writerows(rows)
-    return out.getvalue().encode("utf-8-sig")

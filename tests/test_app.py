@@ -12,7 +12,7 @@ from service import importers, store
 from service.app import ConfigError, create_app
 from service.resources import get_db, shutdown
 
-from .conftest import sample_files
+from .record_files import sample_files
 from .server_process import ServerProcess
 
 pytestmark = pytest.mark.instance("api")

@@ -22,6 +22,7 @@ from matching.index import INDEX_FILE
 from service import store
 from service.engine import Engine
 
+from .record_files import jsonl
 from .server_process import ROOT, ServerProcess, http_call
 from .service_records import HUALIAN
 
@@ -112,7 +113,7 @@ def big_import(path) -> bytes:
     """Many closed demands with one shared text: a large file whose re-index embeds one text only."""
     rows = [{"id": f"BULK-{number:05d}", "title": "批量导入的技术需求", "description": "用于检验导入的全有或全无",
              "enterprise": HUALIAN, "status": "已关闭"} for number in range(BIG_IMPORT)]
-    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8")
+    return jsonl(rows).encode("utf-8")
 
 
 def multipart(filename: str, content: bytes) -> tuple[bytes, str]:

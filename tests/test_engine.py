@@ -11,6 +11,7 @@ from matching.ranker import record_segments
 from service.engine import Engine
 
 from .engine_records import DEMANDS, SUPPLIES, TRUE_PAIRS
+from .record_files import write_jsonl
 
 
 class CountingEmbedder:
@@ -190,8 +191,7 @@ def test_the_gap_list_is_remembered_until_a_supply_arrives_that_solves_the_gap(e
 @pytest.fixture
 def indexed(invoke, tmp_path):
     for kind, rows in (("demands", DEMANDS), ("supplies", SUPPLIES)):
-        path = tmp_path / f"{kind}.jsonl"
-        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        path = write_jsonl(tmp_path / f"{kind}.jsonl", rows)
         assert invoke("import", kind, path).exit_code == 0
     result = invoke("index")
     assert result.exit_code == 0 and "已索引 6 条技术需求、8 条科技成果" in result.output
@@ -226,8 +226,7 @@ def test_gaps_lists_the_unsolvable_demand(indexed):
 
 
 def test_eval_compares_the_three_retrievers(indexed, tmp_path):
-    truth = tmp_path / "truth.jsonl"
-    truth.write_text("".join(json.dumps({"demand_id": d, "supply_id": s}) + "\n" for d, s in TRUE_PAIRS.items()))
+    truth = write_jsonl(tmp_path / "truth.jsonl", [{"demand_id": d, "supply_id": s} for d, s in TRUE_PAIRS.items()])
     rows = [json.loads(l) for l in indexed("eval", "--truth", truth, "--format", "jsonl").output.splitlines()]
     assert [r["retriever"] for r in rows] == ["hybrid", "dense", "lexical"]
     assert rows[0]["queries"] == 5 and rows[0]["recall@5"] == 1.0 and rows[0]["mrr"] == 1.0
@@ -264,8 +263,7 @@ def test_propose_csv_writes_formula_like_ids_as_text(invoke, tmp_path):
     demand = {**DEMANDS[0], "id": "=1+2"}
     supply = {**SUPPLIES[0], "id": "@S1"}
     for kind, row in (("demands", demand), ("supplies", supply)):
-        path = tmp_path / f"{kind}.jsonl"
-        path.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+        path = write_jsonl(tmp_path / f"{kind}.jsonl", [row])
         assert invoke("import", kind, path).exit_code == 0
     assert invoke("index").exit_code == 0
     lines = invoke("propose", "--demand", "=1+2", "--format", "csv").output.splitlines()

@@ -10,7 +10,8 @@ import pytest
 from service import store
 from service.progress import Progress
 
-from .site_support import CSRF, GOOD_ROWS, csv_file, log_in, text
+from .record_files import csv_file
+from .site_support import CSRF, GOOD_ROWS, log_in, text
 
 pytestmark = pytest.mark.instance("site")
 

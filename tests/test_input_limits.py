@@ -12,7 +12,7 @@ from service import store
 from service.openapi import document
 from service.records import AMOUNT_MAX_WAN, DEMAND_FIELDS, DESCRIPTION_MAX, TITLE_MAX
 
-from .conftest import write_jsonl
+from .record_files import write_jsonl
 from .service_records import OWN_DEMAND
 
 pytestmark = pytest.mark.instance("api")
