@@ -84,7 +84,7 @@ def _public(record: dict | None) -> dict | None:
 
 
 def _where_clause(conditions: list[str]) -> str:
-    """" where a and b" for the conditions given, nothing for none."""
+    """The conditions joined into one WHERE clause (` where a and b`), or nothing when there are none."""
     return " where " + " and ".join(conditions) if conditions else ""
 
 
