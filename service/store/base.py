@@ -44,9 +44,13 @@ class Conflict(Exception):
         super().__init__(message)
 
 
-def _fits_sqlite(number: int) -> bool:
-    """An id from a URL can be any size; SQLite integers stop at 2**63 - 1."""
-    return -2**63 <= number < 2**63
+def _row_by_id(db: sqlite_utils.Database, select: str, id_column: str, row_id: int) -> dict | None:
+    """The row `select` gives for one id, or None. An id from a URL can be any size; SQLite integers
+    stop at 2**63 - 1, so a larger one is found nowhere."""
+    if not -2**63 <= row_id < 2**63:
+        return None
+    rows = list(db.query(f"{select} where {id_column} = ?", [row_id]))
+    return rows[0] if rows else None
 
 
 NUMBER_COLUMNS = ("budget_wan", "price_wan", "amount_wan")

@@ -7,7 +7,7 @@ import sqlite_utils
 
 from ..records import field_keys
 from .audit import audit
-from .base import _decode_row, _encode_row, _fits_sqlite, _paged, _public, _where_clause, now, transaction
+from .base import _decode_row, _encode_row, _paged, _public, _row_by_id, _where_clause, now, transaction
 
 
 # --- proposals and decisions ----------------------------------------------------------------------
@@ -84,10 +84,8 @@ def _proposal_change(db: sqlite_utils.Database, row: dict, rescore: bool) -> str
 
 
 def get_proposal(db: sqlite_utils.Database, proposal_id: int) -> dict | None:
-    if not _fits_sqlite(proposal_id):
-        return None
-    rows = list(db.query(f"{PROPOSAL_SELECT} where p.id = ?", [proposal_id]))
-    return _decode_proposal(rows[0]) if rows else None
+    row = _row_by_id(db, PROPOSAL_SELECT, "p.id", proposal_id)
+    return _decode_proposal(row) if row else None
 
 
 def get_proposal_for_pair(db: sqlite_utils.Database, demand_id: str, supply_id: str) -> dict | None:
@@ -224,10 +222,8 @@ def delete_cooperation(db: sqlite_utils.Database, cooperation_id: int) -> None:
 
 
 def get_cooperation_by_id(db: sqlite_utils.Database, cooperation_id: int) -> dict | None:
-    if not _fits_sqlite(cooperation_id):
-        return None
-    rows = list(db.query(f"{COOPERATION_SELECT} where c.id = ?", [cooperation_id]))
-    return _decode_row(rows[0]) if rows else None
+    row = _row_by_id(db, COOPERATION_SELECT, "c.id", cooperation_id)
+    return _decode_row(row) if row else None
 
 
 def _cooperation_where(filters: dict) -> tuple[str, list]:

@@ -5,7 +5,7 @@ import json
 
 import sqlite_utils
 
-from .base import _fits_sqlite, _where_clause
+from .base import _row_by_id, _where_clause
 from .proposals import _decode_proposal
 from .records import _decode_record
 
@@ -29,10 +29,7 @@ def add_session(db: sqlite_utils.Database, session: dict) -> int:
 
 
 def get_session(db: sqlite_utils.Database, session_id: int) -> dict | None:
-    if not _fits_sqlite(session_id):
-        return None
-    rows = list(db.query(f"{SESSION_SELECT} where s.id = ?", [session_id]))
-    return rows[0] if rows else None
+    return _row_by_id(db, SESSION_SELECT, "s.id", session_id)
 
 
 def list_sessions(db: sqlite_utils.Database, month: str | None = None) -> list[dict]:
@@ -48,10 +45,8 @@ def session_pairs(db: sqlite_utils.Database, session_id: int) -> list[dict]:
 
 
 def get_session_pair(db: sqlite_utils.Database, pair_id: int) -> dict | None:
-    if not _fits_sqlite(pair_id):
-        return None
-    rows = list(db.query(f"{SESSION_PAIR_SELECT} where p.id = ?", [pair_id]))
-    return _decode_proposal(rows[0]) if rows else None
+    row = _row_by_id(db, SESSION_PAIR_SELECT, "p.id", pair_id)
+    return _decode_proposal(row) if row else None
 
 
 def add_session_pair(db: sqlite_utils.Database, pair: dict) -> int:
@@ -80,10 +75,7 @@ def add_visit(db: sqlite_utils.Database, visit: dict) -> int:
 
 
 def get_visit(db: sqlite_utils.Database, visit_id: int) -> dict | None:
-    if not _fits_sqlite(visit_id):
-        return None
-    rows = list(db.query(f"{VISIT_SELECT} where v.id = ?", [visit_id]))
-    return rows[0] if rows else None
+    return _row_by_id(db, VISIT_SELECT, "v.id", visit_id)
 
 
 def list_visits(db: sqlite_utils.Database, filters: dict | None = None) -> list[dict]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlite_utils
 
 from .audit import audit
-from .base import Conflict, _fits_sqlite, now, transaction
+from .base import Conflict, _row_by_id, now, transaction
 
 
 def add_user(db: sqlite_utils.Database, name: str, role: str, org: str | None, password_hash: str,
@@ -39,10 +39,9 @@ def update_user(db: sqlite_utils.Database, user_id: int, changes: dict, actor: s
 
 def get_user(db: sqlite_utils.Database, user_id: int) -> dict | None:
     """One account row, secrets included, deleted ones too (their row stays as a tombstone)."""
-    if not isinstance(user_id, int) or not _fits_sqlite(user_id):
+    if not isinstance(user_id, int):
         return None
-    rows = list(db.query("select * from users where id = ?", [user_id]))
-    return rows[0] if rows else None
+    return _row_by_id(db, "select * from users", "id", user_id)
 
 
 def get_user_by_name(db: sqlite_utils.Database, name: str) -> dict | None:
