@@ -33,3 +33,9 @@ def csv_file(rows: list[list[str]], headers=DEMAND_HEADERS) -> bytes:
 
 def sample_files(kind: str) -> list[Path]:
     return sorted((DATA / kind).glob("*.jsonl"))
+
+
+def sample_records(kind: str, ids: tuple[str, ...]) -> list[dict]:
+    """The shipped sample's records with these ids."""
+    rows = [json.loads(line) for path in sample_files(kind) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [row for row in rows if row["id"] in ids]
