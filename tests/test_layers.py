@@ -16,7 +16,7 @@ PACKAGES = ("service", "matching")
 # they reach neither Flask nor the web layer, not even through another module.
 DOMAIN = ("service.workflow", "service.sessions", "service.reports", "service.engine", "service.store",
           "service.records", "service.importers", "service.permissions", "service.settings",
-          "service.errors")
+          "service.errors", "service.report_schema")
 WEB = ("flask", "service.web", "service.api")
 
 # What each group must never reach, directly or through other modules (a name covers its submodules).
