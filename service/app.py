@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import auth, resources, security, settings, store
+from . import auth, http_errors, resources, security, settings, store
 from .settings import ConfigError  # noqa: F401  (callers catch it from here)
 
 
@@ -26,6 +26,7 @@ def create_app(config: dict | None = None) -> Flask:
     resources.init_app(app)
     auth.init_app(app)
     security.init_app(app)
+    http_errors.init_app(app)  # domain refusals and HTTP errors: JSON on the API, the error page on pages
 
     from .api import register as register_api
     from .web import bp as pages

@@ -229,11 +229,13 @@ def check_csrf():
 
 # --- guards -----------------------------------------------------------------------------------
 
-def api_error(status: int, code: str, message: str, fields: dict | None = None):
-    """The API's error shape: {"error": {"code", "message", "fields"?}}."""
+def api_error(status: int, code: str, message: str, fields: dict | None = None, problems: list | None = None):
+    """The API's error shape: {"error": {"code", "message", "fields"?, "problems"?}}."""
     error = {"code": code, "message": message}
     if fields:
         error["fields"] = fields
+    if problems:
+        error["problems"] = problems
     return jsonify({"error": error}), status
 
 

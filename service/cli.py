@@ -1,6 +1,9 @@
 """The `matchmaker` command line, as README.md describes it (命令行 / CLI).
 
     $ matchmaker --db instance/matchmaker.db import demands data/demands/*.jsonl
+
+One module for the whole command line (about 600 lines): each command is a thin click wrapper over the
+domain, and tests/test_readme.py checks the README's one CLI block against this one group.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from matching.ranker import RETRIEVERS
 from . import auth, importers, json_input, store, workflow
 from .auth import create_user
 from .cells import csv_cell
+from .permissions import ROLE_NAMES, ROLES
 from .progress import LineReporter
 from .settings import DEFAULT_DB, instance_embedder
 
@@ -458,9 +462,6 @@ def demo(data_dir, demo_db, host, port, serve):
         run_server(build_app(str(demo_db)), host, port)
 
 
-ROLE_NAMES = {"enterprise": "企业", "platform": "平台", "broker": "技术经纪人", "admin": "管理员"}
-
-
 def demo_accounts(db) -> list[tuple[str, str, str | None]]:
     """One account per role; the enterprise and platform are the ones with the most open proposals."""
     enterprise = store.busiest_party(db, "enterprise")
@@ -537,7 +538,7 @@ def user():
 
 @user.command("add")
 @click.argument("name")
-@click.option("--role", required=True, type=click.Choice(["enterprise", "platform", "broker", "admin"]),
+@click.option("--role", required=True, type=click.Choice(ROLES),
               help="enterprise 企业、platform 平台、broker 技术经纪人、admin 管理员")
 @click.option("--org", help="所属单位：企业名称（与需求的企业名称一致）或平台名称")
 @click.option("--password", help="登录密码（至少 8 个字符）；省略时自动生成并显示")

@@ -25,7 +25,7 @@ from matching.ranker import (FusionConfig, Matcher, Proposal, Side, best_sentenc
 from matching.text import default_tokenizer
 
 from . import learned_ranking, store
-from .records import OPEN_DEMAND_STATUSES
+from .records import is_open_demand
 
 # Chosen by bench/quality.py: 5-fold cross-validation over match-dev's demands, with the sample as a
 # floor (R@5 ≥ 0.97, MRR ≥ 0.95); every fold chose 0.8 (BENCHMARKS.md, "Matching quality v2").
@@ -231,7 +231,7 @@ class Engine:
             matcher = self.ensure_current()
             if demand_ids is None:
                 demand_ids = [record_id for record_id, record in matcher.demands.records.items()
-                              if (record.get("status") or "征集中") in OPEN_DEMAND_STATUSES]
+                              if is_open_demand(record)]
             records = [matcher.demands.records[record_id] for record_id in demand_ids]
             vectors = self.embed(records)
             proposals = []
@@ -279,7 +279,7 @@ class Engine:
         matcher = self.ensure_current()
         model = load_gap_model()
         records = [record for record in matcher.demands.records.values()
-                   if not only_open or (record.get("status") or "征集中") in OPEN_DEMAND_STATUSES]
+                   if not only_open or is_open_demand(record)]
         vectors = self.embed(records)
         hubness: dict = {}
         found = []

@@ -1,13 +1,19 @@
 """The OpenAPI 3.1 document of /api/v1, kept beside the routes and checked against every response the
 tests see (tests/test_openapi.py). Served at GET /api/v1/openapi.json.
+
+It is long (about 600 lines) because it describes every operation by hand; deriving it and the request
+validation from one declaration per operation (issue 16, item 10) would replace most of it.
 """
 from __future__ import annotations
 
 from flask import Blueprint
 
 from .engine import REVIEW_LOWER
-from .records import COOPERATION_FIELDS, DEMAND_FIELDS, DEMAND_STATUSES, INDUSTRY_CLUSTERS, SUPPLY_FIELDS, Field
-from .reports import MONTH_IN_RANGE, REPORT_SCHEMA
+from .records import (COOPERATION_FIELDS, DEMAND_FIELDS, DEMAND_STATUSES, DESCRIPTION_MIN, INDUSTRY_CLUSTERS,
+                      SUPPLY_FIELDS, Field)
+from .permissions import ROLES
+from .report_schema import REPORT_SCHEMA
+from .reports import MONTH_IN_RANGE
 from .sessions import TEXT_LIMITS
 from .workflow import STATUS_NAMES
 
@@ -75,6 +81,8 @@ def record_schema(fields: tuple[Field, ...], stored: bool) -> dict:
     for field in fields:
         if field.required:
             properties[field.key] = {**FILLED_TEXT, **field_bounds(field), "description": field.header}
+    # A posted record's description says enough to match on (records.clean_posted_record).
+    properties["description"]["minLength"] = DESCRIPTION_MIN
     # absent or null: numbered by the year of posting (records.id_prefix, store.save_record)
     properties["id"] = {**FILLED_TEXT, "type": ["string", "null"], **field_bounds(fields[0]),
                         "description": "编号；省略时按发布年份顺序编号，如 D2021-001"}
@@ -232,7 +240,8 @@ SCHEMAS = {
                 "properties": {"demands": {"type": "integer"}, "open_demands": {"type": "integer"},
                                "supplies": {"type": "integer"}, "cooperations": {"type": "integer"},
                                "matched_demands": {"type": "integer"}, "matched_supplies": {"type": "integer"},
-                               "match_rate": {"type": "number", "minimum": 0, "maximum": 1},
+                               "match_rate": {"type": ["number", "null"], "minimum": 0, "maximum": 1,
+                                              "description": "有合作的需求 / 需求总数；尚无需求时为 null"},
                                "proposals": {"type": "object", "additionalProperties": {"type": "integer"},
                                              "description": "各状态的推荐数"}}},
     "MonthlyReport": {**REPORT_SCHEMA, "description": "月度匹配报告；各指标口径见 definitions 与 README 的“报告”一节"},
@@ -244,14 +253,14 @@ SCHEMAS = {
     "AuditList": items_of("AuditEntry"),
     "User": {"type": "object", "required": ["id", "name", "role"], "additionalProperties": False,
              "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
-                            "role": {"enum": ["enterprise", "platform", "broker", "admin"]},
+                            "role": {"enum": list(ROLES)},
                             "org": NULLABLE_STRING, "created_at": NULLABLE_STRING,
                             "disabled_at": {"type": ["string", "null"], "description": "停用时间；正常账号为 null"}}},
     "UserList": items_of("User"),
     "UserInput": {"type": "object", "required": ["name", "role"],
                   "if": {"properties": {"role": {"enum": ["enterprise", "platform"]}}},
                   "then": {"required": ["org"], "properties": {"org": {"type": "string", "pattern": r"\S"}}}, "properties": {
-        "name": {"type": "string", "pattern": r"\S"}, "role": {"enum": ["enterprise", "platform", "broker", "admin"]},
+        "name": {"type": "string", "pattern": r"\S"}, "role": {"enum": list(ROLES)},
         "org": {"type": ["string", "null"], "description": "企业名称或平台名称；企业、平台账号必填"},
         "password": {"type": ["string", "null"], "minLength": 8, "description": "省略时自动生成并在回应中给出"}}},
     "NewUser": {"type": "object", "required": ["user", "token"], "properties": {

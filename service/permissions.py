@@ -34,7 +34,7 @@ def can_edit(user: dict | None, kind: str, record: dict | None) -> bool:
     """Owners edit their own records; admins (imports) and brokers (records taken down on visits) any."""
     if not user or not record:
         return False
-    return user["role"] in ("admin", "broker") or owns(user, kind, record)
+    return user["role"] in SEE_ALL or owns(user, kind, record)
 
 
 def can_delete(user: dict | None, kind: str, record: dict | None) -> bool:
@@ -46,7 +46,7 @@ def can_delete(user: dict | None, kind: str, record: dict | None) -> bool:
 
 def can_create(user: dict | None, kind: str) -> bool:
     """Owners post their own kind; brokers post both lists (demands found on visits); admins anything."""
-    return bool(user) and (user["role"] in ("admin", "broker") or OWNED_KIND.get(user["role"]) == kind)
+    return bool(user) and (user["role"] in SEE_ALL or OWNED_KIND.get(user["role"]) == kind)
 
 
 def visible_filter(user: dict, kind: str) -> dict:

@@ -15,6 +15,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from .permissions import OWNER_FIELD
+
 INDUSTRY_CLUSTERS = (
     "新一代信息技术",
     "新医药与医疗器械",
@@ -27,6 +29,7 @@ INDUSTRY_CLUSTERS = (
 MATURITY_LEVELS = ("实验室阶段", "小试", "中试", "产业化")
 DEMAND_STATUSES = ("征集中", "对接中", "已合作", "已关闭")
 OPEN_DEMAND_STATUSES = ("征集中", "对接中")
+NEW_DEMAND_STATUS = "征集中"  # a demand without a status is still being solicited
 KEYWORD_SEPARATORS = re.compile(r"[，,;；、\n]+")
 # C0 control characters other than tab and newlines: invisible, and a spreadsheet cannot hold them.
 CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -37,6 +40,7 @@ SURROGATES = re.compile("[\ud800-\udfff]")
 ID_MAX = 64
 TITLE_MAX = 80
 DESCRIPTION_MAX = 5000
+DESCRIPTION_MIN = 10  # for a record a user posts: fewer characters give the engine nothing to match on
 NAME_MAX = 100  # an enterprise, a platform, a contact
 LABEL_MAX = 50  # a chain, a district, a cooperation mode, a broker
 NOTE_MAX = 500
@@ -72,7 +76,7 @@ DEMAND_FIELDS = (
     Field("cooperation_mode", "合作方式", max_length=LABEL_MAX),
     Field("deadline", "需求时限", kind="date"),
     Field("contact", "联系人", max_length=NAME_MAX),
-    Field("status", "状态", choices=DEMAND_STATUSES, default="征集中"),
+    Field("status", "状态", choices=DEMAND_STATUSES, default=NEW_DEMAND_STATUS),
     Field("posted_at", "发布日期", kind="date"),
 )
 
@@ -134,6 +138,15 @@ def header_to_key(kind: str) -> dict[str, str]:
     return mapping
 
 
+def is_open_demand(demand: dict) -> bool:
+    """Is a demand still looking for a supply? A blank status counts as newly posted.
+
+    >>> is_open_demand({"status": None}), is_open_demand({"status": "已合作"})
+    (True, False)
+    """
+    return (demand.get("status") or NEW_DEMAND_STATUS) in OPEN_DEMAND_STATUSES
+
+
 def id_prefix(kind: str, posted_at: str | None = None) -> str:
     """Records are numbered per year of posting, the lists' style: D2021-001, S2021-130.
 
@@ -180,6 +193,26 @@ def clean_record(kind: str, raw: dict, typed: bool = False, new: bool = False) -
         clean[field.key] = value
     clean.update({name: _plain(value) for name, value in extra.items() if not _is_blank(value)})
     return clean, problems
+
+
+def clean_posted_record(kind: str, raw: dict, typed: bool = False, new: bool = False
+                        ) -> tuple[dict, list[tuple[str, str]]]:
+    """clean_record for a demand or supply a user posts or edits (a form, the API): it also needs its
+    owner's name and a description long enough to match on. A file's rows need only the fields' rules.
+
+    >>> clean_posted_record("demands", {"title": "缩痕", "description": "良品率低"}, new=True)[1]
+    [('description', '请用至少 10 个字说明具体情况，便于匹配'), ('enterprise', '请填写企业名称')]
+    """
+    record, problems = clean_record(kind, raw, typed=typed, new=new)
+    if not record:  # nothing could be read: the problems say why
+        return record, problems
+    named = {key for key, _ in problems}
+    if record.get("description") and len(record["description"]) < DESCRIPTION_MIN and "description" not in named:
+        problems.append(("description", f"请用至少 {DESCRIPTION_MIN} 个字说明具体情况，便于匹配"))
+    owner = next(field for field in FIELDS[kind] if field.key == OWNER_FIELD[kind])
+    if not record.get(owner.key) and owner.key not in named:
+        problems.append((owner.key, f"请填写{owner.header}"))
+    return record, problems
 
 
 def _clean_value(field: Field, value) -> tuple[object, str | None]:

@@ -51,6 +51,11 @@ def shutdown(app: Flask) -> None:
         opened.pop().close()
 
 
+def thresholds() -> tuple[float, float]:
+    """The review queue's (upper, lower) score thresholds, as configured (create_app checked them)."""
+    return current_app.config["UPPER"], current_app.config["LOWER"]
+
+
 def live_index() -> LiveIndex:
     """The app's engine and background re-indexer."""
     return current_app.extensions["live_index"]

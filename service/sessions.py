@@ -12,7 +12,7 @@ first, each enterprise and platform at most `per_party_limit` times, pairs alrea
 A broker records a visit to any enterprise, a platform only to one that agreed to be introduced to it
 (the consent rule of proposals); either registers the demands found on it (register_demand), which
 keep a link to the visit and are shown on it only as workflow.redacted allows. Every write goes to
-the audit log. Refusals are workflow.WorkflowError, which the API and the pages already answer.
+the audit log. Refusals are service.errors, which the API and the pages answer alike.
 """
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ import sqlite3
 from . import store, workflow
 from .permissions import SEE_ALL
 from .engine import REVIEW_LOWER
-from .records import INDUSTRY_CLUSTERS, OPEN_DEMAND_STATUSES
-from .workflow import WorkflowError
+from .errors import Conflict, Forbidden, Invalid, NotFound
+from .records import INDUSTRY_CLUSTERS, NEW_DEMAND_STATUS, is_open_demand
 
 THEME_KINDS = {"cluster": "产业集群", "chain": "产业链", "region": "区市", "platform": "平台"}
 OUTCOMES = {"interested": "有意向", "not_interested": "无意向", "follow_up": "需跟进"}
@@ -41,12 +41,12 @@ PLANNERS = ("broker",)
 VISITORS = ("broker", "platform")
 
 
-def _invalid(message: str, fields: dict) -> WorkflowError:
-    return WorkflowError(422, "invalid_input", message, fields)
+def _invalid(message: str, fields: dict) -> Invalid:
+    return Invalid("invalid_input", message, fields)
 
 
-def _session_not_found(session_id) -> WorkflowError:
-    return WorkflowError(404, "not_found", f"找不到编号为 {session_id} 的专题对接会")
+def _session_not_found(session_id) -> NotFound:
+    return NotFound("not_found", f"找不到编号为 {session_id} 的专题对接会")
 
 
 # The longest text each field of a session, an outcome or a visit takes; the forms' maxlength and the
@@ -89,7 +89,7 @@ def theme_records(db, theme_kind: str, theme: str) -> tuple[list[dict], list[dic
     demand_where = {DEMAND_THEME_FILTER[theme_kind]: theme} if theme_kind in DEMAND_THEME_FILTER else {}
     supply_where = {SUPPLY_THEME_FILTER[theme_kind]: theme} if theme_kind in SUPPLY_THEME_FILTER else {}
     demands = [demand for demand in store.list_records(db, "demands", demand_where, order="id")
-               if (demand.get("status") or "征集中") in OPEN_DEMAND_STATUSES]
+               if is_open_demand(demand)]
     return demands, store.list_records(db, "supplies", supply_where, order="id")
 
 
@@ -179,7 +179,7 @@ def clean_session(fields: dict) -> dict:
 def plan_session(db, engine, user: dict, fields: dict) -> dict:
     """Create a session and its proposed agenda; returns session_view()."""
     if user["role"] not in PLANNERS:
-        raise WorkflowError(403, "forbidden", "只有技术经纪人可以策划专题对接会")
+        raise Forbidden("forbidden", "只有技术经纪人可以策划专题对接会")
     settings = clean_session(fields)
     size, min_score = settings.pop("size"), settings.pop("min_score")
     agenda = choose_agenda(candidate_pairs(db, engine, settings["theme_kind"], settings["theme"], min_score),
@@ -210,7 +210,7 @@ def _pair_in(db, session_id: int, pair_id: int) -> dict:
         raise _session_not_found(session_id)
     pair = store.get_session_pair(db, pair_id)
     if pair is None or pair["session_id"] != session_id:
-        raise WorkflowError(404, "not_found", f"该对接会中没有编号为 {pair_id} 的配对")
+        raise NotFound("not_found", f"该对接会中没有编号为 {pair_id} 的配对")
     return pair
 
 
@@ -240,7 +240,7 @@ def add_pair(db, engine, session_id: int, demand_id, supply_id, user: dict) -> d
             pair_id = store.add_session_pair(db, {"session_id": session_id, "demand_id": demand_id,
                                                   "supply_id": supply_id, **scored})
         except sqlite3.IntegrityError as error:
-            raise WorkflowError(409, "duplicate_pair", "该配对已在议程中") from error
+            raise Conflict("duplicate_pair", "该配对已在议程中") from error
         store.audit(db, user["name"], "update", "sessions", str(session_id), None,
                     {"added": [demand_id, supply_id]})
     return _with_outcome_name(store.get_session_pair(db, pair_id))
@@ -307,7 +307,7 @@ def confirm_pair(db, session_id: int, pair_id: int, user: dict, **cooperation) -
     broker rejected or a party declined is refused. Returns (cooperation, created).
     """
     if user["role"] not in workflow.BROKERS:
-        raise WorkflowError(403, "forbidden", "只有技术经纪人可以确认合作")
+        raise Forbidden("forbidden", "只有技术经纪人可以确认合作")
     session = store.get_session(db, session_id)
     with store.transaction(db):
         pair = _pair_in(db, session_id, pair_id)
@@ -415,10 +415,10 @@ def visitable_enterprises(db, user: dict) -> list[str]:
 def record_visit(db, user: dict, fields: dict) -> dict:
     """A broker or a platform records a visit; returns visit_view()."""
     if user["role"] not in VISITORS:
-        raise WorkflowError(403, "forbidden", "只有技术经纪人或平台可以记录走访")
+        raise Forbidden("forbidden", "只有技术经纪人或平台可以记录走访")
     visit = clean_visit(fields, user)
     if not may_visit(db, user, visit["enterprise"]):
-        raise WorkflowError(403, "forbidden", "平台只能记录对已同意引荐的企业的走访；走进其他企业请由技术经纪人记录",
+        raise Forbidden("forbidden", "平台只能记录对已同意引荐的企业的走访；走进其他企业请由技术经纪人记录",
                             {"enterprise": "该企业尚未在技术经纪人推荐的对接中同意向本平台引荐"})
     with store.transaction(db):
         visit_id = store.add_visit(db, {**visit, "created_by": user["name"], "created_at": store.now()})
@@ -453,7 +453,7 @@ def visit_view(db, visit_id: int, user: dict) -> dict:
     """A visit with the demands found on it, each as the user may see it (workflow.redacted)."""
     visit = store.get_visit(db, visit_id)
     if visit is None:
-        raise WorkflowError(404, "not_found", f"找不到编号为 {visit_id} 的走访记录")
+        raise NotFound("not_found", f"找不到编号为 {visit_id} 的走访记录")
     demands = [workflow.redacted("demands", demand, workflow.record_disclosed(db, user, "demands", demand))
                for demand in store.visit_demands(db, visit_id)]
     return {**visit, "direction_name": DIRECTIONS.get(visit["direction"], visit["direction"]),
@@ -471,13 +471,13 @@ def visit_demand_defaults(visit: dict) -> dict:
     """What a demand found on a visit starts with: the enterprise, district and cluster, posted that day."""
     return {"enterprise": visit["enterprise"], "region": visit.get("region") or "",
             "industry_cluster": visit.get("industry_cluster") or "", "posted_at": visit["visited_on"],
-            "status": "征集中"}
+            "status": NEW_DEMAND_STATUS}
 
 
 def register_demand(db, user: dict, visit: dict, record: dict) -> dict:
     """Save a clean demand found on a visit (in the visit's enterprise's name) and link it to the visit."""
     if not may_register_demands(user, visit):
-        raise WorkflowError(403, "forbidden", "只有技术经纪人或该次走访的平台可以登记走访中发现的需求")
+        raise Forbidden("forbidden", "只有技术经纪人或该次走访的平台可以登记走访中发现的需求")
     record = {**record, "enterprise": visit["enterprise"]}
     with store.transaction(db):
         saved = store.save_record(db, "demands", record, user["name"], create=True)

@@ -6,7 +6,7 @@
 
 "unsure" goes to the back of the queue and comes back later. Every decision is kept with who, when
 and why (the labelled data that will tune the ranking) and every write goes to the audit log. Pages
-and the API call the same functions, each taking the database first:
+and the API call the same functions, each taking the database first; refusals are service.errors:
 
     >>> proposal = decide(db, 7, "recommended", broker)                                 # doctest: +SKIP
     >>> cooperation, created = confirm(db, 7, broker, mode="技术转让", amount_wan=30)      # doctest: +SKIP
@@ -17,8 +17,9 @@ import datetime as dt
 import sqlite3
 
 from . import store
-from .permissions import owns
-from .records import OPEN_DEMAND_STATUSES, PUBLIC_FIELDS, clean_record
+from .errors import Conflict, Forbidden, Invalid, NotFound
+from .permissions import SEE_ALL, owns
+from .records import PUBLIC_FIELDS, clean_record, is_open_demand
 
 STATUS_NAMES = {
     "proposed": "待审核", "unsure": "待定", "recommended": "已推荐", "rejected": "已否决",
@@ -36,20 +37,12 @@ SHOWN_TO_PARTIES = ("recommended", "confirmed", "declined")
 BROKERS = ("broker",)
 
 
-class WorkflowError(Exception):
-    """A refused step, with the HTTP status, a stable code and a Chinese message."""
-
-    def __init__(self, status: int, code: str, message: str, fields: dict | None = None):
-        self.status, self.code, self.fields = status, code, fields
-        super().__init__(message)
+def _not_found(proposal_id) -> NotFound:
+    return NotFound("not_found", f"找不到编号为 {proposal_id} 的推荐")
 
 
-def _not_found(proposal_id) -> WorkflowError:
-    return WorkflowError(404, "not_found", f"找不到编号为 {proposal_id} 的推荐")
-
-
-def _forbidden(message: str = "当前账号无权对该推荐作此决定") -> WorkflowError:
-    return WorkflowError(403, "forbidden", message)
+def _forbidden(message: str = "当前账号无权对该推荐作此决定") -> Forbidden:
+    return Forbidden("forbidden", message)
 
 
 # --- generating proposals -----------------------------------------------------------------------
@@ -90,11 +83,11 @@ def propose_for_record(db, engine, kind: str, record_id: str, k: int = 5) -> int
     if record is None:
         return 0
     if kind == "demands":
-        if (record.get("status") or "征集中") not in OPEN_DEMAND_STATUSES:
+        if not is_open_demand(record):
             return 0
         return store.save_proposals(db, live_proposals(db, engine, kind, record_id, k))
     open_demands = {demand["id"] for demand in store.list_records(db, "demands")
-                    if (demand.get("status") or "征集中") in OPEN_DEMAND_STATUSES}
+                    if is_open_demand(demand)}
     rows = [row for row in live_proposals(db, engine, kind, record_id, k) if row["demand_id"] in open_demands]
     return store.save_proposals(db, rows, rescore=False)
 
@@ -116,23 +109,32 @@ def live_proposals(db, engine, kind: str, record_id: str, k: int = 5, retriever:
 # --- the review queue ---------------------------------------------------------------------------
 
 QUEUE_FILTERS = ("cluster", "region", "platform", "month")
-
-
-def queue_filters(filters: dict | None, zone: str, upper: float, lower: float) -> dict:
-    """The store filter of one zone of the queue: strong (score ≥ upper) or review (lower ≤ score < upper)."""
-    chosen = {name: value for name, value in (filters or {}).items() if name in QUEUE_FILTERS and value}
-    chosen["statuses"] = store.OPEN_PROPOSAL_STATUSES
-    if zone == "strong":
-        chosen["min_score"] = upper
-    elif zone == "review":
-        chosen.update(min_score=lower, max_score=upper)
-    else:
-        chosen["min_score"] = lower
-    return chosen
-
-
+# The queue's score zones: strong (score ≥ upper) and review (lower ≤ score < upper); no zone is both.
+SCORE_ZONES = {"strong": "强推荐", "review": "待复核"}
 # The broker's queue page, one tab a zone: undecided pairs by score band, then the ones set aside.
-QUEUE_ZONES = {"strong": "强推荐", "review": "待复核", "recommended": "已推荐待确认", "unsure": "暂不确定"}
+QUEUE_ZONES = {**SCORE_ZONES, "recommended": "已推荐待确认", "unsure": "暂不确定"}
+
+
+def score_band(zone: str | None, upper: float, lower: float) -> dict:
+    """The score bounds of a zone (None: both zones); any other zone is refused.
+
+        >>> score_band("review", 0.8, 0.65), score_band(None, 0.8, 0.65)
+        ({'min_score': 0.65, 'max_score': 0.8}, {'min_score': 0.65})
+    """
+    if zone is not None and zone not in SCORE_ZONES:
+        raise Invalid("invalid_zone", f"区段应为 {'、'.join(SCORE_ZONES)} 之一", {"zone": "取值不在允许范围内"})
+    if zone == "strong":
+        return {"min_score": upper}
+    if zone == "review":
+        return {"min_score": lower, "max_score": upper}
+    return {"min_score": lower}
+
+
+def queue_filters(filters: dict | None, zone: str | None, upper: float, lower: float) -> dict:
+    """The store filter of the queue the API serves: pairs not yet decided for good in a zone's band
+    (zone None: both zones)."""
+    chosen = {name: value for name, value in (filters or {}).items() if name in QUEUE_FILTERS and value}
+    return {**chosen, "statuses": store.OPEN_PROPOSAL_STATUSES, **score_band(zone, upper, lower)}
 
 
 def zone_filter(filters: dict | None, zone: str, upper: float, lower: float) -> dict:
@@ -145,8 +147,7 @@ def zone_filter(filters: dict | None, zone: str, upper: float, lower: float) -> 
               if name in (*QUEUE_FILTERS, "search") and value}
     if zone in ("recommended", "unsure"):
         return {**chosen, "statuses": (zone,)}
-    band = {"min_score": upper} if zone == "strong" else {"min_score": lower, "max_score": upper}
-    return {**chosen, "statuses": ("proposed",), **band}
+    return {**chosen, "statuses": ("proposed",), **score_band(zone, upper, lower)}
 
 
 # --- decisions ------------------------------------------------------------------------------------
@@ -155,10 +156,10 @@ def decide(db, proposal_id: int, to_status: str, user: dict, reason: str | None 
     """Record a broker's recommended / rejected / unsure, or a party's declined; returns the proposal."""
     reason = (reason or "").strip() or None
     if to_status not in BROKER_DECISIONS + PARTY_DECISIONS:
-        raise WorkflowError(422, "invalid_status", "决定应为 推荐（recommended）、否决（rejected）、待定（unsure）"
+        raise Invalid("invalid_status", "决定应为 推荐（recommended）、否决（rejected）、待定（unsure）"
                             "或 婉拒（declined）之一", {"status": "取值不在允许范围内"})
     if to_status == "rejected" and not reason:
-        raise WorkflowError(422, "reason_required", "否决时必须填写理由", {"reason": "请填写否决理由"})
+        raise Invalid("reason_required", "否决时必须填写理由", {"reason": "请填写否决理由"})
     with store.transaction(db):
         proposal = store.get_proposal(db, proposal_id)
         if proposal is None:
@@ -169,7 +170,7 @@ def decide(db, proposal_id: int, to_status: str, user: dict, reason: str | None 
             raise _forbidden("只有该需求的企业或该成果的平台可以婉拒")
         side = _party(user, proposal) if to_status == "declined" else None
         if side and proposal.get(f"{'enterprise' if side == 'demands' else 'platform'}_agreed_at"):
-            raise WorkflowError(409, "already_agreed", "您已同意引荐，不能再婉拒这条推荐")
+            raise Conflict("already_agreed", "您已同意引荐，不能再婉拒这条推荐")
         _check_transition(proposal, to_status)
         return _apply(db, proposal, to_status, user, reason)
 
@@ -185,7 +186,7 @@ def _party(user: dict, proposal: dict) -> str | None:
 
 def _check_transition(proposal: dict, to_status: str) -> None:
     if to_status not in TRANSITIONS.get(proposal["status"], ()):
-        raise WorkflowError(409, "invalid_transition",
+        raise Conflict("invalid_transition",
                             f"该推荐当前为「{STATUS_NAMES[proposal['status']]}」，不能改为「{STATUS_NAMES[to_status]}」")
 
 
@@ -218,9 +219,7 @@ def bulk_decide(db, proposal_ids: list[int], to_status: str, user: dict, reason:
         try:
             decide(db, proposal_id, to_status, user, reason)
             decided.append(proposal_id)
-        except WorkflowError as error:
-            if error.code in ("invalid_status", "reason_required") or error.status == 403:
-                raise
+        except (Conflict, NotFound) as error:  # a wrong status, a missing reason or role stops the batch
             skipped.append({"id": proposal_id, "code": error.code, "message": str(error)})
     return {"decided": decided, "skipped": skipped}
 
@@ -233,7 +232,7 @@ def undo_last(db, proposal_id: int, user: dict) -> dict:
             raise _not_found(proposal_id)
         last = store.last_decision(db, proposal_id)
         if last is None:
-            raise WorkflowError(409, "nothing_to_undo", "该推荐没有可以撤销的决定")
+            raise Conflict("nothing_to_undo", "该推荐没有可以撤销的决定")
         if user["role"] not in BROKERS and last["actor"] != user["name"]:
             raise _forbidden("只能撤销自己作出的决定")
         changes = {}
@@ -276,7 +275,7 @@ def confirm(db, proposal_id: int, user: dict, mode: str | None = None, amount_wa
     if cleaned.get("amount_wan") is None and "amount_wan" not in fields:
         fields["amount_wan"] = "请填写合同金额（万元）"
     if fields:
-        raise WorkflowError(422, "invalid_cooperation", "合作信息有误", fields)
+        raise Invalid("invalid_cooperation", "合作信息有误", fields)
     with store.transaction(db):
         proposal = store.get_proposal(db, proposal_id)
         if proposal is None:
@@ -293,7 +292,7 @@ def confirm(db, proposal_id: int, user: dict, mode: str | None = None, amount_wa
             try:
                 cooperation_id = store.add_cooperation(db, row)
             except sqlite3.IntegrityError as error:  # another writer got there first
-                raise WorkflowError(409, "already_confirmed", "该对接已确认为合作") from error
+                raise Conflict("already_confirmed", "该对接已确认为合作") from error
             created = True
             store.audit(db, user["name"], "create", "cooperations", str(cooperation_id), None, row)
         else:
@@ -312,7 +311,7 @@ def agree_introduction(db, proposal_id: int, user: dict) -> dict:
         if side is None:
             raise _forbidden("只有该需求的企业或该成果的平台可以同意引荐")
         if proposal["status"] not in ("recommended", "confirmed"):
-            raise WorkflowError(409, "not_recommended", "技术经纪人推荐之后才能同意引荐")
+            raise Conflict("not_recommended", "技术经纪人推荐之后才能同意引荐")
         prefix = "enterprise" if side == "demands" else "platform"
         if proposal.get(f"{prefix}_agreed_at"):
             return proposal
@@ -335,14 +334,14 @@ def can_see_proposal(user: dict | None, proposal: dict) -> bool:
     """Brokers and admins see all; a party sees the proposals on its records a broker put forward."""
     if not user:
         return False
-    if user["role"] in ("broker", "admin"):
+    if user["role"] in SEE_ALL:
         return True
     return _party(user, proposal) is not None and proposal["status"] in SHOWN_TO_PARTIES
 
 
 def party_filter(user: dict) -> dict:
     """The store filter that limits proposals to those the user may see."""
-    if user["role"] in ("broker", "admin"):
+    if user["role"] in SEE_ALL:
         return {}
     if user["role"] == "enterprise":
         return {"enterprise": user.get("org") or "\0", "statuses": SHOWN_TO_PARTIES}
@@ -353,7 +352,7 @@ def party_filter(user: dict) -> dict:
 
 def disclosed(user: dict, proposal: dict, kind: str) -> bool:
     """May the user see the confidential details (contact, budget or price) of this side of the pair?"""
-    if user["role"] in ("broker", "admin") or _party(user, proposal) == kind:
+    if user["role"] in SEE_ALL or _party(user, proposal) == kind:
         return True
     agreed = proposal.get("enterprise_agreed_at" if kind == "demands" else "platform_agreed_at")
     return proposal.get("status") in ("recommended", "confirmed") and bool(agreed)
@@ -371,7 +370,7 @@ def record_disclosed(db, user: dict, kind: str, record: dict) -> bool:
 
     Its owner, brokers and admins may; anyone else only once the owner agreed to be introduced to them.
     """
-    if user["role"] in ("broker", "admin") or owns(user, kind, record):
+    if user["role"] in SEE_ALL or owns(user, kind, record):
         return True
     return introduced(db, user, kind, {"demand_id" if kind == "demands" else "supply_id": record["id"]})
 

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from service import store
 
-from .service_fixtures import *  # noqa: F401,F403
+pytestmark = pytest.mark.instance("api")
+
 
 
 def upload(api, kind, name, content: bytes, who="admin"):
@@ -86,7 +89,7 @@ def test_the_system_endpoint_says_what_embeds_and_on_which_cpu(api, app):
 
 
 def test_the_audit_log_shows_who_changed_what(api):
-    api("enterprise").post("/demands", json={"title": "新需求", "description": "说明"})
+    api("enterprise").post("/demands", json={"title": "新需求", "description": "说明：注塑件表面缩痕严重"})
     entries = api("broker").get("/audit?limit=5").json["items"]
     assert entries[0]["actor"] == "enterprise" and entries[0]["action"] == "create"
     assert entries[0]["before"] is None and entries[0]["after"]["title"] == "新需求"

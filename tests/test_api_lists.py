@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from .service_fixtures import *  # noqa: F401,F403
 from .service_records import DEMANDS, HAIDA, HIT, HUALIAN, OWN_DEMAND, SUPPLIES
+
+pytestmark = pytest.mark.instance("api")
 
 NEW_DEMAND = {"title": "模具钢热处理变形控制", "description": "模具钢淬火后变形超差，需要优化热处理工艺与装夹方式。",
               "industry_cluster": "先进装备与智能制造", "region": "环翠区", "keywords": "热处理、变形、模具钢",
@@ -80,7 +81,7 @@ def test_field_errors_come_back_in_chinese_per_field(api):
     assert response.status_code == 422
     error = response.json["error"]
     assert error["code"] == "invalid_record"
-    assert set(error["fields"]) == {"title", "budget_wan", "industry_cluster", "deadline"}
+    assert set(error["fields"]) == {"title", "description", "budget_wan", "industry_cluster", "deadline"}
     assert "应为数字" in error["fields"]["budget_wan"] and "必填" in error["fields"]["title"]
 
 
@@ -91,7 +92,7 @@ def test_a_body_that_is_not_a_json_object_is_a_400(api, body):
 
 
 def test_posting_an_id_in_use_is_a_409(api):
-    response = api("admin").post("/demands", json={**NEW_DEMAND, "id": OWN_DEMAND})
+    response = api("admin").post("/demands", json={**NEW_DEMAND, "enterprise": HAIDA, "id": OWN_DEMAND})
     assert response.status_code == 409 and response.json["error"]["code"] == "duplicate_id"
 
 
@@ -119,7 +120,7 @@ def test_an_edit_without_a_version_is_refused(api):
 def test_put_replaces_the_record_but_keeps_the_owner(api):
     current = api("enterprise").get(f"/demands/{OWN_DEMAND}").json
     replaced = api("enterprise").put(f"/demands/{OWN_DEMAND}", json={
-        "title": "注塑件缩痕（更新）", "description": "只剩这一句", "version": current["version"]}).json
+        "title": "注塑件缩痕（更新）", "description": "只剩这一句：注塑件表面缩痕", "version": current["version"]}).json
     assert replaced["title"] == "注塑件缩痕（更新）" and replaced["keywords"] == [] and replaced["enterprise"] == HUALIAN
 
 

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from service import store
 from service.auth import hash_token
 from service.cli import cli
 
-from .service_fixtures import *  # noqa: F401,F403
 from .service_records import PASSWORD
+
+pytestmark = pytest.mark.instance("api")
 
 
 def test_passwords_and_tokens_are_stored_only_as_hashes(db, tokens):
@@ -99,7 +102,7 @@ def test_a_login_post_without_the_csrf_token_is_refused(client):
 
 def test_session_api_writes_need_the_csrf_header(client, login):
     login("enterprise")
-    body = {"title": "新需求", "description": "需要帮助"}
+    body = {"title": "新需求", "description": "需要帮助：注塑件表面缩痕严重"}
     refused = client.post("/api/v1/demands", json=body)
     assert refused.status_code == 400 and refused.json["error"]["code"] == "csrf_failed"
     with client.session_transaction() as session:
@@ -108,7 +111,7 @@ def test_session_api_writes_need_the_csrf_header(client, login):
 
 
 def test_token_requests_need_no_csrf_token(api):
-    assert api("enterprise").post("/demands", json={"title": "新需求", "description": "需要帮助"}).status_code == 201
+    assert api("enterprise").post("/demands", json={"title": "新需求", "description": "需要帮助：注塑件表面缩痕严重"}).status_code == 201
 
 
 def test_user_add_creates_an_account_and_prints_its_token_once(runner, app):

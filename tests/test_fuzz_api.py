@@ -32,7 +32,8 @@ from werkzeug.serving import make_server
 from service import store
 from service.openapi import document
 
-from .service_fixtures import *  # noqa: F401,F403
+pytestmark = pytest.mark.instance("api")
+
 
 ROLES = ("enterprise", "platform", "broker", "admin")
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "5"))
@@ -41,12 +42,13 @@ SEED = int(os.environ.get("FUZZ_SEED", "1"))
 # stored data. A schema-valid body refused with 422 naming only these fields is the rule at work,
 # counted apart; a 422 naming any other field is a failure.
 BUSINESS_RULES = {
-    "POST /demands": {"enterprise"},  # an enterprise posts in its own name
-    "POST /supplies": {"platform"},
-    **{f"{method} /{kind}/{{record_id}}": {"id", owner}  # ids never change; owners keep their records
+    # An enterprise posts in its own name (and a broker names one); ten visible characters of description.
+    "POST /demands": {"enterprise", "description"},
+    "POST /supplies": {"platform", "description"},
+    **{f"{method} /{kind}/{{record_id}}": {"id", owner, "description"}  # ids never change; owners keep their records
        for method in ("PUT", "PATCH") for kind, owner in (("demands", "enterprise"), ("supplies", "platform"))},
     "POST /visits": {"partner"},  # a platform records visits in its own name
-    "POST /visits/{visit_id}/demands": {"enterprise"},  # the visited enterprise's
+    "POST /visits/{visit_id}/demands": {"enterprise", "description"},  # the visited enterprise's
     "POST /sessions/{session_id}/pairs": {"demand_id", "supply_id"},  # both records must exist
     "PUT /sessions/{session_id}/order": {"pair_ids"},  # a permutation of the agenda
     "POST /imports/{kind}": {"file"},  # a .jsonl/.csv/.xlsx file whose every row is sound

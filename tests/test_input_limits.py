@@ -12,11 +12,13 @@ from service import store
 from service.openapi import document
 from service.records import AMOUNT_MAX_WAN, DEMAND_FIELDS, DESCRIPTION_MAX, TITLE_MAX
 
-from .conftest import write_jsonl
-from .service_fixtures import *  # noqa: F401,F403
-from .service_records import OWN_DEMAND
+from .record_files import write_jsonl
+from .service_records import HUALIAN, OWN_DEMAND
+
+pytestmark = pytest.mark.instance("api")
 
 GOOD = {"title": "模具钢热处理变形控制", "description": "模具钢淬火后变形超差，需要优化热处理工艺与装夹方式。"}
+BY_BROKER = {**GOOD, "enterprise": HUALIAN}  # a broker names the enterprise a demand is posted for
 CONFIRMATION = {"mode": "技术转让", "confirmed_at": "2021-06-18"}
 
 
@@ -131,7 +133,7 @@ def test_an_imported_amount_beyond_the_bound_names_row_and_field_and_imports_not
 ])
 def test_an_over_long_field_is_a_422_naming_it(api, db, field, value):
     before = audit_count(db)
-    response = api("broker").post("/demands", json={**GOOD, field: value})
+    response = api("broker").post("/demands", json={**BY_BROKER, field: value})
     assert response.status_code == 422 and set(response.json["error"]["fields"]) == {field}
     assert audit_count(db) == before
 
@@ -163,7 +165,7 @@ def test_the_form_and_the_api_refuse_a_long_title_with_the_same_message(api, cli
 ])
 def test_a_json_value_of_the_wrong_type_is_a_422_not_coerced(api, db, field, value, message):
     before = audit_count(db)
-    response = api("broker").post("/demands", json={**GOOD, field: value})
+    response = api("broker").post("/demands", json={**BY_BROKER, field: value})
     assert response.status_code == 422 and response.json["error"]["fields"] == {field: message}
     assert audit_count(db) == before
 

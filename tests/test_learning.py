@@ -12,9 +12,8 @@ from service import importers, learning, store
 from service.cli import cli
 from service.engine import Engine
 
-from .conftest import sample_files, write_jsonl
+from .record_files import sample_files, write_jsonl
 from .engine_records import DEMANDS, SUPPLIES, TRUE_PAIRS
-from .service_fixtures import embedder, instance, template_instance  # noqa: F401 (fixtures)
 
 
 @pytest.fixture(scope="module")

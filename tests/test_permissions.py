@@ -12,12 +12,15 @@ import pytest
 
 from service import store, workflow
 
-from .service_fixtures import *  # noqa: F401,F403
-from .service_records import OTHER_DEMAND, OTHER_SUPPLY, OWN_DEMAND, OWN_SUPPLY
+from .service_records import HUALIAN, OTHER_DEMAND, OTHER_SUPPLY, OWN_DEMAND, OWN_SUPPLY, SDU
+
+pytestmark = pytest.mark.instance("api")
 
 CALLERS = (None, "enterprise", "other_enterprise", "platform", "other_platform", "broker", "admin")
-DEMAND = {"title": "新的技术需求", "description": "需要解决的问题"}
-SUPPLY = {"title": "新的科技成果", "description": "可以提供的技术"}
+DEMAND = {"title": "新的技术需求", "description": "需要解决的问题：注塑件表面缩痕"}
+SUPPLY = {"title": "新的科技成果", "description": "可以提供的技术：注塑模流分析"}
+# Owners post in their own name; a broker or an admin names the enterprise or platform (records.clean_posted_record).
+NAMED_OWNER = {"/demands": {"enterprise": HUALIAN}, "/supplies": {"platform": SDU}}
 DEMANDS_FILE = ("data", '{"id": "D2021-900", "title": "导入的需求", "description": "导入"}\n')
 
 # (method, path, body, expected statuses in CALLERS order). {open}: a proposal nobody decided on;
@@ -88,5 +91,7 @@ def test_permission(api, ids, method, path, body, caller, expected):
         kwargs["data"] = {"file": (io.BytesIO(body[1].encode()), "demands.jsonl")}
     elif body is not None:
         kwargs["json"] = {key: ([ids["open"]] if value == ["{open}"] else value) for key, value in body.items()}
+        if method == "post" and caller in ("broker", "admin"):
+            kwargs["json"].update(NAMED_OWNER.get(path, {}))
     response = getattr(api(caller), method)(path, **kwargs)
     assert response.status_code == expected, response.get_data(as_text=True)[:300]

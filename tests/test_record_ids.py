@@ -7,11 +7,14 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
+import pytest
+
 from service import store
 
-from .service_fixtures import *  # noqa: F401,F403
-from .service_fixtures import API
+from .api_support import API
 from .service_records import HUALIAN, PASSWORD
+
+pytestmark = pytest.mark.instance("api")
 
 GOOD = {"title": "模具钢热处理变形控制", "description": "模具钢淬火后变形超差，需要优化热处理工艺与装夹方式。"}
 
@@ -52,8 +55,8 @@ def test_a_record_posted_without_a_date_is_numbered_in_this_year(api):
 
 
 def test_a_chosen_id_is_kept_and_a_taken_one_is_still_a_409(api):
-    assert api("admin").post("/demands", json={**GOOD, "id": "D-自定"}).json["id"] == "D-自定"
-    taken = api("admin").post("/demands", json={**GOOD, "id": "D-自定"})
+    assert api("admin").post("/demands", json={**GOOD, "enterprise": HUALIAN, "id": "D-自定"}).json["id"] == "D-自定"
+    taken = api("admin").post("/demands", json={**GOOD, "enterprise": HUALIAN, "id": "D-自定"})
     assert taken.status_code == 409 and taken.json["error"]["code"] == "duplicate_id"
 
 

@@ -8,8 +8,9 @@ import pytest
 
 from service import sessions, store, workflow
 
-from .service_fixtures import *  # noqa: F401,F403
 from .service_records import HAIDA, HIT, HUALIAN, SDU
+
+pytestmark = pytest.mark.instance("api")
 
 FOOD = "海洋生物与健康食品"      # HAIDA's demands D2021-103, -104 × SDU's supplies S2021-205, -206
 MACHINES = "先进装备与智能制造"  # HUALIAN's D2021-101, -102 × HIT's S2021-201, -202 and S2021-209
@@ -345,7 +346,7 @@ TABLE = [
     # Brokers post and edit both lists (demands found on visits), but do not delete.
     ("post", "/demands", {**FOUND, "enterprise": HAIDA}, (401, 422, 201, 403, 403, 201, 201)),
     ("patch", "/demands/D2021-101", {"budget_wan": 45, "version": 1}, (401, 200, 404, 404, 404, 200, 200)),
-    ("post", "/supplies", {"title": "新成果", "description": "可以提供的技术", "platform": SDU},
+    ("post", "/supplies", {"title": "新成果", "description": "可以提供的技术与中试服务", "platform": SDU},
      (401, 403, 403, 422, 201, 201, 201)),
     ("patch", "/supplies/S2021-201", {"price_wan": 45, "version": 1}, (401, 404, 404, 200, 404, 200, 200)),
     ("delete", "/demands/D2021-102", None, (401, 204, 404, 404, 404, 403, 204)),

@@ -5,12 +5,11 @@
 from __future__ import annotations
 
 from flask import Flask
-from werkzeug.exceptions import HTTPException
 
 from ..openapi import bp as openapi_bp
 from . import audit, cooperations, gaps, imports, index, lists, proposals, reports, users
 from . import sessions
-from .base import api, app_http_error
+from .base import api
 
 for blueprint in (lists.demands, lists.supplies, proposals.bp, cooperations.bp, gaps.bp, reports.bp, audit.bp,
                   users.bp, imports.bp, index.bp, sessions.bp, sessions.visits, openapi_bp):
@@ -19,4 +18,3 @@ for blueprint in (lists.demands, lists.supplies, proposals.bp, cooperations.bp, 
 
 def register(app: Flask) -> None:
     app.register_blueprint(api)
-    app.register_error_handler(HTTPException, app_http_error)

@@ -1,92 +1,51 @@
-"""What the API blueprints share: the error shape, request parsing, pagination.
+"""What the API blueprints share: the request errors, request parsing, pagination.
 
-Errors always have one shape, with a stable code and a Chinese message:
+Errors always have one shape, with a stable code and a Chinese message (service/http_errors.py
+writes it, for the domain's refusals and for these request errors alike):
 
     {"error": {"code": "stale_version", "message": "该记录已被他人修改……", "fields": {...}}}
+
+A refused import adds "problems": [{"row", "field", "message"}, …], one per bad row.
 """
 from __future__ import annotations
 
 import logging
 import re
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 from werkzeug.exceptions import HTTPException
 
-from .. import json_input, store
-from ..auth import api_error, is_api_request
+from .. import json_input
+from ..auth import api_error
+from ..errors import DomainError
+from ..http_errors import HTTP_ERRORS, answer_refusal, http_error
 from ..reports import MONTH_IN_RANGE
-from ..workflow import WorkflowError
 
 log = logging.getLogger(__name__)
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")  # every resource blueprint nests under it
 
-HTTP_ERRORS = {
-    400: ("bad_request", "请求格式有误"),
-    401: ("unauthorized", "请先登录或提供 API 令牌"),
-    403: ("forbidden", "当前账号无权执行此操作"),
-    404: ("not_found", "找不到请求的资源"),
-    405: ("method_not_allowed", "该地址不支持此请求方法"),
-    409: ("conflict", "请求与当前状态冲突"),
-    413: ("payload_too_large", "上传的内容过大"),
-    415: ("unsupported_media_type", "不支持的内容类型"),
-    422: ("invalid_input", "提交的内容有误"),
-    500: ("internal_error", "服务器内部错误，请稍后重试"),
-}
 MONTH = re.compile(MONTH_IN_RANGE)  # the months a report exists for, as list filters too
 
 
-class ApiError(Exception):
-    """Raise from a view to answer with the error shape."""
+class ApiError(DomainError):
+    """A request the API cannot take as it came (bad JSON, a parameter out of range): raise it from a
+    view with the HTTP status to answer."""
 
     def __init__(self, status: int, code: str, message: str, fields: dict | None = None):
-        self.status, self.code, self.fields = status, code, fields
-        super().__init__(message)
-
-
-@api.errorhandler(ApiError)
-@api.errorhandler(WorkflowError)
-def _known_error(error):
-    return api_error(error.status, error.code, str(error), error.fields)
-
-
-@api.errorhandler(store.Conflict)
-def _conflict(error):
-    return api_error(404 if error.code == "not_found" else 409, error.code, str(error))
-
-
-def http_error(error: HTTPException):
-    """Werkzeug's HTTP errors (unknown URL, wrong method, body too large) as JSON on the API."""
-    code, message = HTTP_ERRORS.get(error.code, ("http_error", error.name))
-    if error.code == 413:
-        message = upload_limit_message()
-    # A 405 must say which methods the URL takes (RFC 9110): keep werkzeug's Allow header.
-    allow = [(name, value) for name, value in error.get_headers() if name == "Allow"]
-    return (*api_error(error.code or 500, code, message), allow)
-
-
-def upload_limit_message() -> str:
-    """413 says what the limit is: 上传的内容过大（上限 5 MB）."""
-    limit = current_app.config.get("MAX_CONTENT_LENGTH")
-    if not limit:
-        return HTTP_ERRORS[413][1]
-    size = f"{limit / 1024 / 1024:g} MB" if limit >= 1024 * 1024 else f"{limit / 1024:g} KB"
-    return f"上传的内容过大（上限 {size}）"
+        self.status = status
+        super().__init__(code, message, fields)
 
 
 @api.errorhandler(Exception)
 def _unexpected(error):
+    # This catch-all is looked up before the app's handlers: hand what they answer back to them.
+    if isinstance(error, DomainError):
+        return answer_refusal(error)
     if isinstance(error, HTTPException):
         return http_error(error)
     log.exception("unhandled error on %s %s", request.method, request.path)
     return api_error(500, *HTTP_ERRORS[500])
-
-
-def app_http_error(error: HTTPException):
-    # Outside any blueprint (an unknown /api/ URL) the API still answers JSON; pages keep Flask's own.
-    if is_api_request():
-        return http_error(error)
-    return error
 
 
 # --- request helpers ----------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from ..resources import live_index
+from ..permissions import SEE_ALL
 from ..auth import roles_required
 from .base import ApiError
 
@@ -11,7 +12,7 @@ bp = Blueprint("gaps", __name__, url_prefix="/gaps")
 
 
 @bp.get("")
-@roles_required("broker", "admin")
+@roles_required(*SEE_ALL)
 def index():
     raw = request.args.get("min_score")
     try:

@@ -9,6 +9,7 @@ from flask import Blueprint, request
 from .. import importers
 from ..resources import get_db, live_index
 from ..auth import current_user, roles_required
+from ..errors import Invalid
 from .base import ApiError
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
@@ -36,9 +37,8 @@ def create(kind):
         except importers.ImportRejected as rejected:
             problems = [{"row": problem.row, "field": problem.field, "message": problem.message}
                         for problem in rejected.problems]
-            return {"error": {"code": "import_rejected",
-                              "message": f"导入被拒绝，数据库未作任何修改。共 {len(problems)} 处问题",
-                              "problems": problems}}, 422
+            raise Invalid("import_rejected", f"导入被拒绝，数据库未作任何修改。共 {len(problems)} 处问题",
+                          {"file": f"有 {len(problems)} 处问题，见 problems"}, problems) from None
     if kind != "cooperations":
         live_index().reload_later()
     return {"kind": kind, "imported": count}

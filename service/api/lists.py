@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request, url_for
 
+from matching.ranker import RETRIEVERS
+
 from .. import store, workflow
 from ..resources import get_db, live_index
 from ..auth import current_user, login_required
 from ..permissions import OWNER_FIELD, SEE_ALL, can_create, can_delete, can_edit, can_view, visible_filter
-from ..records import KIND_NAMES, clean_record
+from ..records import KIND_NAMES, clean_posted_record
 from .base import ApiError, choice_arg, int_arg, json_body, month_arg, page_args, paginated
 
 # Query parameter → column, per kind.
@@ -19,7 +21,6 @@ FILTERS = {
     "demands": {"cluster": "industry_cluster", "region": "region", "enterprise": "enterprise", "status": "status"},
     "supplies": {"cluster": "industry_cluster", "platform": "platform", "maturity": "maturity"},
 }
-RETRIEVERS = ("hybrid", "dense", "lexical")
 # Query parameter → the engine's filter on the other side's records.
 PROPOSAL_FILTERS = {"cluster": "industry_cluster", "region": "region", "maturity": "maturity",
                     "mode": "cooperation_mode"}
@@ -121,21 +122,21 @@ def list_blueprint(kind: str) -> Blueprint:
     @bp.get("/<record_id>/proposals")
     @login_required
     def proposals(record_id):
-        """Brokers get the engine's current best pairs (stored so they can be decided); owners what was put to them."""
+        """Brokers get the engine's current best pairs, with the stored ones' ids and decisions; owners what
+        was put to them. Only reads: the worker stores a record's best pairs when it is posted, edited or
+        re-indexed (workflow.propose_for_record, generate_proposals)."""
         user = current_user()
         visible_record(record_id)
         k = int_arg("k", 5, high=50)
         retriever = choice_arg("retriever", RETRIEVERS, "hybrid")
         db = get_db()
         column = "demand_id" if kind == "demands" else "supply_id"
-        if user["role"] not in ("broker", "admin"):
+        if user["role"] not in SEE_ALL:
             found = store.list_proposals(db, {**workflow.party_filter(user), column: record_id}, limit=k)
             records = workflow.pair_records(db, found)
             return {"items": [workflow.proposal_view(db, user, proposal, records) for proposal in found]}
         filters = {PROPOSAL_FILTERS[name]: request.args[name] for name in PROPOSAL_FILTERS if request.args.get(name)}
         rows = workflow.live_proposals(db, live_index().engine(), kind, record_id, k, retriever, filters)
-        if retriever == "hybrid":
-            store.save_proposals(db, rows, rescore=kind == "demands")
         # One query for the stored pairs and one per side for the records, not three per pair.
         pairs = {(stored["demand_id"], stored["supply_id"]): stored
                  for stored in store.list_proposals(db, {column: record_id})}
@@ -155,7 +156,7 @@ def list_blueprint(kind: str) -> Blueprint:
         visible_record(record_id)
         db = get_db()
         decisions = workflow.history(db, kind, record_id)
-        if user["role"] not in ("broker", "admin"):
+        if user["role"] not in SEE_ALL:
             shown = {proposal["id"] for proposal in store.list_proposals(db, {**workflow.party_filter(user),
                      ("demand_id" if kind == "demands" else "supply_id"): record_id})}
             decisions = [decision for decision in decisions if decision["proposal_id"] in shown]
@@ -170,7 +171,7 @@ def clean(kind: str, body: dict, new: bool = False) -> dict:
     new=True: the id may be left out (the store numbers the record when it saves it).
     """
     unknown_objects = [key for key, value in body.items() if isinstance(value, (dict,)) and key != "extra"]
-    record, problems = clean_record(kind, body, typed=True, new=new)
+    record, problems = clean_posted_record(kind, body, typed=True, new=new)
     fields = dict(problems)
     fields.update({key: "不支持嵌套对象" for key in unknown_objects})
     if fields:

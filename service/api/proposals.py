@@ -1,16 +1,16 @@
 """/proposals: the broker's review queue and every step of the workflow on one pair."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from .. import store, workflow
-from ..resources import get_db
+from ..resources import get_db, thresholds
+from ..permissions import SEE_ALL
 from ..auth import current_user, login_required, roles_required
 from .base import ApiError, choice_arg, json_body, month_arg, page_args, paginated
 
 bp = Blueprint("proposals", __name__, url_prefix="/proposals")
 
-ZONES = ("strong", "review")
 STATUSES = tuple(workflow.STATUS_NAMES)
 
 
@@ -21,26 +21,21 @@ def visible_proposal(proposal_id: int) -> dict:
     return proposal
 
 
-def thresholds() -> tuple[float, float]:
-    return current_app.config["UPPER"], current_app.config["LOWER"]
-
-
 def list_filters() -> dict:
     """The proposal filters a list request asks for, limited to what the caller may see.
 
     With a zone (or no status) a broker gets the review queue: undecided pairs in that score band.
     """
     user = current_user()
-    zone = choice_arg("zone", ZONES)
+    zone = choice_arg("zone", tuple(workflow.SCORE_ZONES))
     status = choice_arg("status", STATUSES)
     chosen = {name: request.args.get(name) for name in ("cluster", "region", "platform", "demand_id", "supply_id")}
     chosen["month"] = month_arg()
     upper, lower = thresholds()
-    if user["role"] in ("broker", "admin") and (zone or not status):
-        chosen.update(workflow.queue_filters({}, zone or "both", upper, lower))
+    if user["role"] in SEE_ALL and (zone or not status):
+        chosen.update(workflow.queue_filters({}, zone, upper, lower))
     elif zone:
-        band = workflow.queue_filters({}, zone, upper, lower)
-        chosen.update({key: value for key, value in band.items() if key != "statuses"})
+        chosen.update(workflow.score_band(zone, upper, lower))
     if status:
         chosen["statuses"] = (status,)
     party = workflow.party_filter(user)
@@ -135,11 +130,12 @@ def bulk():
     elif isinstance(body.get("filters"), dict):
         filters = body["filters"]
         zone = filters.get("zone")
-        if zone not in (None, *ZONES) or not all(isinstance(value, (str, type(None))) for value in filters.values()):
+        if zone not in (None, *workflow.SCORE_ZONES) \
+                or not all(isinstance(value, (str, type(None))) for value in filters.values()):
             raise ApiError(422, "invalid_input", "筛选条件有误", {"filters": "zone 应为 strong 或 review，其余为文本"})
         upper, lower = thresholds()
         ids = [proposal["id"] for proposal in
-               store.list_proposals(db, workflow.queue_filters(filters, zone or "both", upper, lower))]
+               store.list_proposals(db, workflow.queue_filters(filters, zone, upper, lower))]
     else:
         raise ApiError(422, "invalid_input", "请提供 ids（编号列表）或 filters（队列筛选条件）", {"ids": "必填其一"})
     return workflow.bulk_decide(db, ids, status, current_user(), reason)

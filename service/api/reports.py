@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from .. import reports, store
+from .. import reports
 from ..resources import get_db, live_index
+from ..permissions import SEE_ALL
 from ..auth import login_required, roles_required
 from .base import ApiError
 
@@ -14,15 +15,13 @@ bp = Blueprint("reports", __name__, url_prefix="/reports")
 @bp.get("/summary")
 @login_required
 def summary():
-    counts = store.headline_counts(get_db())
-    counts["match_rate"] = round(counts["matched_demands"] / counts["demands"], 4) if counts["demands"] else 0.0
-    return counts
+    return reports.headline_figures(get_db())
 
 
 @bp.get("/monthly")
-@roles_required("broker", "admin")
+@roles_required(*SEE_ALL)
 def monthly():
-    """The report for ?month=YYYY-MM as JSON (reports.REPORT_SCHEMA); the gap list from the engine when it loads."""
+    """The report for ?month=YYYY-MM as JSON (report_schema.REPORT_SCHEMA); the gap list from the engine when it loads."""
     month = request.args.get("month", "")
     try:
         reports.parse_month(month)

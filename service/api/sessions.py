@@ -6,6 +6,7 @@ from flask import Blueprint, jsonify, url_for
 from .. import sessions as domain
 from .. import store
 from ..resources import get_db, live_index
+from ..permissions import SEE_ALL
 from ..auth import current_user, login_required, roles_required
 from .base import ApiError, json_body, month_arg
 from .lists import clean
@@ -25,7 +26,7 @@ def created(body: dict, location: str | None = None):
 # --- sessions ----------------------------------------------------------------------------------
 
 @bp.get("")
-@roles_required("broker", "admin")
+@roles_required(*SEE_ALL)
 def index():
     return {"items": store.list_sessions(get_db(), month_arg())}
 
@@ -38,7 +39,7 @@ def create():
 
 
 @bp.get("/<int:session_id>")
-@roles_required("broker", "admin")
+@roles_required(*SEE_ALL)
 def show(session_id):
     return domain.session_view(get_db(), session_id)
 

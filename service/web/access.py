@@ -1,11 +1,10 @@
-"""What the pages take from the app's config, the live index and workflow: the review thresholds,
-re-indexing after an edit, and which proposals and confidential details a user may see."""
+"""What the pages take from the live index and workflow: re-indexing after an edit, and which
+proposals and confidential details a user may see."""
 from __future__ import annotations
 
 from flask import current_app
 
 from .. import store, workflow
-from ..engine import REVIEW_LOWER, REVIEW_UPPER
 
 
 def record_saved(kind: str, record_id: str) -> None:
@@ -13,11 +12,6 @@ def record_saved(kind: str, record_id: str) -> None:
     live = current_app.extensions.get("live_index")
     if live is not None:
         live.refresh_later(kind, record_id)
-
-
-def thresholds() -> tuple[float, float]:
-    """The review queue's (upper, lower) score thresholds."""
-    return float(current_app.config.get("UPPER", REVIEW_UPPER)), float(current_app.config.get("LOWER", REVIEW_LOWER))
 
 
 def visible_proposals(db, user: dict, kind: str, record_id: str) -> list[dict]:

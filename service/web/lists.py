@@ -8,18 +8,16 @@ from urllib.parse import quote
 
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
 
-from .. import auth, importers, permissions, store, workflow
-from ..records import DEMAND_STATUSES, FIELDS, INDUSTRY_CLUSTERS, MATURITY_LEVELS, clean_record
-from ..resources import get_db
+from .. import auth, importers, permissions, reports, store, workflow
+from ..records import (DEMAND_STATUSES, FIELDS, INDUSTRY_CLUSTERS, KIND_NAMES, MATURITY_LEVELS, NEW_DEMAND_STATUS,
+                       clean_posted_record)
+from ..resources import get_db, thresholds
 from . import presenting
 from .blueprint import COOPERATION_MODES, bp
-from .access import counterpart_visible, record_saved, thresholds, visible_proposals
+from .access import counterpart_visible, record_saved, visible_proposals
 
 REGIONS = ("环翠区", "文登区", "荣成市", "乳山市", "火炬高技术产业开发区", "经济技术开发区",
            "临港经济技术开发区", "南海新区")
-OWNER_FIELD = {"demands": "enterprise", "supplies": "platform"}
-OWNER_ROLE = {"demands": "enterprise", "supplies": "platform"}
-NOUN = {"demands": "技术需求", "supplies": "科技成果"}
 
 
 # --- home ------------------------------------------------------------------------------------
@@ -27,15 +25,10 @@ NOUN = {"demands": "技术需求", "supplies": "科技成果"}
 @bp.get("/")
 def home():
     db = get_db()
-    counts = store.headline_counts(db)
     # What the queue holds: undecided pairs scoring at least the lower threshold.
-    awaiting = store.count_proposals(db, workflow.queue_filters(None, "all", *thresholds()))
-    figures = {
-        **counts,
-        "platforms": len(store.distinct_values(db, "supplies", "platform")),
-        "awaiting": awaiting,
-        "match_rate": counts["matched_demands"] / counts["demands"] if counts["demands"] else None,
-    }
+    awaiting = store.count_proposals(db, workflow.queue_filters(None, None, *thresholds()))
+    figures = {**reports.headline_figures(db), "awaiting": awaiting,
+               "platforms": len(store.distinct_values(db, "supplies", "platform"))}
     user = auth.current_user()
     latest = {}
     if user:
@@ -135,8 +128,9 @@ def _list_page(kind: str):
     }
     column = "demand_id" if kind == "demands" else "supply_id"
     visible = workflow.party_filter(user)
+    counts = store.count_proposals_per_record(db, column, [record["id"] for record in records], visible)
     for record in records:
-        record["proposal_count"] = store.count_proposals(db, {**visible, column: record["id"]})
+        record["proposal_count"] = counts.get(record["id"], 0)
     args = listing["args"]
     sorted_args = {**args, "sort": listing["sort"]} if listing["sort"] != DEFAULT_SORT else args
     return render_template(f"{kind}.html", records=records, page=page, chosen=listing["chosen"],
@@ -162,7 +156,7 @@ def _export(kind: str, fmt: str):
         shown = workflow.redacted(kind, record, user["role"] in permissions.SEE_ALL or permissions.owns(user, kind, record))
         records.append({key: value for key, value in shown.items()
                         if key not in store.BOOKKEEPING and key != "withheld"})
-    return export_response(records, kind, fmt, f"{NOUN[kind]}清单")
+    return export_response(records, kind, fmt, f"{KIND_NAMES[kind]}清单")
 
 
 @bp.get("/demands")
@@ -203,8 +197,10 @@ def _detail_page(kind: str, record_id: str):
         abort(404)  # another organisation's record is as absent as a missing one: no id is confirmed
     other = "supplies" if kind == "demands" else "demands"
     proposals = []
-    for proposal in visible_proposals(db, user, kind, record_id):
-        counterpart = store.get_record(db, other, proposal["supply_id" if kind == "demands" else "demand_id"])
+    found = visible_proposals(db, user, kind, record_id)
+    counterparts = workflow.pair_records(db, found)[other]
+    for proposal in found:
+        counterpart = counterparts.get(proposal["supply_id" if kind == "demands" else "demand_id"])
         if counterpart is None:
             continue
         counterpart = workflow.record_for(user, proposal, other, counterpart)
@@ -218,7 +214,7 @@ def _detail_page(kind: str, record_id: str):
     upper, lower = thresholds()
     # Undecided pairs below the review zone are shown apart, collapsed and without decision buttons.
     low_proposals = [p for p in proposals if p["status"] == "proposed" and (p["score"] or 0) < lower]
-    return render_template("record.html", kind=kind, noun=NOUN[kind], record=record,
+    return render_template("record.html", kind=kind, noun=KIND_NAMES[kind], record=record,
                            proposals=proposals, low_proposals=low_proposals, shared_terms=shared_terms,
                            cooperations=cooperations, history=_history(db, user, kind, record_id),
                            may_edit=permissions.can_edit(user, kind, record), other=other, upper=upper, lower=lower)
@@ -230,19 +226,17 @@ def _history(db, user: dict, kind: str, record_id: str) -> list[dict]:
     for entry in store.audit_entries(db, kind, record_id, limit=50):
         events.append({"at": entry["at"], "actor": entry["actor"], "action": entry["action"],
                        "changes": _changes(entry["before"], entry["after"])})
-    other = "supplies" if kind == "demands" else "demands"
-    titles: dict[str, str] = {}
-    for decision in store.decisions_for(db, kind, record_id):
-        # An enterprise or a platform sees what a broker put forward to it, not the pairs turned down.
-        if user["role"] not in permissions.SEE_ALL and (decision["to_status"] not in workflow.SHOWN_TO_PARTIES
-                                                 or decision.get("undone_at")):
-            continue
-        other_id = decision["supply_id" if kind == "demands" else "demand_id"]
-        if other_id not in titles:
-            counterpart = store.get_record(db, other, other_id)
-            titles[other_id] = counterpart["title"] if counterpart else other_id
+    other, other_column = ("supplies", "supply_id") if kind == "demands" else ("demands", "demand_id")
+    # An enterprise or a platform sees what a broker put forward to it, not the pairs turned down.
+    decisions = [decision for decision in store.decisions_for(db, kind, record_id)
+                 if user["role"] in permissions.SEE_ALL
+                 or (decision["to_status"] in workflow.SHOWN_TO_PARTIES and not decision.get("undone_at"))]
+    counterparts = store.records_by_id(db, other, [decision[other_column] for decision in decisions])
+    for decision in decisions:
+        other_id = decision[other_column]
+        title = counterparts[other_id]["title"] if other_id in counterparts else other_id
         events.append({"at": decision["at"], "actor": decision["actor"], "action": decision["to_status"],
-                       "pair": titles[other_id], "reason": decision.get("reason"),
+                       "pair": title, "reason": decision.get("reason"),
                        "undone": bool(decision.get("undone_at"))})
     return sorted(events, key=lambda event: event["at"] or "", reverse=True)
 
@@ -284,30 +278,30 @@ def _form_page(kind: str, record_id: str | None):
         abort(403)
     errors: dict[str, str] = {}
     conflict = None
-    values = _form_values(before) if before else {"posted_at": dt.date.today().isoformat(), "status": "征集中",
-                                                   OWNER_FIELD[kind]: _own_org(user, kind) or ""}
+    values = _form_values(before) if before else {"posted_at": dt.date.today().isoformat(), "status": NEW_DEMAND_STATUS,
+                                                   permissions.OWNER_FIELD[kind]: _own_org(user, kind) or ""}
     status = 200
     if request.method == "POST":
         values = {field.key: request.form.get(field.key, "").strip() for field in FIELDS[kind] if field.key != "id"}
         if _own_org(user, kind):
-            values[OWNER_FIELD[kind]] = _own_org(user, kind)
+            values[permissions.OWNER_FIELD[kind]] = _own_org(user, kind)
         record, errors = _validate(kind, values, before)
         if not errors:
             try:
                 saved = _save(db, kind, record, before, user, request.form.get("version"))
             except store.Conflict as error:
                 if error.code != "stale_version":
-                    raise
+                    raise  # the app's error mapping answers it with the error page and its message
                 conflict = str(error)
                 status = 409
             else:
                 record_saved(kind, saved["id"])
-                flash(f"{NOUN[kind]}「{saved['title']}」已{'保存' if before else '发布'}，系统正在为它匹配。", "success")
+                flash(f"{KIND_NAMES[kind]}「{saved['title']}」已{'保存' if before else '发布'}，系统正在为它匹配。", "success")
                 return redirect(url_for(f"web.{'demand' if kind == 'demands' else 'supply'}_detail",
                                         record_id=saved["id"]))
         else:
             status = 422
-    return render_template("record_form.html", kind=kind, noun=NOUN[kind], before=before, values=values,
+    return render_template("record_form.html", kind=kind, noun=KIND_NAMES[kind], before=before, values=values,
                            errors=errors, conflict=conflict, fields={field.key: field for field in FIELDS[kind]},
                            options={"industry_cluster": INDUSTRY_CLUSTERS, "region": _merge(REGIONS, [values.get("region")] if values.get("region") else []),
                                     "maturity": MATURITY_LEVELS, "status": DEMAND_STATUSES,
@@ -319,7 +313,7 @@ def _form_page(kind: str, record_id: str | None):
 
 def _own_org(user: dict, kind: str) -> str | None:
     """An enterprise posts demands under its own name, a platform supplies under its own."""
-    return user.get("org") if user["role"] == OWNER_ROLE[kind] else None
+    return user.get("org") if permissions.OWNED_KIND.get(user["role"]) == kind else None
 
 
 def _form_values(record: dict) -> dict:
@@ -331,19 +325,14 @@ def _form_values(record: dict) -> dict:
 def _validate(kind: str, values: dict, before: dict | None) -> tuple[dict, dict[str, str]]:
     """The record the form describes and one Chinese message per field that is wrong.
 
-    The bounds (title length, amounts) are the fields' own, as for the API and the importers; a new
-    record has no id yet: the store numbers it when it saves it.
+    The rules are records.clean_posted_record's, as for the API; a new record has no id yet: the store
+    numbers it when it saves it.
     """
-    record, problems = clean_record(kind, {**values, "id": before["id"] if before else None}, new=before is None)
+    record, problems = clean_posted_record(kind, {**values, "id": before["id"] if before else None},
+                                           new=before is None)
     errors: dict[str, str] = {}
     for key, problem in problems:
         errors.setdefault(key, problem)
-    if record.get("description") and len(record["description"]) < 10:
-        errors.setdefault("description", "请用至少 10 个字说明具体情况，便于匹配")
-    if kind == "demands" and not record.get("enterprise"):
-        errors.setdefault("enterprise", "请填写企业名称")
-    if kind == "supplies" and not record.get("platform"):
-        errors.setdefault("platform", "请填写平台名称")
     if before:
         for key, value in before.items():
             if key not in record and key not in store.BOOKKEEPING:

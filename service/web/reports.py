@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from .. import auth, reports
 from ..report_workbook import write_workbook
 from ..resources import get_db
+from ..permissions import SEE_ALL
 from .blueprint import bp
 
 
@@ -26,7 +27,7 @@ def _month() -> str:
 
 
 @bp.get("/reports")
-@auth.roles_required("broker", "admin")
+@auth.roles_required(*SEE_ALL)
 def report():
     built = reports.monthly_report(get_db(), _month(), reports.gaps_if_available(current_app.extensions["live_index"]))
     return render_template("report.html", **reports.html_context(built))
@@ -43,7 +44,7 @@ def report_stylesheet():
 
 
 @bp.get("/reports/download")
-@auth.roles_required("broker", "admin")
+@auth.roles_required(*SEE_ALL)
 def report_download():
     month = _month()
     chosen = request.args.get("format", "xlsx")

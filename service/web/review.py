@@ -6,11 +6,12 @@ from urllib.parse import urlsplit
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 
 from .. import auth, beijing, permissions, store, workflow
+from ..errors import DomainError, Forbidden, NotFound
 from ..records import FIELDS, INDUSTRY_CLUSTERS
-from ..resources import get_db
+from ..resources import get_db, thresholds
+from ..permissions import SEE_ALL
 from . import presenting
 from .blueprint import bp
-from .access import thresholds
 from .lists import REGIONS, _merge, export_response, sort_order
 
 UNDO_DEPTH = 20
@@ -40,15 +41,16 @@ def _filter_options(db) -> dict:
 
 
 def _with_records(db, proposals: list[dict]) -> list[dict]:
-    """Each proposal with both full records, for the side-by-side view."""
-    return [{**proposal, "demand": store.get_record(db, "demands", proposal["demand_id"]),
-             "supply": store.get_record(db, "supplies", proposal["supply_id"])} for proposal in proposals]
+    """Each proposal with both full records, for the side-by-side view (one query per side)."""
+    records = workflow.pair_records(db, proposals)
+    return [{**proposal, "demand": records["demands"].get(proposal["demand_id"]),
+             "supply": records["supplies"].get(proposal["supply_id"])} for proposal in proposals]
 
 
 # --- the queue ---------------------------------------------------------------------------------
 
 @bp.get("/queue")
-@auth.roles_required("broker", "admin")
+@auth.roles_required(*SEE_ALL)
 def queue():
     """One zone of the queue a page: tabs with counts, filters, search, sort and a pager, all in the URL."""
     db = get_db()
@@ -82,7 +84,7 @@ def _queue_request() -> tuple[dict, str, str]:
 
 
 @bp.get("/queue/export.<fmt>")
-@auth.roles_required("broker", "admin")
+@auth.roles_required(*SEE_ALL)
 def queue_export(fmt):
     """The zone's pairs under the page's filters, search and order, every page, as XLSX or CSV."""
     db = get_db()
@@ -116,10 +118,12 @@ def _forget(proposal_id: int) -> None:
     session["decided"] = [pid for pid in session.get("decided", []) if pid != proposal_id]
 
 
-def _refused(error: workflow.WorkflowError) -> None:
-    if error.status == 404:
+def _refused(error: DomainError) -> None:
+    """A refused step on a page: an absent pair is a missing page, a forbidden one the 403 page; any
+    other refusal is flashed above the page the form returns to."""
+    if isinstance(error, NotFound):
         abort(404)
-    if error.status == 403:
+    if isinstance(error, Forbidden):
         abort(403, description=str(error))
     details = "；".join(error.fields.values()) if error.fields else ""
     flash(f"{error}{'：' + details if details else ''}", "error")
@@ -131,7 +135,7 @@ def decide(proposal_id):
     decision = request.form.get("decision", "")
     try:
         proposal = workflow.decide(get_db(), proposal_id, decision, auth.current_user(), request.form.get("reason"))
-    except workflow.WorkflowError as error:
+    except DomainError as error:
         _refused(error)
     else:
         _remember(proposal_id)
@@ -145,7 +149,7 @@ def decide(proposal_id):
 def undo(proposal_id):
     try:
         proposal = workflow.undo_last(get_db(), proposal_id, auth.current_user())
-    except workflow.WorkflowError as error:
+    except DomainError as error:
         _refused(error)
     else:
         _forget(proposal_id)
@@ -165,7 +169,7 @@ def bulk():
     try:
         outcome = workflow.bulk_decide(get_db(), proposal_ids, decision, auth.current_user(),
                                        request.form.get("reason"))
-    except workflow.WorkflowError as error:
+    except DomainError as error:
         _refused(error)
     else:
         message = f"已批量{workflow.STATUS_NAMES.get(decision, decision)} {len(outcome['decided'])} 对"
@@ -184,7 +188,7 @@ def confirm(proposal_id):
                                                 amount_wan=form.get("amount_wan"),
                                                 confirmed_at=form.get("confirmed_at") or None,
                                                 note=form.get("note"))
-    except workflow.WorkflowError as error:
+    except DomainError as error:
         _refused(error)
         return redirect(_back(url_for("web.queue")))
     _forget(proposal_id)
@@ -207,7 +211,7 @@ def agree(proposal_id):
     _visible_proposal(proposal_id)
     try:
         workflow.agree_introduction(get_db(), proposal_id, auth.current_user())
-    except workflow.WorkflowError as error:
+    except DomainError as error:
         _refused(error)
     else:
         flash("已同意引荐：对方现在可以看到您的联系方式。", "success")
@@ -220,7 +224,7 @@ def decline(proposal_id):
     _visible_proposal(proposal_id)
     try:
         workflow.decide(get_db(), proposal_id, "declined", auth.current_user(), request.form.get("reason"))
-    except workflow.WorkflowError as error:
+    except DomainError as error:
         _refused(error)
     else:
         flash("已婉拒这条推荐。", "info")
@@ -295,12 +299,11 @@ def _gap_listing() -> dict:
     cluster = request.args.get("cluster", "").strip()
     if cluster:
         found = [gap for gap in found if gap.get("industry_cluster") == cluster]
-    rows = []
-    for gap in found:
-        demand = store.get_record(db, "demands", gap["demand_id"])
-        best = store.get_record(db, "supplies", gap["best_supply_id"]) if gap.get("best_supply_id") else None
-        if demand:
-            rows.append({**gap, "demand": demand, "best": best})
+    demands = store.records_by_id(db, "demands", [gap["demand_id"] for gap in found])
+    supplies = store.records_by_id(db, "supplies",
+                                   [gap["best_supply_id"] for gap in found if gap.get("best_supply_id")])
+    rows = [{**gap, "demand": demands[gap["demand_id"]], "best": supplies.get(gap.get("best_supply_id"))}
+            for gap in found if gap["demand_id"] in demands]
     sort = request.args.get("sort", "").strip()
     if sort.lstrip("-") not in GAP_SORTS:
         sort = DEFAULT_GAP_SORT
@@ -316,14 +319,14 @@ def _gap_listing() -> dict:
 
 
 @bp.get("/gaps")
-@auth.roles_required("broker", "admin")
+@auth.roles_required(*SEE_ALL)
 def gaps():
     listing = _gap_listing()
     return render_template("gaps.html", clusters=INDUSTRY_CLUSTERS, **listing)
 
 
 @bp.get("/gaps/export.<fmt>")
-@auth.roles_required("broker", "admin")
+@auth.roles_required(*SEE_ALL)
 def gaps_export(fmt):
     """The gap list as the page filters and sorts it: each demand in full (brokers see every field)."""
     rows = []
@@ -347,7 +350,7 @@ AUDIT_PAGE_SIZE = 50
 
 
 @bp.get("/audit")
-@auth.roles_required("broker", "admin")
+@auth.roles_required(*SEE_ALL)
 def audit():
     db = get_db()
     chosen = {name: request.args.get(name, "").strip() for name in ("entity", "entity_id", "actor", "action",
@@ -383,7 +386,6 @@ AUDIT_FIELD_NAMES = {
     "created_at": "创建时间", "disabled_at": "停用时间", "created_by": "创建人", "pairs": "议程配对",
     "order": "议程顺序", "demand": "登记需求", "title": "标题", "outcome": "结果", "theme": "主题",
 }
-ROLE_NAMES = {"enterprise": "企业", "platform": "平台", "broker": "技术经纪人", "admin": "管理员"}
 
 
 def audit_changes(entity: str, before: dict | None, after: dict | None) -> list[tuple[str, object, object]]:
@@ -394,7 +396,7 @@ def audit_changes(entity: str, before: dict | None, after: dict | None) -> list[
     """
     before, after = before or {}, after or {}
     headers = {field.key: field.header for field in FIELDS.get(entity, ())}
-    names = {"status": workflow.STATUS_NAMES, "role": ROLE_NAMES} if entity in ("proposals", "users") else {}
+    names = {"status": workflow.STATUS_NAMES, "role": permissions.ROLE_NAMES} if entity in ("proposals", "users") else {}
 
     def shown(key: str, value):
         if key.endswith("_at") and isinstance(value, str) and "T" in value:

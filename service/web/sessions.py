@@ -8,12 +8,13 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 
 from .. import auth, store
 from .. import sessions as domain
+from ..errors import DomainError, NotFound
 from ..importers import write_records
 from ..records import FIELDS, INDUSTRY_CLUSTERS
-from ..resources import get_db
-from ..workflow import WorkflowError
+from ..resources import get_db, thresholds
+from ..permissions import SEE_ALL
 from .blueprint import COOPERATION_MODES, bp
-from .access import record_saved, thresholds
+from .access import record_saved
 from .lists import REGIONS, _merge, _validate
 from .review import _back, _refused
 
@@ -38,7 +39,7 @@ def _theme_options(db) -> dict:
 # --- sessions --------------------------------------------------------------------------------
 
 @bp.get("/sessions")
-@auth.roles_required("broker", "admin")
+@auth.roles_required(*SEE_ALL)
 def sessions():
     db = get_db()
     return render_template("sessions.html", sessions=store.list_sessions(db), options=_theme_options(db),
@@ -57,7 +58,7 @@ def session_plan():
     fields["theme_kind"], _, fields["theme"] = form.get("theme", "").partition(":")
     try:
         session = domain.plan_session(get_db(), _engine(), auth.current_user(), fields)
-    except WorkflowError as error:
+    except DomainError as error:
         _refused(error)
         return redirect(url_for("web.sessions"))
     flash(f"已策划「{session['title']}」，议程 {len(session['pairs'])} 对，可在下面调整。", "success")
@@ -67,12 +68,12 @@ def session_plan():
 def _session_or_404(session_id: int) -> dict:
     try:
         return domain.session_view(get_db(), session_id)
-    except WorkflowError:
+    except NotFound:
         abort(404)
 
 
 @bp.get("/sessions/<int:session_id>")
-@auth.roles_required("broker", "admin")
+@auth.roles_required(*SEE_ALL)
 def session_detail(session_id):
     session = _session_or_404(session_id)
     return render_template("sessions_detail.html", session=session, outcomes=domain.OUTCOMES,
@@ -84,7 +85,7 @@ def _session_step(session_id: int, step, message: str):
     """Run one agenda edit, flash what happened, and return to the agenda."""
     try:
         step()
-    except WorkflowError as error:
+    except DomainError as error:
         _refused(error)
     else:
         flash(message, "success")
@@ -135,7 +136,7 @@ def session_confirm(session_id, pair_id):
 
 
 @bp.get("/sessions/<int:session_id>/handout")
-@auth.roles_required("broker", "admin")
+@auth.roles_required(*SEE_ALL)
 def session_handout(session_id):
     """The print-ready handout (A4): each pair's two summaries, its score and the engine's reasons."""
     _session_or_404(session_id)
@@ -144,7 +145,7 @@ def session_handout(session_id):
 
 
 @bp.get("/sessions/<int:session_id>/handout.xlsx")
-@auth.roles_required("broker", "admin")
+@auth.roles_required(*SEE_ALL)
 def session_handout_xlsx(session_id):
     session = _session_or_404(session_id)
     rows = domain.handout_rows(get_db(), session_id)
@@ -182,7 +183,7 @@ def visit_record():
     fields = {name: request.form.get(name, "").strip() for name in VISIT_FIELDS}
     try:
         visit = domain.record_visit(get_db(), auth.current_user(), fields)
-    except WorkflowError as error:
+    except DomainError as error:
         _refused(error)
         return redirect(url_for("web.visits"))
     flash(f"已记录走访「{visit['enterprise']}」，可以在本页登记走访中发现的技术需求。", "success")
@@ -229,7 +230,7 @@ def visit_demand(visit_id):
         return _visit_page(visit, values, errors, 422)
     try:
         saved = domain.register_demand(get_db(), user, visit, record)
-    except WorkflowError as error:
+    except DomainError as error:
         _refused(error)
         return redirect(url_for("web.visit_detail", visit_id=visit_id))
     record_saved("demands", saved["id"])
