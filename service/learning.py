@@ -109,14 +109,20 @@ def learn(db, engine, eval_set: str | Path | None = None, dry_run: bool = False,
     groups = build_groups(engine, labels)
     usable_groups = [group for group in groups if (group.labels != 0).any()]
     reasons = []
-    if len(usable_groups) < MIN_DEMANDS:
-        outcome["verdict"] = f"不采用，继续使用未学习的排序：决定太少，至少需要 {MIN_DEMANDS} 条需求上的决定，现有 {len(usable_groups)} 条"
+    positive = sum(1 for group in usable_groups if (group.labels > 0).any())
+    if positive < MIN_DEMANDS:
+        outcome["verdict"] = (f"不采用，继续使用未学习的排序：决定太少，至少需要 {MIN_DEMANDS} 条需求上有推荐或确认合作，"
+                              f"现有 {positive} 条")
         return _finish(db, engine, outcome, None, labels, actor)
-    cv = cross_validate(usable_groups, folds, invert=invert)
+    try:
+        cv = cross_validate(usable_groups, folds, invert=invert)
+        model = train(usable_groups, invert=invert)
+    except ValueError as error:  # a fold without a single positive
+        outcome["verdict"] = f"不采用，继续使用未学习的排序：{error}"
+        return _finish(db, engine, outcome, None, labels, actor)
     outcome["figures"]["cross_validation"] = cv
     better, why = beats(cv["learned"], cv["untrained"])
     reasons.append(why)
-    model = train(usable_groups, invert=invert)
     outcome["weights"] = {name: round(float(weight), 4) for name, weight in zip(FEATURE_NAMES, model.weights)}
     outcome["model"] = model.to_dict()
     adopted = better
