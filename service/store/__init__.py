@@ -14,6 +14,7 @@ One module per aggregate; callers use the names below as `store.X`:
     users       accounts
     audit       the audit log
     facts       headline counts and the monthly report's raw facts
+    rankers     learning runs (service/learning.py)
     backup      online backup, check, restore
     base        transactions, timestamps, the refusals (service.errors) and the row helpers they all share
 """
@@ -26,6 +27,7 @@ from .proposals import (OPEN_PROPOSAL_STATUSES, PROPOSAL_ORDERS, add_cooperation
                         decided_pairs, decisions_for, delete_cooperation, get_cooperation, get_cooperation_by_id,
                         get_proposal, get_proposal_for_pair, last_decision, list_cooperations, list_proposals,
                         mark_decision_undone, save_proposals, update_proposal, upsert_cooperations)
+from .rankers import add_ranker, latest_ranker
 from .records import (EmbeddingCache, count_records, delete_record, distinct_values, export_records, get_record,
                       ids, list_records, next_record_id, records_by_id, save_record, upsert_records)
 from .schema import PROPOSAL_EXTRA_COLUMNS, ensure_schema, open_db

@@ -136,6 +136,8 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         pk="id", not_null={"enterprise", "partner"}, if_not_exists=True,
     )
     db["visits"].create_index(["visited_on"], if_not_exists=True)
+    db["rankers"].create({"id": int, "trained_at": str, "actor": str, "adopted": int, "verdict": str,
+                          "model": str, "extent": str, "figures": str}, pk="id", if_not_exists=True)
     for table, columns in LATER_COLUMNS.items():
         for column, column_type in columns.items():
             if column not in db[table].columns_dict:
