@@ -98,6 +98,7 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     db["audit_log"].create_index(["entity", "entity_id"], if_not_exists=True)
     _ensure_users_schema(db)  # after the audit log: an upgrade reads the ids it names
     db["embeddings"].create({"key": str, "vector": bytes}, pk="key", if_not_exists=True)
+    db["tokens"].create({"key": str, "fields": str}, pk="key", if_not_exists=True)
     _ensure_workflow_schema(db)
     _ensure_sessions_schema(db)
 
@@ -442,6 +443,31 @@ class EmbeddingCache:
             self.db["embeddings"].upsert_all(
                 ({"key": key, "vector": np.asarray(vector, dtype=dtype).tobytes()}
                  for key, vector in items.items()), pk="key")
+
+
+class TokenCache:
+    """Each record's BM25 tokens, keyed by tokenizer version and text hash, so a restart runs no jieba.
+
+        >>> cache = TokenCache(db)                                       # doctest: +SKIP
+        >>> cache.put_many({"v1:ab12": "碳纤维 预浸料\\n\\n制备"})          # doctest: +SKIP
+        >>> cache.get_many(["v1:ab12", "v1:cd34"])                       # doctest: +SKIP
+        {'v1:ab12': '碳纤维 预浸料\\n\\n制备'}
+    """
+
+    def __init__(self, db: sqlite_utils.Database):
+        self.db = db
+
+    def get_many(self, keys: list[str]) -> dict[str, str]:
+        found = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(self.db.execute(f"select key, fields from tokens where key in ({marks})", chunk).fetchall())
+        return found
+
+    def put_many(self, items: dict[str, str]) -> None:
+        with transaction(self.db):
+            self.db.conn.executemany("insert or replace into tokens (key, fields) values (?, ?)", items.items())
 
 
 # --- the service: accounts, records edited in the app, proposals, decisions --------------------
