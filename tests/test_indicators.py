@@ -13,7 +13,7 @@ from matching.evaluate import extraction_scores
 from matching.indicators import (Indicator, check_pair, convert, extract, indicator_reason, meets,
                                  satisfaction, targets)
 
-from .conftest import sample_files, write_jsonl
+from .record_files import sample_files, write_jsonl
 
 CASE_FILES = sorted((Path(__file__).parent / "data").glob("indicator_cases*.jsonl"))
 

@@ -22,7 +22,7 @@ from openpyxl import load_workbook
 from service import importers, reports, sessions, store
 from service.report_workbook import write_workbook
 
-from .conftest import sample_files
+from .record_files import sample_files
 
 DEMANDS = [
     {"id": "D1", "title": "需求一", "description": "甲", "industry_cluster": "新一代信息技术", "region": "环翠区",
