@@ -8,7 +8,7 @@
 
 One module per aggregate; callers use the names below as `store.X`:
     schema      every table, index and upgrade; open_db()
-    records     demands and supplies, their embedding cache
+    records     demands and supplies, their embedding and token caches
     proposals   proposals, decisions, cooperations
     sessions    themed matchmaking sessions and visits
     users       accounts
@@ -28,8 +28,8 @@ from .proposals import (OPEN_PROPOSAL_STATUSES, PROPOSAL_ORDERS, add_cooperation
                         get_proposal, get_proposal_for_pair, last_decision, list_cooperations, list_proposals,
                         mark_decision_undone, save_proposals, update_proposal, upsert_cooperations)
 from .rankers import add_ranker, latest_ranker
-from .records import (EmbeddingCache, count_records, delete_record, distinct_values, export_records, get_record,
-                      ids, list_records, next_record_id, records_by_id, save_record, upsert_records)
+from .records import (EmbeddingCache, TokenCache, count_records, delete_record, distinct_values, export_records,
+                      get_record, ids, list_records, next_record_id, records_by_id, save_record, upsert_records)
 from .schema import PROPOSAL_EXTRA_COLUMNS, ensure_schema, open_db
 from .sessions import (add_session, add_session_pair, add_visit, delete_session_pair, get_session,
                        get_session_pair, get_visit, link_cooperation_to_session, link_demand_to_visit,

@@ -106,6 +106,7 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     _ensure_users_schema(db)  # after the audit log: an upgrade reads the ids it names
     db["users"].create_index(["token_hash"], if_not_exists=True)
     db["embeddings"].create({"key": str, "vector": bytes}, pk="key", if_not_exists=True)
+    db["tokens"].create({"key": str, "fields": str}, pk="key", if_not_exists=True)
     # Decisions outlive the proposals they judged: no foreign key to proposals.
     db["decisions"].create(
         {"id": int, "proposal_id": int, "demand_id": str, "supply_id": str, "action": str,
