@@ -1,8 +1,9 @@
 """The cross-encoder reranker (matching/cross.py): train it, and measure it on the sample and match-dev.
 
     python bench/cross_encoder.py prepare [--work /tmp/cross-encoder]   # candidates + frozen lower states
-    python bench/cross_encoder.py train [--write matching/resources/cross_adapter.npz]   # variants, figures
-    python bench/cross_encoder.py onnx                                   # the shipped file on ONNX Runtime
+    python bench/cross_encoder.py train --variants cases --write /tmp/cross-encoder/cross.npz   # ~30 min on 2 busy cores
+    python bench/cross_encoder.py onnx [--adapter /tmp/cross-encoder/cross.npz]   # the written file on ONNX Runtime
+    python bench/cross_encoder.py cost [--adapter /tmp/cross-encoder/cross.npz]   # ms a pair, a new demand's top 10
 
 prepare: the three sets of bench/gap_signal.py (the sample, match-dev, the training cases pooled into
 one list) are loaded into scratch stores in --work (copy bench/gap_signal.py's stores there to embed
@@ -276,16 +277,20 @@ def run_training(work: Path, variants: list[tuple[str, CrossConfig, bool]], writ
     lists = {name: read_lists(work, name) for name in ("cases", "match-dev", "sample")}
     for label, config, with_sample in variants:
         states = LowerStates(model, base, config)
-        for name in lists:
+        for name in ("cases", "sample") if with_sample else ("cases",):
             states.load(work / f"{name}.states.npz")
         groups = training_groups(lists["cases"], "cases") + (training_groups(lists["sample"], "sample") if with_sample else [])
         started = time.time()
         network = train(groups, states, config, base)
         seconds = time.time() - started
         network.eval()
+        for name in ("match-dev", "sample"):
+            path = work / f"{name}.states.npz"
+            while not path.is_file() or time.time() - path.stat().st_mtime < 30:  # prepare may still be writing it
+                time.sleep(10)
+            states.load(work / f"{name}.states.npz")
         scored = {name: scored_lists(lists[name], lambda pairs: predict(network, states, pairs))
                   for name in ("match-dev", "sample")}
-        json.dumps(scored)
         (work / f"scored-{label}.json").write_text(json.dumps(scored), encoding="utf-8")
         report(f"{label}: {len(groups)} groups, {sum(len(g.supplies) for g in groups)} pairs, trained in {seconds:.0f} s"
                + (" (the sample is in training: its figures are in-sample)" if with_sample else ""),
@@ -297,6 +302,52 @@ def run_training(work: Path, variants: list[tuple[str, CrossConfig, bool]], writ
             print(f"wrote {write}")
 
 
+def run_onnx(work: Path, path: Path, precisions: list[str]) -> None:
+    """A written adapter as the service would run it (both adapters merged, ONNX Runtime, head in
+    numpy): the same tables as training's."""
+    from matching.cross import CrossEncoder
+
+    lists = {name: read_lists(work, name) for name in ("match-dev", "sample")}
+    for precision in precisions:
+        reranker = CrossEncoder(path, precision)
+
+        def logits_of(pairs):
+            probabilities = np.clip(reranker.pair_scores(pairs), 1e-7, 1 - 1e-7)
+            return np.log(probabilities / (1 - probabilities))
+
+        scored = {name: scored_lists(lists[name], logits_of) for name in lists}
+        (work / f"scored-onnx-{precision}.json").write_text(json.dumps(scored), encoding="utf-8")
+        report(f"{path.name} on ONNX Runtime, {reranker.model.precision} ({reranker.model.precision_note or 'float32'})",
+               lists["match-dev"], scored["match-dev"], lists["sample"], scored["sample"])
+
+
+def run_cost(work: Path, path: Path, precisions: list[str], repeats: int = 5) -> None:
+    """Load time, one pair, and a new demand's top DEPTH (match-dev's first demand), median of `repeats`."""
+    from matching.cross import CrossEncoder
+
+    lists = read_lists(work, "match-dev")
+    first = sorted(lists["demands"])[0]
+    pairs = [(lists["demands"][first], lists["supplies"][s]) for s, _ in lists["ranked"][first][:DEPTH]]
+    sample_pairs = sum(min(DEPTH, len(found)) for found in read_lists(work, "sample")["ranked"].values())
+    for precision in precisions:
+        started = time.time()
+        reranker = CrossEncoder(path, precision)
+        loaded = time.time() - started
+        reranker.pair_scores(pairs[:2])
+        one, top = [], []
+        for _ in range(repeats):
+            started = time.time()
+            reranker.pair_scores(pairs[:1])
+            one.append(time.time() - started)
+            started = time.time()
+            reranker.pair_scores(pairs)
+            top.append(time.time() - started)
+        print(f"asked {precision}, ran {reranker.model.precision} ({reranker.model.precision_note or 'float32'}), "
+              f"{reranker.model.threads} threads: load {loaded:.1f} s; one pair p50 {1000 * np.median(one):.0f} ms; "
+              f"a new demand's top {DEPTH} p50 {1000 * np.median(top):.0f} ms; the sample's gap list "
+              f"({sample_pairs} pairs) ~{sample_pairs * np.median(top) / DEPTH:.0f} s")
+
+
 VARIANTS = {
     "cases": ("cases only, top 2 layers, rank 16, 3 epochs", CrossConfig(), False),
     "cases+sample": ("cases + sample, top 2 layers, rank 16, 3 epochs", CrossConfig(), True),
@@ -305,14 +356,20 @@ VARIANTS = {
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=("prepare", "train"))
+    parser.add_argument("stage", choices=("prepare", "train", "onnx", "cost"))
     parser.add_argument("--work", type=Path, default=Path("/tmp/cross-encoder"))
     parser.add_argument("--variants", nargs="+", default=["cases", "cases+sample"], choices=sorted(VARIANTS))
     parser.add_argument("--write", type=Path, help="save the first variant's adapter here")
+    parser.add_argument("--adapter", type=Path, help="a written cross adapter (default: --work/cross.npz)")
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "int8"])
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     if args.stage == "prepare":
         prepare(args.work)
+    elif args.stage == "onnx":
+        run_onnx(args.work, args.adapter or args.work / "cross.npz", args.precisions)
+    elif args.stage == "cost":
+        run_cost(args.work, args.adapter or args.work / "cross.npz", args.precisions)
     else:
         run_training(args.work, [VARIANTS[name] for name in args.variants], args.write)
 

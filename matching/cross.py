@@ -1,8 +1,6 @@
-"""Cross-encoder reranking: the bundled e5 reading a demand and a supply together.
+"""A cross-encoder: the bundled e5 reading a demand and a supply together, scoring "does it solve it".
 
-    candidates (the hybrid's top RERANK_DEPTH) → cross scores → blended score, re-ordered
-
-    >>> reranker = CrossEncoder()                                           # doctest: +SKIP
+    >>> reranker = CrossEncoder("/tmp/cross-encoder/cross.npz")            # doctest: +SKIP
     >>> reranker.scores(demand, [supply, near_miss])                        # doctest: +SKIP
     array([0.91, 0.07], dtype=float32)
 
@@ -13,23 +11,24 @@ mean-pooled last layer gives the probability that the supply solves the demand.
 
 The model is the bundled multilingual-e5-small with the bundled domain adapter (resources/adapter.npz)
 plus a second low-rank adapter on its top layers and the head, trained by matching/cross_train.py
-and shipped as resources/cross_adapter.npz. Both adapters are merged into the float32 weights of an
-E5Onnx model (int8 where the CPU has VNNI, as for the embedder), so no torch is needed here.
+(bench/cross_encoder.py train --write). Both adapters are merged into the float32 weights of an
+E5Onnx model (int8 where asked and where it agrees with float32), so no torch is needed here.
+
+Not part of the engine: trained as far as two shared CPU cores allowed (the top two layers), it
+ranked no better than the hybrid on match-dev's held-out folds and told gaps apart no better than
+chance (BENCHMARKS.md, "Cross-encoder reranker"), so no adapter ships and nothing calls it.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from .e5_onnx import BUNDLED_ADAPTER, Adapter, E5Onnx
-from .ranker import Proposal, record_text
+from .ranker import record_text
 
-CROSS_ADAPTER = Path(__file__).resolve().parent / "resources" / "cross_adapter.npz"
-RERANK_DEPTH = 10  # candidates of the hybrid read by the cross-encoder
 
 
 def pair_ids(model: E5Onnx, demand: str, supply: str, demand_tokens: int, supply_tokens: int) -> list[int]:
@@ -92,7 +91,7 @@ class CrossEncoder:
     names the weights, both adapters and the precision: cached scores are keyed by it.
     """
 
-    def __init__(self, path: str | Path = CROSS_ADAPTER, precision: str = "fp32", threads: int | None = None,
+    def __init__(self, path: str | Path, precision: str = "fp32", threads: int | None = None,
                  base_path: str | Path | None = BUNDLED_ADAPTER) -> None:
         self.cross = CrossAdapter.load(path)
         base = Adapter.load(base_path) if base_path else None
@@ -103,38 +102,17 @@ class CrossEncoder:
         self.supply_tokens = int(self.cross.meta["supply_tokens"])
         self.model_id = f"cross-e5-small+{self.cross.checksum}" + ("/int8" if self.model.precision == "int8" else "")
 
-    def logits(self, demand: dict, supplies: list[dict]) -> np.ndarray:
-        demand_text = record_text(demand)
-        ids = [pair_ids(self.model, demand_text, record_text(supply), self.demand_tokens, self.supply_tokens)
-               for supply in supplies]
+    def pair_scores(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        """The probability that the supply solves the demand, for (demand text, supply text) pairs
+        (record_text of each)."""
+        ids = [pair_ids(self.model, demand, supply, self.demand_tokens, self.supply_tokens) for demand, supply in pairs]
         if not ids:
             return np.empty(0, np.float32)
-        return self.model.mean_hidden(ids) @ self.cross.head + self.cross.bias
+        logits = self.model.mean_hidden(ids) @ self.cross.head + self.cross.bias
+        return 1.0 / (1.0 + np.exp(-logits))
 
     def scores(self, demand: dict, supplies: list[dict]) -> np.ndarray:
         """The probability that each supply solves the demand."""
-        return 1.0 / (1.0 + np.exp(-self.logits(demand, supplies)))
+        demand_text = record_text(demand)
+        return self.pair_scores([(demand_text, record_text(supply)) for supply in supplies])
 
-
-@lru_cache(maxsize=4)
-def load_cross_encoder(precision: str = "fp32", path: str | Path = CROSS_ADAPTER) -> CrossEncoder:
-    """One cross-encoder per process and precision (its sessions are read-only and thread-safe)."""
-    return CrossEncoder(path, precision)
-
-
-def rerank(proposals: list[Proposal], cross_scores: list[float], weight: float, k: int) -> list[Proposal]:
-    """The rerank stage: each proposal's score becomes (1 − weight) · fused + weight · cross, best
-    first, cut to k and numbered again; the fused and cross scores stay in the reasons.
-
-        >>> found = [Proposal("D", "S1", 1, 0.8, 0.8, 0.5), Proposal("D", "S2", 2, 0.7, 0.7, 0.5)]
-        >>> [(p.candidate_id, p.rank, p.score) for p in rerank(found, [0.1, 0.9], 0.5, 2)]
-        [('S2', 1, 0.8), ('S1', 2, 0.45)]
-    """
-    for proposal, cross in zip(proposals, cross_scores):
-        proposal.reasons["fused"] = proposal.score
-        proposal.reasons["cross"] = round(float(cross), 4)
-        proposal.score = round((1 - weight) * proposal.score + weight * float(cross), 4)
-    ordered = sorted(proposals, key=lambda proposal: (-proposal.score, proposal.candidate_id))[:k]
-    for rank, proposal in enumerate(ordered, start=1):
-        proposal.rank = rank
-    return ordered

@@ -24,8 +24,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import os
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -100,7 +102,11 @@ class LowerStates:
         return torch.from_numpy(states), torch.from_numpy(mask)
 
     def save(self, path) -> None:
-        np.savez(path, keys=np.array(list(self.states)), **{f"s{n}": v for n, v in enumerate(self.states.values())})
+        """Written to a temporary name, then renamed: a reader never sees half a file."""
+        partial = Path(f"{path}.partial")
+        with open(partial, "wb") as file:
+            np.savez(file, keys=np.array(list(self.states)), **{f"s{n}": v for n, v in enumerate(self.states.values())})
+        os.replace(partial, path)
 
     def load(self, path) -> None:
         with np.load(path) as saved:
