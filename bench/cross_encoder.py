@@ -46,7 +46,7 @@ DEPTH = 10
 EXTRA = 4
 OTHER_CASE_MAX_COSINE = 0.9
 SAMPLE_SLACK = 0.01
-WEIGHTS = tuple(np.round(np.arange(0.0, 1.01, 0.1), 1))
+WEIGHTS = tuple(float(w) for w in np.round(np.arange(0.0, 1.01, 0.1), 1))
 KS = (1, 5, 10)
 
 
