@@ -1,8 +1,9 @@
 """Training the cross-encoder of matching/cross.py: demand–supply pairs read together.
 
     >>> states = LowerStates(model, base, CrossConfig())                    # doctest: +SKIP
-    >>> cross = train(groups, states, CrossConfig())                        # doctest: +SKIP
-    >>> cross.save("matching/resources/cross_adapter.npz")                  # doctest: +SKIP
+    >>> states.ensure([(group.demand, supply) for group in groups for supply in group.supplies])  # doctest: +SKIP
+    >>> network = train(groups, states, CrossConfig(), base)                # doctest: +SKIP
+    >>> network.cross_adapter(CrossConfig(), base).save("/tmp/cross.npz")   # doctest: +SKIP
 
 A group is one demand with candidate supplies labelled 1 (solves it) or 0 (a near-miss, a supply the
 engine ranks high for it that solves another demand). The network is adapt.E5Torch built on the
