@@ -67,13 +67,21 @@ class LoraLinear(nn.Module):
 class E5Torch(nn.Module):
     """The encoder of e5_onnx.build_graph in torch, with adapters: embeddings → pooled unit vectors."""
 
-    def __init__(self, model: E5Onnx, rank: int, alpha: float):
+    def __init__(self, model: E5Onnx, rank: int, alpha: float, base: Adapter | None = None):
+        """`base`: an adapter already trained, merged into the frozen weights (the cross-encoder of
+        matching/cross_train.py starts from the bundled domain adapter)."""
         super().__init__()
         config, tensors = model.config, model._tensors
         self.config = config
 
+        def value(name):
+            return base.vector(name, tensors[name]) if base else np.array(tensors[name], np.float32)
+
+        def weight(name):
+            return base.matrix(name, dequantize(tensors[name + ".w"])) if base else dequantize(tensors[name + ".w"])
+
         def vector(name):
-            return nn.Parameter(torch.from_numpy(np.array(tensors[name], np.float32)))
+            return nn.Parameter(torch.from_numpy(np.array(value(name), np.float32)))
 
         self.emb_ln = nn.LayerNorm(config.hidden, eps=config.eps)
         self.emb_ln.weight, self.emb_ln.bias = vector("emb.ln.w"), vector("emb.ln.b")
@@ -82,8 +90,7 @@ class E5Torch(nn.Module):
             p = f"l{number}."
             layer = nn.Module()
             for name in ("q", "k", "v", "ao", "fi", "fo"):
-                setattr(layer, name, LoraLinear(dequantize(tensors[p + name + ".w"]),
-                                                np.array(tensors[p + name + ".b"], np.float32), rank, alpha))
+                setattr(layer, name, LoraLinear(weight(p + name), value(p + name + ".b"), rank, alpha))
             for name in ("aln", "oln"):
                 norm = nn.LayerNorm(config.hidden, eps=config.eps)
                 norm.weight, norm.bias = vector(p + name + ".w"), vector(p + name + ".b")
@@ -91,22 +98,26 @@ class E5Torch(nn.Module):
             self.layers.append(layer)
 
     def forward(self, embeddings: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        batch, length, hidden = embeddings.shape
+        x = self.run_layers(self.emb_ln(embeddings), mask, self.layers)
+        weights = mask[..., None].to(x.dtype)
+        pooled = (x * weights).sum(1) / weights.sum(1)
+        return functional.normalize(pooled.float(), dim=-1)
+
+    def run_layers(self, x: torch.Tensor, mask: torch.Tensor, layers) -> torch.Tensor:
+        """Hidden states [B, L, H] after `layers` (consecutive ones of self.layers) from states `x`."""
+        batch, length, hidden = x.shape
         heads = self.config.heads
         # Padding is masked out as a large negative score. Attention is written out: torch's CPU
         # flash-attention backward took half of each step on these short sequences.
         padding = (1.0 - mask[:, None, None, :]) * -1e4
-        x = self.emb_ln(embeddings)
-        for layer in self.layers:
+        for layer in layers:
             def split(t):
                 return t.view(batch, length, heads, hidden // heads).transpose(1, 2)
             scores = split(layer.q(x)) @ split(layer.k(x)).transpose(-1, -2) / math.sqrt(hidden // heads)
             context = torch.softmax(scores + padding, dim=-1) @ split(layer.v(x))
             x = layer.aln(x + layer.ao(context.transpose(1, 2).reshape(batch, length, hidden)))
             x = layer.oln(x + layer.fo(functional.gelu(layer.fi(x))))
-        weights = mask[..., None].to(x.dtype)
-        pooled = (x * weights).sum(1) / weights.sum(1)
-        return functional.normalize(pooled.float(), dim=-1)
+        return x
 
     def adapter(self, rank: int, alpha: float) -> Adapter:
         """What training changed, as a numpy Adapter: B·A per linear layer, shifts of the vectors."""
@@ -132,7 +143,10 @@ class Batcher:
         self.model, self.max_tokens = model, max_tokens
 
     def __call__(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        ids = [self.model.token_ids(text, is_query=True)[:self.max_tokens] for text in texts]
+        return self.pad([self.model.token_ids(text, is_query=True)[:self.max_tokens] for text in texts])
+
+    def pad(self, ids: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token id lists → input embeddings [B, L, H] padded with zeros, and the mask [B, L]."""
         length = max(len(row) for row in ids)
         embeddings = np.zeros((len(ids), length, self.model.dim), np.float32)
         mask = np.zeros((len(ids), length), np.float32)

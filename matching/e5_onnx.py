@@ -565,6 +565,17 @@ class E5Onnx:
         self._each_row(len(segment_lists), embed_row)
         return results
 
+    def mean_hidden(self, id_lists: list[list[int]]) -> np.ndarray:
+        """The last hidden states averaged over each token list's tokens, not normalised: what a head
+        on the encoder reads (matching/cross.py gives it a demand and a supply as one list)."""
+        pooled = np.empty((len(id_lists), self.dim), np.float32)
+
+        def pool_row(session, row: int) -> None:
+            pooled[row] = self._hidden(session, id_lists[row]).mean(axis=0)
+
+        self._each_row(len(id_lists), pool_row)
+        return pooled
+
     def _each_row(self, count: int, embed_row) -> None:
         """Run embed_row(session, row) for every row: on the interactive session one by one, or
         `threads` rows side by side on the one-thread bulk session."""
