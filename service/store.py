@@ -100,6 +100,7 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     db["embeddings"].create({"key": str, "vector": bytes}, pk="key", if_not_exists=True)
     _ensure_workflow_schema(db)
     _ensure_sessions_schema(db)
+    _ensure_serving_schema(db)
 
 
 @contextmanager
@@ -219,6 +220,8 @@ def upsert_records(db: sqlite_utils.Database, kind: str, records: list[dict], ac
             db["audit_log"].insert_all(entries[start:start + IMPORT_BATCH])
             if progress:
                 progress(len(rows[start:start + IMPORT_BATCH]))
+        if records:
+            record_change(db, kind, None)  # a bulk write: the other processes reload the whole side
     return len(records)
 
 
@@ -602,6 +605,7 @@ def save_record(db: sqlite_utils.Database, kind: str, record: dict, actor: str,
         after = get_record(db, kind, record["id"])
         audit(db, actor, "create" if before is None else "update", kind, record["id"], _public(before),
               _public(after))
+        record_change(db, kind, record["id"])
     return after
 
 
@@ -623,6 +627,7 @@ def delete_record(db: sqlite_utils.Database, kind: str, record_id: str, actor: s
         db.execute(f"delete from proposals where {column} = ?", [record_id])
         db.execute(f"delete from [{kind}] where id = ?", [record_id])
         audit(db, actor, "delete", kind, record_id, _public(before), None)
+        record_change(db, kind, record_id)
 
 
 def _agendas_holding(db: sqlite_utils.Database, column: str, record_id: str, shown: int = 3) -> str | None:
@@ -1111,3 +1116,61 @@ def report_facts(db: sqlite_utils.Database) -> dict[str, list[dict]]:
             "d.posted_at as demand_posted_at, s.platform "
             "from cooperations c join demands d on d.id = c.demand_id join supplies s on s.id = c.supply_id")),
     }
+
+
+# --- serving with several processes: the change sequence and login failures ------------------------
+
+CHANGES_KEPT = 100_000  # change rows kept; a follower further behind than this reloads everything
+
+
+def _ensure_serving_schema(db: sqlite_utils.Database) -> None:
+    """The change sequence every server process follows, and failed logins counted across processes."""
+    db.execute("""create table if not exists changes (
+        seq integer primary key autoincrement, kind text not null, record_id text,
+        origin integer not null, at text not null)""")
+    db["login_failures"].create({"key": str, "at": float}, not_null={"key", "at"}, if_not_exists=True)
+    db["login_failures"].create_index(["key", "at"], if_not_exists=True)
+    db["login_failures"].create_index(["at"], if_not_exists=True)
+
+
+def record_change(db: sqlite_utils.Database, kind: str, record_id: str | None) -> int:
+    """Note that a demand or supply was written (record_id None: many of them, as an import does), inside
+    the writer's transaction so the change is seen exactly when the write is; origin is this process."""
+    seq = db.execute("insert into changes (kind, record_id, origin, at) values (?, ?, ?, ?)",
+                     [kind, record_id, os.getpid(), now()]).lastrowid
+    if seq % 1000 == 0:
+        db.execute("delete from changes where seq <= ?", [seq - CHANGES_KEPT])
+    return seq
+
+
+def last_change(db: sqlite_utils.Database) -> int:
+    """The newest change's sequence number (0 before any)."""
+    return db.execute("select coalesce(max(seq), 0) from changes").fetchone()[0]
+
+
+def changes_since(db: sqlite_utils.Database, seq: int) -> list[dict]:
+    """The changes after `seq`, oldest first; a first row further on than seq + 1 means some were pruned."""
+    return list(db.query("select seq, kind, record_id, origin from changes where seq > ? order by seq", [seq]))
+
+
+def data_version(db: sqlite_utils.Database) -> int:
+    """SQLite's counter of commits by other connections: unchanged means nothing to read (a cheap poll)."""
+    return db.execute("PRAGMA data_version").fetchone()[0]
+
+
+def add_login_failure(db: sqlite_utils.Database, keys: tuple[str, ...], at: float, window: float) -> None:
+    """Count one failed login against each key, and drop every failure older than the window."""
+    with transaction(db):
+        db.execute("delete from login_failures where at <= ?", [at - window])
+        db.conn.executemany("insert into login_failures (key, at) values (?, ?)", [(key, at) for key in keys])
+
+
+def recent_login_failures(db: sqlite_utils.Database, key: str, since: float, limit: int) -> list[float]:
+    """The times of the key's last `limit` failures after `since`, newest first."""
+    return [row[0] for row in db.execute("select at from login_failures where key = ? and at > ? "
+                                         "order by at desc limit ?", [key, since, limit])]
+
+
+def clear_login_failures(db: sqlite_utils.Database, keys: tuple[str, ...]) -> None:
+    with transaction(db):
+        db.conn.executemany("delete from login_failures where key = ?", [(key,) for key in keys])
