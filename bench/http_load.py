@@ -11,6 +11,12 @@ connections:
     python bench/http_load.py --duration 5 --connections 16 --scenario proposals --workdir /tmp/load
 
 wrk shares the machine's cores with the server, so it runs with few threads (--wrk-threads, default 1).
+
+--setups compares server set-ups in one run, each WORKERSxTHREADS (`matchmaker serve --workers W
+--threads T`), one after the other on the same instance, and prints the throughput of the best
+several-worker set-up over the best one-process one at the target's scenario:
+
+    python bench/http_load.py --scenario proposals --connections 16 --setups 1x1,1x8,2x1,2x2,2x4
 Exit status 0 when the issue's target holds: proposals at 16 connections ≥ 300 requests/s, p99 ≤ 100 ms,
 no errors.
 """
@@ -124,13 +130,42 @@ def machine() -> str:
 
 
 def print_table(rows: list[dict]) -> None:
-    print("| scenario | connections | requests/s | p50 ms | p99 ms | max ms | requests | non-2xx | socket errors "
+    print("| set-up | scenario | connections | requests/s | p50 ms | p99 ms | max ms | requests | non-2xx | socket errors "
           "| server CPU ms/request |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['scenario']} | {row['connections']} | {row['requests_per_second']:.0f} | {row['p50_ms']:.1f} "
+        print(f"| {row['setup']} | {row['scenario']} | {row['connections']} | {row['requests_per_second']:.0f} | {row['p50_ms']:.1f} "
               f"| {row['p99_ms']:.1f} | {row['max_ms']:.0f} | {row['requests']} | {row['non_2xx']} "
               f"| {row['socket_errors']} | {row['cpu_ms']:.2f} |")
+
+
+def worker_ratio(rows: list[dict]) -> tuple[dict, dict] | None:
+    """(best several-worker row, best one-process row) at the target's scenario, when both ran."""
+    at_target = [row for row in rows
+                 if row["scenario"] == TARGET["scenario"] and row["connections"] == TARGET["connections"]]
+    several = [row for row in at_target if row["workers"] > 1]
+    single = [row for row in at_target if row["workers"] == 1]
+    if not several or not single:
+        return None
+    best = lambda found: max(found, key=lambda row: row["requests_per_second"])  # noqa: E731
+    return best(several), best(single)
+
+
+def parse_setups(text: str) -> list[tuple[int, int]]:
+    """"1x8,2x4" → [(1, 8), (2, 4)]: (workers, threads per worker)."""
+    return [tuple(int(number) for number in setup.lower().split("x", 1)) for setup in text.split(",")]
+
+
+def cpu_seconds(server: ServerProcess) -> float:
+    """CPU time of the server and its worker processes so far."""
+    total = server.cpu_seconds()
+    for pid in server.worker_pids():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def target_met(rows: list[dict]) -> bool | None:
@@ -142,6 +177,36 @@ def target_met(rows: list[dict]) -> bool | None:
     return None
 
 
+def measure(db_path, folder: Path, workers: int, threads: int, scenarios, connections, demand_ids, clusters,
+            tokens, args) -> list[dict]:
+    """Start `matchmaker serve --workers W --threads T`, warm it up, run wrk for each scenario and
+    number of connections; the rows it measured."""
+    setup = f"{workers}x{threads}"
+    server = ServerProcess(db_path, threads=threads, workers=workers).start(timeout=300)
+    rows = []
+    try:
+        wait_until_warm(server, tokens["broker"], demand_ids[0])
+        log = folder / "wrk.log"
+        for scenario in scenarios:
+            script = write_script(folder, scenario, scenario_paths(scenario, demand_ids, clusters), tokens["broker"])
+            # Every worker loads its engine and ranks each rotated demand once before the measured runs.
+            run_wrk(server.base, script, max(connections), args.wrk_threads, 3, log)
+            for count in connections:
+                cpu_before = cpu_seconds(server)
+                row = {"setup": setup, "workers": workers, "scenario": scenario, "connections": count,
+                       **run_wrk(server.base, script, count, args.wrk_threads, args.duration, log)}
+                # The server's own CPU time per request: steadier than requests/s on a shared machine.
+                row["cpu_ms"] = 1000 * (cpu_seconds(server) - cpu_before) / max(1, row["requests"])
+                rows.append(row)
+                # Requests wrk left in flight are still queued in the server: let them finish first.
+                server.call("GET", "/api/v1/demands?per_page=1", tokens["broker"], timeout=600)
+                print(f"  {setup} {scenario} × {count}: {row['requests_per_second']:.0f} requests/s, "
+                      f"p99 {row['p99_ms']:.1f} ms", file=sys.stderr, flush=True)
+    finally:
+        server.stop()
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10, help=f"seconds per wrk run (default 10, max {MAX_DURATION:g})")
@@ -149,6 +214,7 @@ def main() -> int:
     parser.add_argument("--scenario", choices=("proposals", "list", "both"), default="both")
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1: wrk shares the cores)")
     parser.add_argument("--server-threads", type=int, default=8, help="waitress threads (matchmaker serve --threads)")
+    parser.add_argument("--setups", help="WORKERSxTHREADS,… to compare in this run (default: 1x--server-threads)")
     parser.add_argument("--workdir", help="instance folder, reused when it holds one (default: a fresh temporary one)")
     args = parser.parse_args()
     if not 0 < args.duration <= MAX_DURATION:
@@ -162,31 +228,21 @@ def main() -> int:
     db_path, tokens = build_instance(folder)
     demand_ids, clusters = open_demands_and_clusters(db_path)
     print(f"instance ready in {time.monotonic() - started:.0f} s: {folder}", flush=True)
-    server = ServerProcess(db_path, threads=args.server_threads).start()
+    setups = parse_setups(args.setups) if args.setups else [(1, args.server_threads)]
     rows = []
-    try:
-        wait_until_warm(server, tokens["broker"], demand_ids[0])
-        log = folder / "wrk.log"
-        for scenario in scenarios:
-            script = write_script(folder, scenario, scenario_paths(scenario, demand_ids, clusters), tokens["broker"])
-            for count in connections:
-                cpu_before = server.cpu_seconds()
-                row = {"scenario": scenario, "connections": count,
-                       **run_wrk(server.base, script, count, args.wrk_threads, args.duration, log)}
-                # The server's own CPU time per request: steadier than requests/s on a shared machine.
-                row["cpu_ms"] = 1000 * (server.cpu_seconds() - cpu_before) / max(1, row["requests"])
-                rows.append(row)
-                # Requests wrk left in flight are still queued in the server: let them finish first.
-                server.call("GET", "/api/v1/demands?per_page=1", tokens["broker"], timeout=600)
-                print(f"  {scenario} × {count}: {row['requests_per_second']:.0f} requests/s, "
-                      f"p99 {row['p99_ms']:.1f} ms", file=sys.stderr, flush=True)
-    finally:
-        server.stop()
+    for workers, threads in setups:
+        rows += measure(db_path, folder, workers, threads, scenarios, connections, demand_ids, clusters, tokens, args)
     print(f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {machine()}; "
-          f"wrk -t{args.wrk_threads} --latency, {args.duration:g} s per run; matchmaker serve --threads "
-          f"{args.server_threads}; broker token; proposals rotate over {len(demand_ids)} open demands, "
+          f"wrk -t{args.wrk_threads} --latency, {args.duration:g} s per run; set-ups (workers x threads) "
+          f"{', '.join(f'{w}x{t}' for w, t in setups)}; broker token; proposals rotate over {len(demand_ids)} open demands, "
           f"list over {len(clusters)} clusters\n")
     print_table(rows)
+    compared = worker_ratio(rows)
+    if compared:
+        several, single = compared
+        print(f"\nproposals × {TARGET['connections']}: {several['setup']} gives "
+              f"{several['requests_per_second'] / single['requests_per_second']:.2f}× the throughput of "
+              f"{single['setup']} (p99 {several['p99_ms']:.1f} ms, errors {several['non_2xx'] + several['socket_errors']})")
     met = target_met(rows)
     if met is not None:
         print(f"\ntarget (proposals × 16: ≥ {TARGET['requests_per_second']} requests/s, p99 ≤ {TARGET['p99_ms']} ms, "
