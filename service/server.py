@@ -45,6 +45,7 @@ def serve(make_app, host: str, port: int, threads: int = 8, workers: int = 1) ->
         "accesslog": None,
         "errorlog": "-",
         "worker_exit": stop_worker,
+        "control_socket_disable": True,  # gunicorn ≥ 25's one path under ~ would be shared by every instance
     }).run()
 
 
@@ -65,7 +66,8 @@ class Server(BaseApplication):
 
     def load_config(self):
         for key, value in self.options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # a setting an older gunicorn lacks is left out
+                self.cfg.set(key, value)
 
     def load(self):
         app = self.make_app()

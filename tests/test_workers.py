@@ -32,6 +32,7 @@ def server(instance):
     assert len(server.worker_pids()) == 2, server.log()
     yield server
     server.stop()
+    assert server.process.returncode == 0, server.log()  # Ctrl+C: the master stops its workers cleanly
 
 
 @contextmanager
