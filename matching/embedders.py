@@ -54,7 +54,7 @@ class Embedder(Protocol):
 
 
 class EmbeddingCache(Protocol):
-    """Key-value store for vectors; the persistent one lives in service/store.py.
+    """Key-value store for vectors; the persistent one lives in service/store/records.py (EmbeddingCache).
 
     Values are flat arrays of `dtype` (float32 for record vectors, float16 for the segment
     matrices kept only to quote sentences); the caller reshapes and asks with the dtype it stored.

@@ -12,8 +12,6 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
-import pytest
-
 from service import auth, store, workflow
 from service.worker import LiveIndex
 
@@ -22,6 +20,7 @@ from .site_records import COOPERATIONS, DEMANDS, SUPPLIES
 ENTERPRISE_ORG = "威海锟岳机械制造有限公司"          # owns D2021-001
 PLATFORM_ORG = "打印成像与办公设备技术研究中心"       # owns S2021-001
 PASSWORD = "test-password-1"
+ROLES = ("enterprise", "platform", "broker", "admin")
 USERS = {
     "enterprise": ("kunyue", "enterprise", ENTERPRISE_ORG),
     "platform": ("dayin", "platform", PLATFORM_ORG),
@@ -86,30 +85,9 @@ def copy_instance(seed_folder: Path, target_folder: Path) -> None:
         shutil.copytree(seed_folder / "instance", target_folder, dirs_exist_ok=True)
 
 
-# --- fixtures and helpers shared by the page tests ------------------------------------------------
+# --- helpers shared by the page tests --------------------------------------------------------------
 
 CSRF = "test-csrf-token"
-
-
-@pytest.fixture
-def app(tmp_path):
-    from service.resources import shutdown
-
-    app = make_site(tmp_path / "site")
-    yield app
-    shutdown(app)
-
-
-@pytest.fixture
-def db(app):
-    database = store.open_db(app.config["DATABASE"])
-    yield database
-    database.close()
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 def log_in(client, db, role: str | None) -> None:
@@ -125,4 +103,40 @@ def log_in(client, db, role: str | None) -> None:
 
 def text(response) -> str:
     return response.get_data(as_text=True)
+
+
+
+def post(client, url: str, data: dict | None = None, **kwargs):
+    """A form post with the session's CSRF token (log_in sets it)."""
+    return client.post(url, data={"csrf_token": CSRF, **(data or {})}, **kwargs)
+
+
+# --- a crowded review queue, for the queue's page and browser tests --------------------------------
+
+STRONG, REVIEW = 30, 18   # how the crowded queue splits the seed's 6 × 8 pairs
+
+
+def crowd_the_queue(db) -> None:
+    """Every demand × supply pair of the seed proposed: 30 strong (≥ 0.80), 18 for review (0.65–0.80)."""
+    demands = sorted(record["id"] for record in store.list_records(db, "demands"))
+    supplies = sorted(record["id"] for record in store.list_records(db, "supplies"))
+    pairs = [(demand, supply) for demand in demands for supply in supplies]
+    proposals = []
+    for number, (demand, supply) in enumerate(pairs):
+        score = 0.99 - number * 0.005 if number < STRONG else 0.79 - (number - STRONG) * 0.005
+        proposals.append({"demand_id": demand, "supply_id": supply, "score": round(score, 4), "dense": score,
+                          "lexical": 0.5, "rank": 1,
+                          "reasons": {"shared_terms": [], "dense": score, "lexical": 0.5, "same_cluster": True,
+                                      "same_mode": False}})
+    store.save_proposals(db, proposals)
+
+
+# --- demand rows to upload, for the imports page and browser tests -------------------------------------------
+
+GOOD_ROWS = [
+    ["D2026-901", "海参育苗池水温自动调控", "育苗车间冬季水温波动大，幼参成活率低，希望有低成本的自动控温与报警方案。",
+     "威海海旭水产有限公司", "海洋生物与健康食品"],
+    ["D2026-902", "碳纤维鱼竿节间开裂", "高模量碳纤维鱼竿在节间接口处易开裂，希望改进铺层和接口补强工艺。",
+     "威海光威渔具有限公司", "碳纤维等复合材料"],
+]
 

@@ -14,8 +14,9 @@ import pytest
 from service import auth, store
 from service.cli import cli
 
-from .service_fixtures import *  # noqa: F401,F403
 from .service_records import PASSWORD
+
+pytestmark = pytest.mark.instance("api")
 
 NEW_PASSWORD = "new password 2022"
 

@@ -8,8 +8,9 @@ import pytest
 from service import store
 
 from .browser_support import LAPTOP, PHONE, browsing, screenshot, sign_in
-from .site_support import ENTERPRISE_ORG, PASSWORD, USERS, make_site
-from .test_pages import ROLES, app, client, db, log_in, post, text  # noqa: F401  (fixtures reused)
+from .site_support import ENTERPRISE_ORG, PASSWORD, USERS, log_in, make_site, post, text
+
+pytestmark = pytest.mark.instance("site")
 
 
 def account(db, name: str) -> dict:

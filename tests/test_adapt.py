@@ -12,7 +12,7 @@ from matching.adapt import Batcher, E5Torch  # noqa: E402
 from matching.e5_onnx import Adapter, E5Onnx  # noqa: E402
 from matching.embedders import load_embedder  # noqa: E402
 
-from .conftest import write_jsonl  # noqa: E402
+from .record_files import write_jsonl  # noqa: E402
 
 TEXTS = ["碳纤维预浸料低成本制备", "我们车间注塑件缩痕多，良品率只有八成，想找办法解决。"]
 

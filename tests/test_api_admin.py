@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from service import store
 
-from .service_fixtures import *  # noqa: F401,F403
+pytestmark = pytest.mark.instance("api")
+
 
 
 def upload(api, kind, name, content: bytes, who="admin"):

@@ -7,7 +7,8 @@ import pytest
 
 from service import store
 
-from .service_fixtures import *  # noqa: F401,F403
+pytestmark = pytest.mark.instance("api")
+
 
 BAD_REQUESTS = [
     ("get", "/demands?page=-1", None),

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from .service_fixtures import *  # noqa: F401,F403
 from .service_records import DEMANDS, HAIDA, HIT, HUALIAN, OWN_DEMAND, SUPPLIES
+
+pytestmark = pytest.mark.instance("api")
 
 NEW_DEMAND = {"title": "模具钢热处理变形控制", "description": "模具钢淬火后变形超差，需要优化热处理工艺与装夹方式。",
               "industry_cluster": "先进装备与智能制造", "region": "环翠区", "keywords": "热处理、变形、模具钢",

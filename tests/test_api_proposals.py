@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from service import store
 
-from .service_fixtures import *  # noqa: F401,F403
 from .service_records import HIT, HUALIAN
+
+pytestmark = pytest.mark.instance("api")
 
 PAIR = ("D2021-101", "S2021-201")
 

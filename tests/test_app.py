@@ -12,9 +12,10 @@ from service import importers, store
 from service.app import ConfigError, create_app
 from service.resources import get_db, shutdown
 
-from .conftest import sample_files
+from .record_files import sample_files
 from .server_process import ServerProcess
-from .service_fixtures import *  # noqa: F401,F403
+
+pytestmark = pytest.mark.instance("api")
 
 
 def test_configuration_comes_from_the_environment(monkeypatch, tmp_path):

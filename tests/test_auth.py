@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from service import store
 from service.auth import hash_token
 from service.cli import cli
 
-from .service_fixtures import *  # noqa: F401,F403
 from .service_records import PASSWORD
+
+pytestmark = pytest.mark.instance("api")
 
 
 def test_passwords_and_tokens_are_stored_only_as_hashes(db, tokens):

@@ -4,13 +4,15 @@ from __future__ import annotations
 import sqlite3
 import threading
 
+import pytest
 from click.testing import CliRunner
 
 from service import store
 from service.cli import cli
 from service.engine import Engine
 
-from .service_fixtures import *  # noqa: F401,F403
+pytestmark = pytest.mark.instance("api")
+
 
 
 def matchmaker(*args):

@@ -7,8 +7,8 @@ import pytest
 from service import store
 
 from .browser_support import LAPTOP, browsing, screenshot, sign_in
-from .site_support import make_site
-from .test_imports_pages import GOOD_ROWS, csv_file
+from .record_files import csv_file
+from .site_support import GOOD_ROWS, make_site
 
 pytestmark = pytest.mark.browser
 

@@ -9,7 +9,7 @@ import pytest
 
 from service import store
 
-from .conftest import sample_files, write_jsonl
+from .record_files import sample_files, write_jsonl
 from .service_records import DEMAND
 
 

@@ -11,9 +11,10 @@ import pytest
 
 from service import auth, store
 
-from .service_fixtures import *  # noqa: F401,F403
-from .service_fixtures import API
+from .api_support import API
 from .service_records import OWN_DEMAND, PASSWORD
+
+pytestmark = pytest.mark.instance("api")
 
 CONFIRMATION = {"mode": "技术服务", "amount_wan": 30, "confirmed_at": "2021-06-01"}
 

@@ -12,11 +12,13 @@ import csv
 import io
 
 import openpyxl
+import pytest
 
 from service import store
 
-from .service_fixtures import *  # noqa: F401,F403
 from .service_records import DEMANDS, HAIDA, HIT, HUALIAN, PASSWORD, SUPPLIES
+
+pytestmark = pytest.mark.instance("api")
 
 PAIR = ("D2021-101", "S2021-201")  # HUALIAN's demand × HIT's supply
 VISIT = {"enterprise": HUALIAN, "visited_on": "2021-06-03", "region": "环翠区", "notes": "参观注塑车间"}

@@ -22,9 +22,11 @@ from matching.index import INDEX_FILE
 from service import store
 from service.engine import Engine
 
+from .record_files import jsonl
 from .server_process import ROOT, ServerProcess, http_call
-from .service_fixtures import *  # noqa: F401,F403
 from .service_records import HUALIAN
+
+pytestmark = pytest.mark.instance("api")
 
 KILL_DELAYS = (0.0, 0.3, 1.0)  # seconds between sending the request and the SIGKILL
 # An import of BIG_IMPORT rows takes a few seconds here: killed on arrival, while reading, while
@@ -111,7 +113,7 @@ def big_import(path) -> bytes:
     """Many closed demands with one shared text: a large file whose re-index embeds one text only."""
     rows = [{"id": f"BULK-{number:05d}", "title": "批量导入的技术需求", "description": "用于检验导入的全有或全无",
              "enterprise": HUALIAN, "status": "已关闭"} for number in range(BIG_IMPORT)]
-    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8")
+    return jsonl(rows).encode("utf-8")
 
 
 def multipart(filename: str, content: bytes) -> tuple[bytes, str]:

@@ -11,6 +11,7 @@ from matching.ranker import record_segments
 from service.engine import Engine
 
 from .engine_records import DEMANDS, SUPPLIES, TRUE_PAIRS
+from .record_files import write_jsonl
 
 
 class CountingEmbedder:
@@ -42,16 +43,16 @@ class WholeTextsOnly:
 
 
 @pytest.fixture(scope="module")
-def embedder():
+def counting_embedder():
     return CountingEmbedder()
 
 
 @pytest.fixture
-def engine(tmp_path, embedder):
+def engine(tmp_path, counting_embedder):
     db = store.open_db(tmp_path / "m.db")
     store.upsert_records(db, "demands", DEMANDS)
     store.upsert_records(db, "supplies", SUPPLIES)
-    return Engine(db, tmp_path, embedder).load()
+    return Engine(db, tmp_path, counting_embedder).load()
 
 
 def test_each_demand_gets_its_true_supply_first(engine):
@@ -93,13 +94,13 @@ def test_unknown_retriever_and_unknown_id_are_refused(engine):
         engine.propose_for_demand("D404")
 
 
-def test_a_new_supply_is_matchable_without_a_rebuild_and_a_removed_one_is_gone(engine, embedder):
+def test_a_new_supply_is_matchable_without_a_rebuild_and_a_removed_one_is_gone(engine, counting_embedder):
     store.upsert_records(engine.db, "supplies", [{
         "id": "S9", "title": "深海油气钻井PDC钻头设计与制造技术", "description": "三千米级深海钻井PDC钻头的复合片与钻头体设计制造。",
         "keywords": ["PDC钻头", "深海钻井"], "industry_cluster": "先进装备与智能制造"}])
-    before = embedder.embedded
+    before = counting_embedder.embedded
     engine.refresh("supplies", "S9")
-    assert embedder.embedded == before + 1  # only the new record was embedded
+    assert counting_embedder.embedded == before + 1  # only the new record was embedded
     assert engine.propose_for_demand("D6", k=1)[0].candidate_id == "S9"
     store.delete_record(engine.db, "supplies", "S9", actor="test")
     engine.refresh("supplies", "S9")
@@ -120,45 +121,45 @@ def test_every_proposal_quotes_the_best_matching_sentences_of_both_records(engin
     assert reverse["supply"] in sentences_of(engine.matcher.supplies.records["S5"])
 
 
-def test_sentence_vectors_cost_no_extra_embedding_and_follow_an_edit(engine, embedder):
-    before = embedder.embedded
+def test_sentence_vectors_cost_no_extra_embedding_and_follow_an_edit(engine, counting_embedder):
+    before = counting_embedder.embedded
     engine.propose_for_demand("D3", k=3)
-    assert embedder.embedded == before   # the sentences were pooled when the records were embedded
+    assert counting_embedder.embedded == before   # the sentences were pooled when the records were embedded
     edited = {**SUPPLIES[4], "description": "冰温保活运输使海参离水后不再化皮。内源蛋白酶活性被抑制。"}
     store.upsert_records(engine.db, "supplies", [edited])
     engine.refresh("supplies", "S5")
-    assert embedder.embedded == before + 1
+    assert counting_embedder.embedded == before + 1
     pair = engine.propose_for_demand("D3", k=1)[0].reasons["sentence_pair"]
     assert pair["supply"] in sentences_of(edited)
 
 
-def test_a_backend_that_cannot_pool_sentences_still_quotes_them(tmp_path, embedder):
+def test_a_backend_that_cannot_pool_sentences_still_quotes_them(tmp_path, counting_embedder):
     db = store.open_db(tmp_path / "whole.db")
     store.upsert_records(db, "demands", DEMANDS)
     store.upsert_records(db, "supplies", SUPPLIES)
-    engine = Engine(db, tmp_path, WholeTextsOnly(embedder.model)).load()
+    engine = Engine(db, tmp_path, WholeTextsOnly(counting_embedder.model)).load()
     pair = engine.propose_for_demand("D5", k=1)[0].reasons["sentence_pair"]
     assert pair["supply"] in sentences_of(engine.matcher.supplies.records["S7"])
 
 
-def test_restart_reuses_cached_embeddings_and_the_saved_index(engine, embedder, tmp_path):
-    before = embedder.embedded
-    again = Engine(engine.db, tmp_path, embedder).load()
-    assert embedder.embedded == before
+def test_restart_reuses_cached_embeddings_and_the_saved_index(engine, counting_embedder, tmp_path):
+    before = counting_embedder.embedded
+    again = Engine(engine.db, tmp_path, counting_embedder).load()
+    assert counting_embedder.embedded == before
     assert again.rebuilt == {"demands": False, "supplies": False}
 
 
-def test_an_edited_record_makes_the_saved_index_stale(engine, embedder, tmp_path):
+def test_an_edited_record_makes_the_saved_index_stale(engine, counting_embedder, tmp_path):
     store.upsert_records(engine.db, "supplies", [{**SUPPLIES[1], "description": "全新的描述：碳纤维鱼竿"}])
-    before = embedder.embedded
-    again = Engine(engine.db, tmp_path, embedder).load()
-    assert embedder.embedded == before + 1
+    before = counting_embedder.embedded
+    again = Engine(engine.db, tmp_path, counting_embedder).load()
+    assert counting_embedder.embedded == before + 1
     assert again.rebuilt == {"demands": False, "supplies": True}
 
 
-def test_a_corrupt_saved_index_is_rebuilt(engine, embedder, tmp_path):
+def test_a_corrupt_saved_index_is_rebuilt(engine, counting_embedder, tmp_path):
     (tmp_path / "index" / "supplies" / "vectors.faiss").write_bytes(b"garbage")
-    again = Engine(engine.db, tmp_path, embedder).load()
+    again = Engine(engine.db, tmp_path, counting_embedder).load()
     assert again.rebuilt["supplies"] is True
     assert again.propose_for_demand("D3", k=1)[0].candidate_id == "S5"
 
@@ -190,8 +191,7 @@ def test_the_gap_list_is_remembered_until_a_supply_arrives_that_solves_the_gap(e
 @pytest.fixture
 def indexed(invoke, tmp_path):
     for kind, rows in (("demands", DEMANDS), ("supplies", SUPPLIES)):
-        path = tmp_path / f"{kind}.jsonl"
-        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        path = write_jsonl(tmp_path / f"{kind}.jsonl", rows)
         assert invoke("import", kind, path).exit_code == 0
     result = invoke("index")
     assert result.exit_code == 0 and "已索引 6 条技术需求、8 条科技成果" in result.output
@@ -226,8 +226,7 @@ def test_gaps_lists_the_unsolvable_demand(indexed):
 
 
 def test_eval_compares_the_three_retrievers(indexed, tmp_path):
-    truth = tmp_path / "truth.jsonl"
-    truth.write_text("".join(json.dumps({"demand_id": d, "supply_id": s}) + "\n" for d, s in TRUE_PAIRS.items()))
+    truth = write_jsonl(tmp_path / "truth.jsonl", [{"demand_id": d, "supply_id": s} for d, s in TRUE_PAIRS.items()])
     rows = [json.loads(l) for l in indexed("eval", "--truth", truth, "--format", "jsonl").output.splitlines()]
     assert [r["retriever"] for r in rows] == ["hybrid", "dense", "lexical"]
     assert rows[0]["queries"] == 5 and rows[0]["recall@5"] == 1.0 and rows[0]["mrr"] == 1.0
@@ -264,8 +263,7 @@ def test_propose_csv_writes_formula_like_ids_as_text(invoke, tmp_path):
     demand = {**DEMANDS[0], "id": "=1+2"}
     supply = {**SUPPLIES[0], "id": "@S1"}
     for kind, row in (("demands", demand), ("supplies", supply)):
-        path = tmp_path / f"{kind}.jsonl"
-        path.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+        path = write_jsonl(tmp_path / f"{kind}.jsonl", [row])
         assert invoke("import", kind, path).exit_code == 0
     assert invoke("index").exit_code == 0
     lines = invoke("propose", "--demand", "=1+2", "--format", "csv").output.splitlines()

@@ -10,8 +10,9 @@ from service import errors, store
 from service.http_errors import status_of
 from service.openapi import SCHEMAS
 
-from .service_fixtures import *  # noqa: F401,F403
 from .service_records import OWN_DEMAND
+
+pytestmark = pytest.mark.instance("api")
 
 ERROR_KEYS = set(SCHEMAS["Error"]["properties"]["error"]["properties"])  # code, message, fields, problems
 

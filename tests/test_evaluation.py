@@ -7,7 +7,7 @@ import pytest
 
 from service import evaluation
 
-from .conftest import DATA, write_jsonl
+from .record_files import DATA, write_jsonl
 from .engine_records import DEMANDS, SUPPLIES, TRUE_PAIRS
 
 

@@ -32,7 +32,8 @@ from werkzeug.serving import make_server
 from service import store
 from service.openapi import document
 
-from .service_fixtures import *  # noqa: F401,F403
+pytestmark = pytest.mark.instance("api")
+
 
 ROLES = ("enterprise", "platform", "broker", "admin")
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "5"))

@@ -10,7 +10,7 @@ import pytest
 from service import importers, store
 from service.records import FIELDS
 
-from .conftest import write_jsonl
+from .record_files import write_jsonl
 from .service_records import DEMAND, SUPPLY
 
 

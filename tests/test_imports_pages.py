@@ -1,7 +1,6 @@
 """The admin's imports and re-index pages through the real app: preview, row errors, confirm, progress."""
 from __future__ import annotations
 
-import csv
 import io
 import time
 from pathlib import Path
@@ -11,23 +10,10 @@ import pytest
 from service import store
 from service.progress import Progress
 
-from .site_support import CSRF, app, client, db, log_in, text  # noqa: F401 (fixtures)
+from .record_files import csv_file
+from .site_support import CSRF, GOOD_ROWS, log_in, text
 
-HEADERS = ["需求编号", "需求名称", "需求概述", "企业名称", "产业集群"]
-GOOD_ROWS = [
-    ["D2026-901", "海参育苗池水温自动调控", "育苗车间冬季水温波动大，幼参成活率低，希望有低成本的自动控温与报警方案。",
-     "威海海旭水产有限公司", "海洋生物与健康食品"],
-    ["D2026-902", "碳纤维鱼竿节间开裂", "高模量碳纤维鱼竿在节间接口处易开裂，希望改进铺层和接口补强工艺。",
-     "威海光威渔具有限公司", "碳纤维等复合材料"],
-]
-
-
-def csv_file(rows: list[list[str]], headers=HEADERS) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(headers)
-    writer.writerows(rows)
-    return out.getvalue().encode("utf-8-sig")
+pytestmark = pytest.mark.instance("site")
 
 
 def upload(client, content: bytes, kind: str = "demands", name: str = "需求.csv", csrf: str = CSRF):

@@ -13,7 +13,7 @@ from matching.evaluate import extraction_scores
 from matching.indicators import (Indicator, check_pair, convert, extract, indicator_reason, meets,
                                  satisfaction, targets)
 
-from .conftest import sample_files, write_jsonl
+from .record_files import sample_records, write_jsonl
 
 CASE_FILES = sorted((Path(__file__).parent / "data").glob("indicator_cases*.jsonl"))
 
@@ -208,11 +208,6 @@ def test_the_reason_entry_is_plain_json():
 SAMPLE_DEMANDS = ("D2021-165", "D2021-188", "D2021-001")
 SAMPLE_SUPPLIES = ("S2021-246", "S2021-169", "S2021-009", "S2021-001")
 SHELF_LIFE_LINE = "需求：常温保质期 ≥ 9个月 ← 成果：常温保质期 12个月 ✓"
-
-
-def sample_records(kind: str, ids: tuple[str, ...]) -> list[dict]:
-    rows = [json.loads(line) for path in sample_files(kind) for line in path.read_text(encoding="utf-8").splitlines()]
-    return [row for row in rows if row["id"] in ids]
 
 
 def test_propose_jsonl_carries_the_indicator_check_under_reasons_indicators(invoke, tmp_path):

@@ -8,11 +8,12 @@ from service import store
 
 from .browser_support import LAPTOP, browsing, screenshot, sign_in
 from .site_support import make_site
-from .test_indicators import SHELF_LIFE_LINE, sample_records
+from .record_files import sample_records
 
 pytestmark = pytest.mark.browser
 
 SUPPLY_TITLE = "即食海参高温杀菌后质构保持技术"
+SHELF_LIFE_LINE = "需求：常温保质期 ≥ 9个月 ← 成果：常温保质期 12个月 ✓"
 
 
 @pytest.fixture(scope="module")

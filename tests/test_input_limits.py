@@ -12,9 +12,10 @@ from service import store
 from service.openapi import document
 from service.records import AMOUNT_MAX_WAN, DEMAND_FIELDS, DESCRIPTION_MAX, TITLE_MAX
 
-from .conftest import write_jsonl
-from .service_fixtures import *  # noqa: F401,F403
+from .record_files import write_jsonl
 from .service_records import HUALIAN, OWN_DEMAND
+
+pytestmark = pytest.mark.instance("api")
 
 GOOD = {"title": "模具钢热处理变形控制", "description": "模具钢淬火后变形超差，需要优化热处理工艺与装夹方式。"}
 BY_BROKER = {**GOOD, "enterprise": HUALIAN}  # a broker names the enterprise a demand is posted for

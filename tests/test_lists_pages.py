@@ -6,10 +6,13 @@ import io
 import re
 
 import openpyxl
+import pytest
 
 from service import store
 
-from .site_support import CSRF, ENTERPRISE_ORG, PLATFORM_ORG, app, client, db, log_in, text  # noqa: F401 (fixtures)
+from .site_support import ENTERPRISE_ORG, PLATFORM_ORG, log_in, text
+
+pytestmark = pytest.mark.instance("site")
 
 
 def titles_on_page(body: str) -> list[str]:

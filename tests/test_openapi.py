@@ -1,6 +1,6 @@
 """The OpenAPI document is valid, covers every route, and every response the tests see fits it.
 
-The fitting is done by `ValidatingClient` (tests/service_fixtures.py): every API test's client checks
+The fitting is done by `ValidatingClient` (tests/api_support.py): every API test's client checks
 each /api/v1 response against the documented schema for its operation and status as it arrives.
 """
 from __future__ import annotations
@@ -13,9 +13,10 @@ from openapi_spec_validator import validate
 from service.api.lists import FILTERS
 from service.openapi import document
 
-from .service_fixtures import *  # noqa: F401,F403
-from .service_fixtures import API, check_against_openapi
+from .api_support import API, check_against_openapi
 from .service_records import OWN_DEMAND, OWN_SUPPLY
+
+pytestmark = pytest.mark.instance("api")
 
 BODY_METHODS = {"post", "put", "patch"}
 # The query parameters each handler reads (request.args), as the code has them; every other
@@ -179,7 +180,7 @@ def test_a_response_that_strays_from_the_document_fails_the_test(app):
 
 
 def test_the_checking_client_is_the_one_api_tests_use(client):
-    from .service_fixtures import ValidatingClient
+    from .api_support import ValidatingClient
     assert isinstance(client, ValidatingClient)
     client.get("/api/v1/me")
     assert ("GET", "/me", 401) in ValidatingClient.seen

@@ -8,13 +8,9 @@ import pytest
 
 from service import store, workflow
 
-from .site_support import CSRF, ENTERPRISE_ORG, PLATFORM_ORG, USERS, app, client, db, log_in, make_site, text  # noqa: F401 (fixtures)
+from .site_support import ENTERPRISE_ORG, PLATFORM_ORG, ROLES, USERS, log_in, make_site, post, text
 
-ROLES = ("enterprise", "platform", "broker", "admin")
-
-
-def post(client, url: str, data: dict | None = None, **kwargs):
-    return client.post(url, data={"csrf_token": CSRF, **(data or {})}, **kwargs)
+pytestmark = pytest.mark.instance("site")
 
 
 def proposal_id(db, demand_id: str, supply_id: str) -> int:

@@ -11,8 +11,9 @@ from service.app import create_app
 from service.resources import shutdown
 from service.web.presenting import percent
 
-from .service_fixtures import *  # noqa: F401,F403
 from .service_records import HUALIAN
+
+pytestmark = pytest.mark.instance("api")
 
 DEMAND = {"title": "模具钢热处理变形控制", "description": "模具钢淬火后变形超差，需要优化热处理工艺与装夹方式。",
           "posted_at": "2019-05-01"}

@@ -12,8 +12,9 @@ import pytest
 
 from service import store, workflow
 
-from .service_fixtures import *  # noqa: F401,F403
 from .service_records import HUALIAN, OTHER_DEMAND, OTHER_SUPPLY, OWN_DEMAND, OWN_SUPPLY, SDU
+
+pytestmark = pytest.mark.instance("api")
 
 CALLERS = (None, "enterprise", "other_enterprise", "platform", "other_platform", "broker", "admin")
 DEMAND = {"title": "新的技术需求", "description": "需要解决的问题：注塑件表面缩痕"}

@@ -5,7 +5,7 @@ import re
 
 from service.progress import LineReporter, Progress, duration
 
-from .conftest import write_jsonl
+from .record_files import write_jsonl
 
 LINE = re.compile(r"^向量化 [\d,]+/[\d,]+（\d+%），(每秒 [\d.]+ 条|速度未知)，(预计还需|用时) .+$")
 

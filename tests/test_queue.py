@@ -5,27 +5,13 @@ import io
 import re
 
 import openpyxl
+import pytest
 
 from service import store
 
-from .site_support import CSRF, app, client, db, log_in, text  # noqa: F401 (fixtures)
+from .site_support import REVIEW, STRONG, crowd_the_queue, log_in, post, text
 
-STRONG, REVIEW = 30, 18   # how the crowded queue splits the seed's 6 × 8 pairs
-
-
-def crowd_the_queue(db) -> None:
-    """Every demand × supply pair of the seed proposed: 30 strong (≥ 0.80), 18 for review (0.65–0.80)."""
-    demands = sorted(record["id"] for record in store.list_records(db, "demands"))
-    supplies = sorted(record["id"] for record in store.list_records(db, "supplies"))
-    pairs = [(demand, supply) for demand in demands for supply in supplies]
-    proposals = []
-    for number, (demand, supply) in enumerate(pairs):
-        score = 0.99 - number * 0.005 if number < STRONG else 0.79 - (number - STRONG) * 0.005
-        proposals.append({"demand_id": demand, "supply_id": supply, "score": round(score, 4), "dense": score,
-                          "lexical": 0.5, "rank": 1,
-                          "reasons": {"shared_terms": [], "dense": score, "lexical": 0.5, "same_cluster": True,
-                                      "same_mode": False}})
-    store.save_proposals(db, proposals)
+pytestmark = pytest.mark.instance("site")
 
 
 def pair_ids(response) -> list[int]:
@@ -35,10 +21,6 @@ def pair_ids(response) -> list[int]:
 def tab_counts(response) -> dict[str, int]:
     return {zone: int(count) for zone, count in
             re.findall(r'data-zone="(\w+)"[^>]*>[^<]*<span class="count">(\d+)</span>', text(response))}
-
-
-def post(client, url: str, data: dict | None = None, **kwargs):
-    return client.post(url, data={"csrf_token": CSRF, **(data or {})}, **kwargs)
 
 
 def test_each_zone_is_a_tab_with_its_count_its_own_address_and_pages(client, db):

@@ -6,8 +6,7 @@ import pytest
 from service import store, workflow
 
 from .browser_support import LAPTOP, PHONE, browsing, screenshot, sign_in
-from .site_support import USERS, make_site
-from .test_queue import STRONG, crowd_the_queue
+from .site_support import STRONG, USERS, crowd_the_queue, make_site
 
 pytestmark = pytest.mark.browser
 

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from service.cli import cli
 
-from .conftest import ROOT
+from .record_files import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 

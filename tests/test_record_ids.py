@@ -7,11 +7,14 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
+import pytest
+
 from service import store
 
-from .service_fixtures import *  # noqa: F401,F403
-from .service_fixtures import API
+from .api_support import API
 from .service_records import HUALIAN, PASSWORD
+
+pytestmark = pytest.mark.instance("api")
 
 GOOD = {"title": "模具钢热处理变形控制", "description": "模具钢淬火后变形超差，需要优化热处理工艺与装夹方式。"}
 

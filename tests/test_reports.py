@@ -20,9 +20,10 @@ from jsonschema import Draft202012Validator
 from openpyxl import load_workbook
 
 from service import importers, reports, sessions, store
+from service.report_schema import REPORT_SCHEMA
 from service.report_workbook import write_workbook
 
-from .conftest import sample_files
+from .record_files import sample_files
 
 DEMANDS = [
     {"id": "D1", "title": "需求一", "description": "甲", "industry_cluster": "新一代信息技术", "region": "环翠区",
@@ -196,8 +197,8 @@ def test_a_month_out_of_range_is_refused_in_chinese(counted, month, invoke):
     assert result.exit_code == 2 and "超出范围" in result.output
 
 def test_the_report_validates_against_its_schema(march, counted):
-    validator = Draft202012Validator(reports.REPORT_SCHEMA)
-    Draft202012Validator.check_schema(reports.REPORT_SCHEMA)
+    validator = Draft202012Validator(REPORT_SCHEMA)
+    Draft202012Validator.check_schema(REPORT_SCHEMA)
     for report in (march, reports.monthly_report(counted, "2021-02"), json.loads(reports.render_json(march))):
         assert not list(validator.iter_errors(report))
     broken = {**march, "current": {**march["current"], "match_rate": "高"}}
@@ -286,7 +287,7 @@ def test_the_cli_writes_all_three_formats(sample, invoke, tmp_path):
     result = invoke("report", "--month", "2021-12", "--format", "json", "--no-gaps")
     assert result.exit_code == 0
     report = json.loads(result.output)
-    assert not list(Draft202012Validator(reports.REPORT_SCHEMA).iter_errors(report))
+    assert not list(Draft202012Validator(REPORT_SCHEMA).iter_errors(report))
     assert (report["ytd"]["cooperations"], report["ytd"]["new_demands"]) == (73, 227)
 
     result = invoke("report", "--month", "2021-12", "--format", "xlsx", "-o", tmp_path / "r.xlsx", "--no-gaps")

@@ -16,9 +16,10 @@ import pytest
 from service import auth, store, workflow
 from service.security import LoginThrottle
 
-from .site_support import CSRF, PASSWORD, USERS, app, client, db, log_in, make_site, text  # noqa: F401 (fixtures)
+from .site_support import CSRF, PASSWORD, ROLES, USERS, log_in, make_site, text
 
-ROLES = ("enterprise", "platform", "broker", "admin")
+pytestmark = pytest.mark.instance("site")
+
 CALLERS = (None, *ROLES)
 PAYLOAD = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"

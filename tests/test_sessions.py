@@ -8,8 +8,9 @@ import pytest
 
 from service import sessions, store, workflow
 
-from .service_fixtures import *  # noqa: F401,F403
 from .service_records import HAIDA, HIT, HUALIAN, SDU
+
+pytestmark = pytest.mark.instance("api")
 
 FOOD = "海洋生物与健康食品"      # HAIDA's demands D2021-103, -104 × SDU's supplies S2021-205, -206
 MACHINES = "先进装备与智能制造"  # HUALIAN's D2021-101, -102 × HIT's S2021-201, -202 and S2021-209

@@ -10,8 +10,9 @@ import pytest
 from service import store, workflow
 
 from .browser_support import ARTIFACTS, LAPTOP, browsing, screenshot, sign_in
-from .site_support import ENTERPRISE_ORG, PLATFORM_ORG, make_site
-from .test_pages import ROLES, app, client, db, log_in, post, text  # noqa: F401  (fixtures reused)
+from .site_support import ENTERPRISE_ORG, PLATFORM_ORG, ROLES, log_in, make_site, post, text
+
+pytestmark = pytest.mark.instance("site")
 
 CLUSTER = "先进装备与智能制造"
 

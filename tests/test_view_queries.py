@@ -6,8 +6,9 @@ import pytest
 
 from service import store
 
-from .service_fixtures import *  # noqa: F401,F403
 from .service_records import OWN_DEMAND
+
+pytestmark = pytest.mark.instance("api")
 
 PAIR = ("D2021-101", "S2021-201")
 

@@ -17,7 +17,6 @@ import pytest
 from service import store
 
 from .server_process import ServerProcess, http_call
-from .service_fixtures import *  # noqa: F401,F403
 from .service_records import HIT
 
 DEMAND = "D2021-101"  # 注塑件表面缩痕 (the fixture's first demand)

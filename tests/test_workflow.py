@@ -9,7 +9,8 @@ from service import store, workflow
 from service.resources import live_index
 from service.engine import REVIEW_LOWER, REVIEW_UPPER
 
-from .service_fixtures import *  # noqa: F401,F403
+pytestmark = pytest.mark.instance("api")
+
 
 # HUALIAN's demand × HIT's supply: the enterprise and platform accounts are the two parties.
 PAIR = ("D2021-101", "S2021-201")

@@ -21,7 +21,7 @@ def summary():
 @bp.get("/monthly")
 @roles_required(*SEE_ALL)
 def monthly():
-    """The report for ?month=YYYY-MM as JSON (reports.REPORT_SCHEMA); the gap list from the engine when it loads."""
+    """The report for ?month=YYYY-MM as JSON (report_schema.REPORT_SCHEMA); the gap list from the engine when it loads."""
     month = request.args.get("month", "")
     try:
         reports.parse_month(month)

