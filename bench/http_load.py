@@ -16,7 +16,10 @@ wrk shares the machine's cores with the server, so it runs with few threads (--w
 --threads T`), one after the other on the same instance, and prints the throughput of the best
 several-worker set-up over the best one-process one at the target's scenario:
 
-    python bench/http_load.py --scenario proposals --connections 16 --setups 1x1,1x8,2x1,2x2,2x4
+    python bench/http_load.py --scenario proposals --connections 16 --setups 1x1,1x8,2x2,2x8 --rounds 3
+
+With --rounds N every set-up is measured N times, the set-ups taking turns, and the ratios use each
+set-up's median: on a machine shared with other work, the load drifts between two set-ups' runs.
 Exit status 0 when the issue's target holds: proposals at 16 connections ≥ 300 requests/s, p99 ≤ 100 ms,
 no errors.
 """
@@ -26,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -135,24 +139,36 @@ def machine() -> str:
 
 
 def print_table(rows: list[dict]) -> None:
-    print("| set-up | scenario | connections | requests/s | p50 ms | p99 ms | max ms | requests | non-2xx | socket errors "
-          "| server CPU ms/request |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| set-up | round | scenario | connections | requests/s | p50 ms | p99 ms | max ms | requests | non-2xx "
+          "| socket errors | server CPU ms/request |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['setup']} | {row['scenario']} | {row['connections']} | {row['requests_per_second']:.0f} | {row['p50_ms']:.1f} "
+        print(f"| {row['setup']} | {row['round']} | {row['scenario']} | {row['connections']} "
+              f"| {row['requests_per_second']:.0f} | {row['p50_ms']:.1f} "
               f"| {row['p99_ms']:.1f} | {row['max_ms']:.0f} | {row['requests']} | {row['non_2xx']} "
               f"| {row['socket_errors']} | {row['cpu_ms']:.2f} |")
 
 
+def medians(rows: list[dict]) -> list[dict]:
+    """One row per set-up at the target's scenario: the median requests/s and p99 over its rounds, errors summed."""
+    found = {}
+    for row in rows:
+        if row["scenario"] == TARGET["scenario"] and row["connections"] == TARGET["connections"]:
+            found.setdefault(row["setup"], []).append(row)
+    return [{"setup": setup, "workers": runs[0]["workers"], "rounds": len(runs),
+             "requests_per_second": statistics.median(run["requests_per_second"] for run in runs),
+             "p99_ms": statistics.median(run["p99_ms"] for run in runs),
+             "errors": sum(run["non_2xx"] + run["socket_errors"] for run in runs)} for setup, runs in found.items()]
+
+
 def worker_ratios(rows: list[dict]) -> list[tuple[dict, dict]]:
-    """(several-worker row, best one-process row) at the target's scenario, for each several-worker set-up."""
-    at_target = [row for row in rows
-                 if row["scenario"] == TARGET["scenario"] and row["connections"] == TARGET["connections"]]
-    single = [row for row in at_target if row["workers"] == 1]
+    """(several-worker set-up, best one-process set-up) by their medians, for each several-worker set-up."""
+    summary = medians(rows)
+    single = [row for row in summary if row["workers"] == 1]
     if not single:
         return []
     best = max(single, key=lambda row: row["requests_per_second"])
-    return [(row, best) for row in at_target if row["workers"] > 1]
+    return [(row, best) for row in summary if row["workers"] > 1]
 
 
 def parse_setups(text: str) -> list[tuple[int, int]]:
@@ -219,6 +235,8 @@ def main() -> int:
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1: wrk shares the cores)")
     parser.add_argument("--server-threads", type=int, default=8, help="waitress threads (matchmaker serve --threads)")
     parser.add_argument("--setups", help="WORKERSxTHREADS,… to compare in this run (default: 1x--server-threads)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure every set-up this many times, interleaved; ratios use the medians (default 1)")
     parser.add_argument("--workdir", help="instance folder, reused when it holds one (default: a fresh temporary one)")
     args = parser.parse_args()
     if not 0 < args.duration <= MAX_DURATION:
@@ -234,17 +252,21 @@ def main() -> int:
     print(f"instance ready in {time.monotonic() - started:.0f} s: {folder}", flush=True)
     setups = parse_setups(args.setups) if args.setups else [(1, args.server_threads)]
     rows = []
-    for workers, threads in setups:
-        rows += measure(db_path, folder, workers, threads, scenarios, connections, demand_ids, clusters, tokens, args)
+    for round_number in range(1, args.rounds + 1):  # interleaved: a shift in the machine's load hits every set-up
+        for workers, threads in setups:
+            measured = measure(db_path, folder, workers, threads, scenarios, connections, demand_ids, clusters,
+                               tokens, args)
+            rows += [{**row, "round": round_number} for row in measured]
     print(f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {machine()}; "
           f"wrk -t{args.wrk_threads} --latency, {args.duration:g} s per run; set-ups (workers x threads) "
           f"{', '.join(f'{w}x{t}' for w, t in setups)}; broker token; proposals rotate over {len(demand_ids)} open demands, "
           f"list over {len(clusters)} clusters\n")
     print_table(rows)
     for several, single in worker_ratios(rows):
-        print(f"proposals × {TARGET['connections']}: {several['setup']} gives "
-              f"{several['requests_per_second'] / single['requests_per_second']:.2f}× the throughput of "
-              f"{single['setup']} (p99 {several['p99_ms']:.1f} ms, errors {several['non_2xx'] + several['socket_errors']})")
+        print(f"proposals × {TARGET['connections']}, medians of {several['rounds']} rounds: {several['setup']} "
+              f"{several['requests_per_second']:.0f} requests/s (p99 {several['p99_ms']:.1f} ms, errors "
+              f"{several['errors']}) = {several['requests_per_second'] / single['requests_per_second']:.2f}× "
+              f"{single['setup']} {single['requests_per_second']:.0f} requests/s (p99 {single['p99_ms']:.1f} ms)")
     met = target_met(rows)
     if met is not None:
         print(f"\ntarget (proposals × 16: ≥ {TARGET['requests_per_second']} requests/s, p99 ≤ {TARGET['p99_ms']} ms, "

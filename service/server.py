@@ -1,6 +1,7 @@
 """`matchmaker serve`: one waitress process, or N gunicorn worker processes behind one port.
 
-    >>> serve(lambda: create_app({"DATABASE": "instance/matchmaker.db"}), "127.0.0.1", 5000, threads=8, workers=2)  # doctest: +SKIP
+    >>> make_app = lambda: create_app({"DATABASE": "instance/matchmaker.db"})     # doctest: +SKIP
+    >>> serve(make_app, "127.0.0.1", 5000, threads=8, workers=2)                  # doctest: +SKIP
 
 With workers > 1, gunicorn's master (its Python API, so `matchmaker serve` stays one command) binds the
 port and forks the workers; each builds its own app, hence its own engine, and follows the others'

@@ -59,7 +59,8 @@ def test_a_supply_posted_to_one_worker_is_proposed_by_every_worker_within_2_s(se
         with only(server, worker):
             proposed_supplies(server, tokens["broker"])
     supply = {"title": "注塑件缩痕与良品率：模具冷却水路与保压工艺优化", "platform": HIT,
-              "description": "针对汽车内饰注塑件壁厚不均处的缩痕和气纹，优化模具冷却水路和保压工艺，良品率由85%提高到95%以上。",
+              "description": "针对汽车内饰注塑件壁厚不均处的缩痕和气纹，优化模具冷却水路和保压工艺，"
+                             "良品率由85%提高到95%以上。",
               "industry_cluster": "先进装备与智能制造", "keywords": ["注塑", "缩痕", "模具冷却", "保压"]}
     status, saved = http_call(server.base, "POST", "/api/v1/supplies", tokens["platform"], supply)
     assert status == 201, saved
@@ -67,7 +68,7 @@ def test_a_supply_posted_to_one_worker_is_proposed_by_every_worker_within_2_s(se
     for worker in workers:
         with only(server, worker):
             while saved["id"] not in proposed_supplies(server, tokens["broker"]):
-                assert time.monotonic() - written < 2.0, f"worker {worker} did not propose {saved['id']} within 2 s"
+                assert time.monotonic() - written < 2.0, f"worker {worker} did not propose {saved['id']} in 2 s"
                 time.sleep(0.05)
 
 

@@ -2,7 +2,8 @@
 
     >>> from service.store import open_db, save_record
     >>> db = open_db(":memory:")
-    >>> saved = save_record(db, "demands", {"id": "D1", "title": "注塑件缩痕", "description": "良品率低"}, "a", create=True)
+    >>> demand = {"id": "D1", "title": "注塑件缩痕", "description": "良品率低"}
+    >>> saved = save_record(db, "demands", demand, "broker", create=True)
     >>> [(change["kind"], change["record_id"]) for change in changes_since(db, 0)]
     [('demands', 'D1')]
 """
