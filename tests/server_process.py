@@ -41,10 +41,11 @@ class ServerProcess:
     start() waits until it answers."""
 
     def __init__(self, db_path: str | Path, threads: int | None = 8, log_path: str | Path | None = None,
-                 workers: int | None = 1):
+                 workers: int | None = None):
         self.db_path = Path(db_path)
         self.threads = threads
-        self.workers = workers
+        # None: $MATCHMAKER_TEST_WORKERS, else 1, so the crash tests can be run against several workers too.
+        self.workers = workers or int(os.environ.get("MATCHMAKER_TEST_WORKERS") or 1)
         self.log_path = Path(log_path) if log_path else self.db_path.with_name("server.log")
         self.port = None
         self.process: subprocess.Popen | None = None
