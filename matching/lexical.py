@@ -103,19 +103,22 @@ class BM25Index:
             length += weight * len(tokens)
         return {term: tf for term, tf in frequencies.items() if tf > 0}, length
 
-    def build(self, docs: Mapping[str, Fields]) -> None:
-        """Replace the whole content with `docs` (doc id -> field -> tokens)."""
+    def build(self, docs: Mapping[str, Fields] | Iterable[tuple[str, Fields]]) -> None:
+        """Replace the whole content with `docs` (doc id -> field -> tokens, or (doc id, fields) pairs:
+        a generator lets a caller hand over a million documents' tokens without holding them all)."""
         terms: dict[str, int] = {}
         term_numbers, rows, frequencies = array("q"), array("l"), array("d")
         lengths = array("d")
-        for row, fields in enumerate(docs.values()):
+        ids: list[str] = []
+        for row, (doc_id, fields) in enumerate(docs.items() if isinstance(docs, Mapping) else docs):
+            ids.append(doc_id)
             weighted, length = self.weighted_terms(fields)
             lengths.append(length)
             for term, tf in weighted.items():
                 term_numbers.append(terms.setdefault(term, len(terms)))
                 rows.append(row)
                 frequencies.append(tf)
-        self._lay_out(terms, list(docs), lengths, term_numbers, rows, frequencies)
+        self._lay_out(terms, ids, lengths, term_numbers, rows, frequencies)
 
     def upsert(self, doc_id: str, fields: Fields) -> None:
         """Add a document, or replace the one with the same id."""

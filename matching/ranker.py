@@ -12,7 +12,10 @@ supply (成果找需求).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -98,41 +101,94 @@ def record_fields(record: dict, tokenizer: Tokenizer) -> dict[str, list[str]]:
     }
 
 
+FIELD_NAMES = ("title", "keywords", "description")
+
+
+def fields_key(record: dict, tokenizer: Tokenizer) -> str:
+    """Cache key of a record's tokens: the tokenizer's version and a hash of the text it would cut."""
+    texts = [record.get("title") or "", list(record.get("keywords") or []), record.get("description") or ""]
+    return tokenizer.version + ":" + hashlib.sha256(json.dumps(texts, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def encode_fields(fields: dict[str, list[str]]) -> str:
+    """Tokens per field as one string (tokens never hold whitespace: normalize() folds it, jieba cuts there).
+
+        >>> encode_fields({"title": ["海参", "自溶"], "keywords": [], "description": ["鲜参"]})
+        '海参 自溶\\n\\n鲜参'
+    """
+    return "\n".join(" ".join(fields.get(name, ())) for name in FIELD_NAMES)
+
+
+def decode_fields(text: str) -> dict[str, list[str]]:
+    """encode_fields() undone.
+
+        >>> decode_fields('海参 自溶\\n\\n鲜参')
+        {'title': ['海参', '自溶'], 'keywords': [], 'description': ['鲜参']}
+    """
+    return {name: part.split() for name, part in zip(FIELD_NAMES, text.split("\n"))}
+
+
 def query_tokens(fields: dict[str, list[str]]) -> list[str]:
     """A record used as a query: its distinct tokens from every field."""
     return list(dict.fromkeys(fields["title"] + fields["keywords"] + fields["description"]))
 
 
+# Records -> their tokens per BM25 field, in order. The default tokenizes; the service's reads and
+# fills the store's token cache (service/engine.py), so a restart does not run jieba again.
+FieldsSource = Callable[[list[dict]], list[dict[str, list[str]]]]
+BUILD_CHUNK = 10_000  # records whose tokens are held at once while BM25 is built
+
+
+def tokenized_by(tokenizer: Tokenizer) -> FieldsSource:
+    """The FieldsSource that runs the tokenizer on every record it is given."""
+    return lambda records: [record_fields(record, tokenizer) for record in records]
+
+
 class Side:
-    """One list (demands or supplies) indexed for search: vectors, BM25 and the attributes filters need."""
+    """One list (demands or supplies) indexed for search: vectors, BM25 and the attributes filters need.
+
+    Token lists are not kept (at 1M records they were a third of the memory): BM25 holds its own
+    postings, and the few records an explanation shows get theirs from `fields_of`.
+    """
 
     def __init__(self, name: str, dim: int, spec: str = "Flat"):
         self.name = name
         self.records: dict[str, dict] = {}
-        self.fields: dict[str, dict[str, list[str]]] = {}
+        self.fields_source: FieldsSource | None = None
         self.vectors = VectorIndex(dim, spec)
         self.bm25 = BM25Index()
         self.calibration = Calibration()  # how queries from the other list score against this one
 
-    def build(self, records: list[dict], vectors: np.ndarray | VectorIndex, tokenizer: Tokenizer) -> None:
-        """Index the records; `vectors` is their matrix, or a VectorIndex already built (or loaded) over them."""
+    def build(self, records: list[dict], vectors: np.ndarray | VectorIndex, tokenizer: Tokenizer,
+              fields_source: FieldsSource | None = None) -> None:
+        """Index the records; `vectors` is their matrix, or a VectorIndex already built (or loaded) over
+        them. Tokens come from `fields_source` (default: the tokenizer), BUILD_CHUNK records at a time."""
         self.records = {record["id"]: record for record in records}
-        self.fields = {record["id"]: record_fields(record, tokenizer) for record in records}
+        self.fields_source = fields_source or tokenized_by(tokenizer)
         if isinstance(vectors, VectorIndex):
             self.vectors = vectors
         else:
             self.vectors.build([record["id"] for record in records], vectors)
-        self.bm25.build(self.fields)
+        self.bm25.build(self._chunked_fields(records))
+
+    def _chunked_fields(self, records: list[dict]) -> Iterator[tuple[str, dict[str, list[str]]]]:
+        for start in range(0, len(records), BUILD_CHUNK):
+            chunk = records[start:start + BUILD_CHUNK]
+            yield from zip((record["id"] for record in chunk), self.fields_source(chunk))
+
+    def fields_of(self, record_ids: list[str]) -> list[dict[str, list[str]]]:
+        """Tokens per BM25 field of indexed records (for explanations and calibration)."""
+        return self.fields_source([self.records[record_id] for record_id in record_ids])
 
     def upsert(self, record: dict, vector: np.ndarray, tokenizer: Tokenizer) -> None:
+        if self.fields_source is None:
+            self.fields_source = tokenized_by(tokenizer)
         self.records[record["id"]] = record
-        self.fields[record["id"]] = record_fields(record, tokenizer)
         self.vectors.upsert([record["id"]], vector.reshape(1, -1))
-        self.bm25.upsert(record["id"], self.fields[record["id"]])
+        self.bm25.upsert(record["id"], self.fields_source([record])[0])
 
     def remove(self, record_id: str) -> None:
         self.records.pop(record_id, None)
-        self.fields.pop(record_id, None)
         self.vectors.remove([record_id])
         self.bm25.remove(record_id)
 
@@ -178,7 +234,8 @@ def calibrate(queries: Side, target: Side, query_vectors: np.ndarray, target_vec
     if ceiling - floor < 0.02:
         floor, ceiling = Calibration.dense_floor, Calibration.dense_ceiling
     query_ids = list(queries.records)
-    best = [target.bm25.search(query_tokens(queries.fields[query_ids[row]]), 1) for row in rows]
+    sampled = queries.fields_of([query_ids[row] for row in rows])
+    best = [target.bm25.search(query_tokens(fields), 1) for fields in sampled]
     best = [hits[0][1] for hits in best if hits]
     midpoint = float(np.median(best)) if best else Calibration.lexical_midpoint
     return Calibration(dense_floor=floor, dense_ceiling=ceiling, lexical_midpoint=midpoint)
@@ -230,9 +287,12 @@ class Matcher:
             pool *= FILTER_WIDENING
         proposals = []
         query_text = record_text(query)  # once for every candidate's reasons
-        for rank, (candidate_id, score, dense_score, lexical_score) in enumerate(scored[:k], start=1):
+        shown = scored[:k]
+        shown_fields = target.fields_of([candidate_id for candidate_id, *_ in shown]) if shown else []
+        for rank, ((candidate_id, score, dense_score, lexical_score), candidate_fields) in \
+                enumerate(zip(shown, shown_fields), start=1):
             cosine = float(target.vectors.vector(candidate_id) @ vector.ravel())
-            reasons = explain(query, query_text, target.records[candidate_id], tokens, target.fields[candidate_id],
+            reasons = explain(query, query_text, target.records[candidate_id], tokens, candidate_fields,
                               target.bm25, dense_score, lexical_score, self.tokenizer, cosine)
             proposals.append(Proposal(query["id"], candidate_id, rank, round(score, 4),
                                       round(dense_score, 4), round(lexical_score, 4), reasons))

@@ -11,6 +11,7 @@ never leak into (or get clobbered by) other users of the global jieba.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import re
 import unicodedata
@@ -25,6 +26,8 @@ STOPWORDS_PATH = RESOURCES / "stopwords.txt"
 FILLER_PATH = RESOURCES / "filler.txt"
 # Units and symbols that normalisation leaves as short Latin tokens ("mm", "℃" → "°c" → "c").
 RARE_WORD = 50  # jieba frequency below which a term beside a lone character is taken for a fragment
+# Raise when tokens() changes what it keeps for the same jieba and word lists: cached tokens go stale.
+TOKEN_RULES = 1
 UNITS = frozenset("mm cm km um nm kg mg ml kw mw kv kpa mpa gpa min ppm rpm db hz khz mhz ghz m2 m3".split())
 
 # Variants NFKC leaves alone (CJK punctuation, typographic quotes and dashes),
@@ -140,6 +143,8 @@ class Tokenizer:
         stopwords_path: str | Path | None = STOPWORDS_PATH,
     ) -> None:
         self._jieba = _fresh_jieba()
+        # What decides tokens(): the rules, jieba's version, and every term and stop word given.
+        self._version = hashlib.sha256(f"rules {TOKEN_RULES}; jieba {jieba.__version__}".encode())
         # a query's text is cut once for all its candidates' reasons, not once per candidate
         self._pieces = functools.lru_cache(maxsize=32)(self._cut)
         if user_dictionary_path is not None:
@@ -149,6 +154,7 @@ class Tokenizer:
             self.add_term(term)
         words = read_word_list(stopwords_path) if stopwords_path is not None else []
         self.stopwords = frozenset(normalize(word) for word in words)
+        self._version.update("\nstop words: ".join(["", *sorted(self.stopwords)]).encode())
         self.filler = frozenset(normalize(word) for word in read_word_list(FILLER_PATH))
 
     def add_term(self, term: str, freq: int | None = None, tag: str | None = None) -> None:
@@ -160,6 +166,21 @@ class Tokenizer:
         if term:
             self._jieba.add_word(term, freq, tag)
             self._pieces.cache_clear()
+            self._version.update(f"\nterm: {term} {freq} {tag}".encode())
+
+    @property
+    def version(self) -> str:
+        """Changes whenever tokens() could give other tokens for the same text: another jieba, another
+        user dictionary or stop-word list, a term added, new TOKEN_RULES (keys of cached tokens).
+
+            >>> Tokenizer().version == default_tokenizer().version
+            True
+            >>> tokenizer = Tokenizer()
+            >>> tokenizer.add_term("海洋生物活性肽")
+            >>> tokenizer.version == default_tokenizer().version
+            False
+        """
+        return self._version.hexdigest()[:16]
 
     def tokens(self, text: str) -> list[str]:
         """Normalise, cut in precise mode with HMM, and keep the meaningful tokens.

@@ -374,6 +374,31 @@ def evaluate(context, set_dir, truth, gaps_truth, embedder, output_format):
     emit(rows, output_format, columns)
 
 
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="只打印比较结果，不保存、不采用")
+@click.option("--set", "set_dir", type=click.Path(exists=True, file_okay=False),
+              help="学得的排序在此评估集上不得变差（如 ../shared/eval/match-dev）；默认 $MATCHMAKER_LEARN_SET")
+@click.option("--folds", default=5, show_default=True, type=click.IntRange(2, 20), help="留出决定按需求分几折")
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@pass_context
+def learn(context, dry_run, set_dir, folds, output_format):
+    """从经纪人的决定（推荐、否决及理由、婉拒、确认合作）中学习排序；胜过原排序且在评估集上不差时才采用。"""
+    from . import evaluation, learning
+    from .settings import from_environment
+    config = from_environment()
+    try:
+        outcome = learning.learn(context.db, open_engine(context), set_dir or config["LEARN_SET"], dry_run, folds,
+                                 actor="cli", enabled=config["LEARNING"] == "on")
+    except (evaluation.EvaluationSetError, importers.ImportRejected) as error:
+        fail(f"无法用评估集检查学得的排序：{error}")
+    if output_format == "json":
+        click.echo(json.dumps(outcome, ensure_ascii=False, indent=2))
+        return
+    for line in learning.outcome_lines(outcome):
+        click.echo(line)
+    click.echo("（试运行：未保存、未采用）" if dry_run else f"已保存为第 {outcome['version']} 版")
+
+
 def _instance_embedder(context: Context) -> str:
     return instance_embedder(Path(context.db_path).resolve().parent)
 

@@ -20,11 +20,12 @@ from matching.gaps import DEPTH as GAP_DEPTH
 from matching.gaps import gap_signals, load_gap_model
 from matching.index import VectorIndex, choose_spec, records_checksum
 from matching.indicators import NameVectors, check_records
-from matching.ranker import (FusionConfig, Matcher, Proposal, Side, best_sentence_pair, embedded_segments,
+from matching.ranker import (FieldsSource, FusionConfig, Matcher, Proposal, Side, best_sentence_pair,
+                             decode_fields, embedded_segments, encode_fields, fields_key, query_tokens, record_fields,
                              record_segments, record_text)
-from matching.text import default_tokenizer
+from matching.text import Tokenizer, default_tokenizer
 
-from . import store
+from . import learned_ranking, store
 from .records import is_open_demand
 
 # Chosen by bench/quality.py: 5-fold cross-validation over match-dev's demands, with the sample as a
@@ -73,6 +74,7 @@ class Engine:
         if spec:
             VectorIndex(self.embedder.dim, spec)  # an unknown spec fails here, before anything is built or saved
         self.cache = store.EmbeddingCache(db)
+        self.token_cache = store.TokenCache(db)
         self.fusion = fusion
         self.spec = spec
         self._lock = threading.RLock()
@@ -80,6 +82,7 @@ class Engine:
         self.rebuilt: dict[str, bool] = {}
         # Rankings and gap lists already computed against the current matcher (see propose_for_record).
         self._ranked: dict[tuple, list] = {}
+        self.learned: learned_ranking.LearnedRanking | None = None  # the adopted learned re-ranking, if any
 
     # --- building --------------------------------------------------------------------------
 
@@ -100,8 +103,15 @@ class Engine:
                 self._build_side(side, records[name], vectors[name])
             matcher.calibrate(vectors["demands"], vectors["supplies"])
             self.matcher = matcher
+            self.learned = learned_ranking.adopted_ranking(self.db, matcher)
             self._ranked.clear()
             return self
+
+    def use_learned(self, learned: "learned_ranking.LearnedRanking | None") -> None:
+        """Rank with a newly adopted learned re-ranking (None: the untrained ranking) from now on."""
+        with self._lock:
+            self.learned = learned
+            self._ranked.clear()
 
     def ensure_current(self) -> Matcher:
         """The matcher, loaded on first use. Writes reach it through refresh() (the app's worker)
@@ -135,7 +145,25 @@ class Engine:
             index = VectorIndex(self.embedder.dim, spec)
             index.build([record["id"] for record in records], vectors)
             index.save(folder, checksum)
-        side.build(records, index, default_tokenizer())
+        tokenizer = default_tokenizer()
+        side.build(records, index, tokenizer, self.cached_fields(tokenizer))
+
+    def cached_fields(self, tokenizer: Tokenizer) -> FieldsSource:
+        """Records' tokens from the store's token cache; the records it lacks are tokenised and cached.
+
+        A restart reads every record's tokens from there instead of running jieba (~1 ms a record);
+        an explanation reads the few records it shows (the engine holds no token lists).
+        """
+        def fields(records: list[dict]) -> list[dict[str, list[str]]]:
+            keys = [fields_key(record, tokenizer) for record in records]
+            found = self.token_cache.get_many(list(dict.fromkeys(keys)))
+            fresh = {key: encode_fields(record_fields(record, tokenizer))
+                     for key, record in zip(keys, records) if key not in found}
+            if fresh:
+                self.token_cache.put_many(fresh)
+                found.update(fresh)
+            return [decode_fields(found[key]) for key in keys]
+        return fields
 
     # --- live updates -----------------------------------------------------------------------
 
@@ -191,11 +219,35 @@ class Engine:
                 if len(self._ranked) >= RANKED_LIMIT:
                     self._ranked.clear()
                 vector = self.embed([record])[0]
-                matcher = self.ensure_current()
-                rank = matcher.supplies_for if kind == "demands" else matcher.demands_for
-                target = matcher.supplies if kind == "demands" else matcher.demands
-                self._ranked[key] = self.quote(record, rank(record, vector, k, retriever, filters), target)
+                self._ranked[key] = self._rank(kind, record, vector, k, retriever, filters)
             return list(self._ranked[key])
+
+    def _rank(self, kind: str, record: dict, vector: np.ndarray, k: int, retriever: str = "hybrid",
+              filters: dict | None = None) -> list[Proposal]:
+        """The matcher's top k, quoted; re-ordered by the adopted learned ranking when there is one (the
+        hybrid retriever only: the single signals stay as they are, for comparison)."""
+        matcher = self.ensure_current()
+        rank = matcher.supplies_for if kind == "demands" else matcher.demands_for
+        target = matcher.supplies if kind == "demands" else matcher.demands
+        if self.learned is None or retriever != "hybrid":
+            return self.quote(record, rank(record, vector, k, retriever, filters), target)
+        pool = self.quote(record, rank(record, vector, learned_ranking.pool_size(k), retriever, filters), target)
+        return self.learned.rerank(kind, record, vector, pool, matcher)[:k]
+
+    def pair_proposals(self, demand: dict, vector: np.ndarray, supply_ids: list[str]) -> list[Proposal]:
+        """The hybrid signals and quoted reasons of given pairs of one demand, wherever they rank
+        (learning needs every decided pair, not only the top k)."""
+        with self._lock:
+            matcher = self.ensure_current()
+            target = matcher.supplies
+            cosines = {supply_id: float(target.vectors.vector(supply_id) @ vector.ravel())
+                       for supply_id in supply_ids if supply_id in target.records}
+            tokens = query_tokens(record_fields(demand, matcher.tokenizer))
+            scored = matcher.score(demand, vector, target, dict(cosines), {}, tokens, "hybrid")
+            found = [Proposal(demand["id"], candidate, 0, round(score, 4), round(dense, 4), round(lexical, 4),
+                              {"cosine": round(cosines[candidate], 4), "lexical": round(lexical, 4)})
+                     for candidate, score, dense, lexical in scored]
+            return self.quote(demand, found, target)
 
     def propose_all(self, k: int = 5, retriever: str = "hybrid", min_score: float = 0.0,
                     demand_ids: list[str] | None = None) -> list[Proposal]:
@@ -209,9 +261,8 @@ class Engine:
             vectors = self.embed(records)
             proposals = []
             for record, vector in zip(records, vectors):
-                found = [proposal for proposal in matcher.supplies_for(record, vector, k, retriever)
-                         if proposal.score >= min_score]
-                proposals += self.quote(record, found, matcher.supplies)
+                proposals += [proposal for proposal in self._rank("demands", record, vector, k, retriever)
+                              if proposal.score >= min_score]
             return proposals
 
     def quote(self, query: dict, proposals: list[Proposal], target: Side) -> list[Proposal]:

@@ -16,6 +16,7 @@ is gaps.jsonl when there is one, else every demand without a grade-2 answer.
 from __future__ import annotations
 
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from matching.embedders import DEFAULT_EMBEDDER
@@ -93,6 +94,14 @@ def quality(engine, truth: dict[str, dict[str, float]], true_gaps: set[str] | No
 
 def evaluate_set(folder: str | Path, embedder: str = DEFAULT_EMBEDDER, work_dir: str | Path | None = None) -> list[dict]:
     """Load a set into a temporary store, index it with `embedder` and measure every retriever."""
+    with loaded_set(folder, embedder, work_dir) as (engine, truth, true_gaps):
+        return quality(engine, truth, true_gaps)
+
+
+@contextmanager
+def loaded_set(folder: str | Path, embedder=DEFAULT_EMBEDDER, work_dir: str | Path | None = None):
+    """(engine, truth, gap truth) over a set loaded into a temporary store, for as long as the block runs;
+    `embedder` is a name or a loaded Embedder."""
     from .engine import Engine
 
     folder = Path(folder)
@@ -107,13 +116,13 @@ def evaluate_set(folder: str | Path, embedder: str = DEFAULT_EMBEDDER, work_dir:
         raise EvaluationSetError(f"评估集 {folder} 中没有答案（truth.jsonl 或 cooperations/）")
     with tempfile.TemporaryDirectory(dir=work_dir) as scratch:
         db = store.open_db(Path(scratch) / "eval.db")
-        for kind, paths in files.items():
-            importers.import_files(db, kind, paths, actor="eval")
-        demand_ids, supply_ids = store.ids(db, "demands"), store.ids(db, "supplies")
-        unknown = sorted(set(truth) - demand_ids) + sorted({s for a in truth.values() for s in a} - supply_ids)
-        if unknown:
-            raise EvaluationSetError(f"答案中的编号不在清单上：{'、'.join(unknown[:5])}")
-        engine = Engine(db, scratch, embedder).load()
-        rows = quality(engine, truth, read_gap_truth(folder, demand_ids, truth))
-        db.close()
-    return rows
+        try:
+            for kind, paths in files.items():
+                importers.import_files(db, kind, paths, actor="eval")
+            demand_ids, supply_ids = store.ids(db, "demands"), store.ids(db, "supplies")
+            unknown = sorted(set(truth) - demand_ids) + sorted({s for a in truth.values() for s in a} - supply_ids)
+            if unknown:
+                raise EvaluationSetError(f"答案中的编号不在清单上：{'、'.join(unknown[:5])}")
+            yield Engine(db, scratch, embedder).load(), truth, read_gap_truth(folder, demand_ids, truth)
+        finally:
+            db.close()

@@ -119,6 +119,10 @@ class LiveIndex:
         the others' writes."""
         self._submit(self._start)
 
+    def learn_later(self, actor: str, eval_set: str | None = None, enabled: bool = False) -> None:
+        """Queue learning from the decisions (service/learning.py); its verdict ends the progress bar."""
+        self._submit(partial(self._learn, actor, eval_set, enabled))
+
     def wait(self, timeout: float = 30.0) -> bool:
         """Block until every queued job is done; False when the timeout passed first."""
         deadline = time.monotonic() + timeout
@@ -254,6 +258,18 @@ class LiveIndex:
         records = importers.read_records([path], kind, importers.reference_ids(self._db, kind))
         self.progress.update(0, len(records))
         return importers.save_records(self._db, kind, records, actor, progress=self.progress.advance)
+
+    def _learn(self, actor: str, eval_set: str | None, enabled: bool) -> None:
+        """Learn, switch the engine to the adopted ranking (or back), then rescore the undecided proposals."""
+        from . import learning
+        self.progress.start("学习")
+        try:
+            outcome = learning.learn(self._db, self.engine(), eval_set, actor=actor, enabled=enabled)
+            workflow.generate_proposals(self._db, self.engine(), self.k)
+        except Exception:
+            self.progress.finish(failed=True, message="学习失败，继续使用原有排序。请查看服务日志后重试。")
+            raise
+        self.progress.finish(message=f"第 {outcome['version']} 版：{outcome['verdict']}")
 
     def _reload(self, imported: str | None = None) -> None:
         """Embed both lists afresh and propose for every open demand; `imported` (已导入 …) heads the outcome."""

@@ -268,3 +268,90 @@ def test_propose_csv_writes_formula_like_ids_as_text(invoke, tmp_path):
     assert invoke("index").exit_code == 0
     lines = invoke("propose", "--demand", "=1+2", "--format", "csv").output.splitlines()
     assert lines[1].startswith("'=1+2,'@S1,1,")
+
+
+# --- token cache: a warm restart runs no jieba, and the engine holds no token lists ----------------
+
+def every_ranking(engine) -> list[tuple]:
+    """Every record's top 5 in both directions, with scores and explanations."""
+    rankings = []
+    for kind, side in (("demands", engine.matcher.demands), ("supplies", engine.matcher.supplies)):
+        propose = engine.propose_for_demand if kind == "demands" else engine.propose_for_supply
+        for record_id in sorted(side.records):
+            rankings += [(p.query_id, p.candidate_id, p.rank, p.score, json.dumps(p.reasons, sort_keys=True))
+                         for p in propose(record_id, k=5)]
+    return rankings
+
+
+class CountingTokenizations:
+    """service.engine.record_fields, counting the records it tokenises."""
+
+    def __init__(self, monkeypatch):
+        import service.engine
+        self.count, original = 0, service.engine.record_fields
+
+        def counted(record, tokenizer):
+            self.count += 1
+            return original(record, tokenizer)
+        monkeypatch.setattr(service.engine, "record_fields", counted)
+
+
+def test_a_warm_load_reads_every_token_from_the_cache_and_ranks_and_explains_as_a_cold_one(
+        engine, embedder, tmp_path, monkeypatch):
+    cold = every_ranking(engine)
+    tokenized = CountingTokenizations(monkeypatch)
+    warm = Engine(engine.db, tmp_path, embedder).load()
+    assert tokenized.count == 0
+    assert every_ranking(warm) == cold
+    assert tokenized.count == 0   # explanations read the shown records' tokens from the cache too
+    assert not hasattr(warm.matcher.supplies, "fields")
+
+
+def test_the_cached_tokens_are_what_a_warm_load_uses(engine, embedder, tmp_path):
+    from matching.ranker import encode_fields, fields_key
+    from matching.text import default_tokenizer
+    key = fields_key(engine.matcher.supplies.records["S5"], default_tokenizer())
+    engine.token_cache.put_many({key: encode_fields({"title": ["钓具"], "keywords": [], "description": []})})
+    warm = Engine(engine.db, tmp_path, embedder).load()
+    assert warm.matcher.supplies.bm25.search(["钓具"], 10)[0][0] == "S5"
+
+
+def test_changing_a_records_text_or_the_tokenizer_version_invalidates_its_cached_tokens(
+        engine, embedder, tmp_path, monkeypatch):
+    import matching.text
+    from matching.ranker import fields_key
+    from matching.text import Tokenizer, default_tokenizer
+    supply = engine.matcher.supplies.records["S5"]
+    tokenizer = default_tokenizer()
+    assert fields_key({**supply, "description": supply["description"] + "。"}, tokenizer) != fields_key(supply, tokenizer)
+    assert fields_key({**supply, "keywords": ["海参"]}, tokenizer) != fields_key(supply, tokenizer)
+    taught = Tokenizer(user_terms=["冰温保活"])
+    monkeypatch.setattr(matching.text, "TOKEN_RULES", matching.text.TOKEN_RULES + 1)
+    for other in (taught, Tokenizer()):
+        assert other.version != tokenizer.version
+        tokenized = CountingTokenizations(monkeypatch)
+        assert engine.cached_fields(other)([supply]) == [record_fields_of(supply, other)]
+        assert tokenized.count == 1   # the cached tokens were cut by another tokenizer: cut again
+    tokenized = CountingTokenizations(monkeypatch)
+    engine.cached_fields(tokenizer)([supply])
+    assert tokenized.count == 0
+
+
+def record_fields_of(record, tokenizer):
+    from matching.ranker import record_fields
+    return record_fields(record, tokenizer)
+
+
+def test_an_edited_records_explanation_names_its_new_shared_terms(engine, embedder, tmp_path):
+    before = {p.candidate_id: p.reasons["shared_terms"] for p in engine.propose_for_demand("D6", k=8)}
+    edited = {**SUPPLIES[1], "title": "深海钻井钻头", "keywords": ["钻头", "深海钻井"],
+              "description": "三千米级深海钻井钻头的设计与制造，耐磨钻头体。"}
+    store.upsert_records(engine.db, "supplies", [edited])
+    engine.refresh("supplies", edited["id"])
+    after = {p.candidate_id: p.reasons["shared_terms"] for p in engine.propose_for_demand("D6", k=8)}
+    assert "钻头" in after[edited["id"]] and after[edited["id"]] != before.get(edited["id"])
+    fresh = Engine(store.open_db(tmp_path / "m.db"), tmp_path / "fresh", embedder)
+    fresh.token_cache.db.execute("delete from tokens")
+    fresh.load()
+    cold = {p.candidate_id: p.reasons["shared_terms"] for p in fresh.propose_for_demand("D6", k=8)}
+    assert cold[edited["id"]] == after[edited["id"]]

@@ -8,13 +8,14 @@
 
 One module per aggregate; callers use the names below as `store.X`:
     schema      every table, index and upgrade; open_db()
-    records     demands and supplies, their embedding cache
+    records     demands and supplies, their embedding and token caches
     proposals   proposals, decisions, cooperations
     sessions    themed matchmaking sessions and visits
     users       accounts and failed logins
     changes     the change sequence every server process follows
     audit       the audit log
     facts       headline counts and the monthly report's raw facts
+    rankers     learning runs (service/learning.py)
     backup      online backup, check, restore
     base        transactions, timestamps, the refusals (service.errors) and the row helpers they all share
 """
@@ -28,8 +29,9 @@ from .proposals import (OPEN_PROPOSAL_STATUSES, PROPOSAL_ORDERS, add_cooperation
                         decided_pairs, decisions_for, delete_cooperation, get_cooperation, get_cooperation_by_id,
                         get_proposal, get_proposal_for_pair, last_decision, list_cooperations, list_proposals,
                         mark_decision_undone, save_proposals, update_proposal, upsert_cooperations)
-from .records import (EmbeddingCache, count_records, delete_record, distinct_values, export_records, get_record,
-                      ids, list_records, next_record_id, records_by_id, save_record, upsert_records)
+from .rankers import add_ranker, latest_ranker
+from .records import (EmbeddingCache, TokenCache, count_records, delete_record, distinct_values, export_records,
+                      get_record, ids, list_records, next_record_id, records_by_id, save_record, upsert_records)
 from .schema import PROPOSAL_EXTRA_COLUMNS, ensure_schema, open_db
 from .sessions import (add_session, add_session_pair, add_visit, delete_session_pair, get_session,
                        get_session_pair, get_visit, link_cooperation_to_session, link_demand_to_visit,

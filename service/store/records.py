@@ -1,4 +1,4 @@
-"""The two lists: demands and supplies, imported or edited in the app, and their embedding cache."""
+"""The two lists: demands and supplies, imported or edited in the app, and their embedding and token caches."""
 from __future__ import annotations
 
 import json
@@ -239,3 +239,28 @@ class EmbeddingCache:
             self.db["embeddings"].upsert_all(
                 ({"key": key, "vector": np.asarray(vector, dtype=dtype).tobytes()}
                  for key, vector in items.items()), pk="key")
+
+
+class TokenCache:
+    """Each record's BM25 tokens, keyed by tokenizer version and text hash, so a restart runs no jieba.
+
+        >>> cache = TokenCache(db)                                       # doctest: +SKIP
+        >>> cache.put_many({"v1:ab12": "碳纤维 预浸料\\n\\n制备"})          # doctest: +SKIP
+        >>> cache.get_many(["v1:ab12", "v1:cd34"])                       # doctest: +SKIP
+        {'v1:ab12': '碳纤维 预浸料\\n\\n制备'}
+    """
+
+    def __init__(self, db: sqlite_utils.Database):
+        self.db = db
+
+    def get_many(self, keys: list[str]) -> dict[str, str]:
+        found = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(self.db.execute(f"select key, fields from tokens where key in ({marks})", chunk).fetchall())
+        return found
+
+    def put_many(self, items: dict[str, str]) -> None:
+        with transaction(self.db):
+            self.db.conn.executemany("insert or replace into tokens (key, fields) values (?, ?)", items.items())

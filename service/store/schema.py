@@ -106,6 +106,7 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     _ensure_users_schema(db)  # after the audit log: an upgrade reads the ids it names
     db["users"].create_index(["token_hash"], if_not_exists=True)
     db["embeddings"].create({"key": str, "vector": bytes}, pk="key", if_not_exists=True)
+    db["tokens"].create({"key": str, "fields": str}, pk="key", if_not_exists=True)
     # Decisions outlive the proposals they judged: no foreign key to proposals.
     db["decisions"].create(
         {"id": int, "proposal_id": int, "demand_id": str, "supply_id": str, "action": str,
@@ -144,6 +145,8 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     db["login_failures"].create({"key": str, "at": float}, not_null={"key", "at"}, if_not_exists=True)
     db["login_failures"].create_index(["key", "at"], if_not_exists=True)
     db["login_failures"].create_index(["at"], if_not_exists=True)
+    db["rankers"].create({"id": int, "trained_at": str, "actor": str, "adopted": int, "verdict": str,
+                          "model": str, "extent": str, "figures": str}, pk="id", if_not_exists=True)
     for table, columns in LATER_COLUMNS.items():
         for column, column_type in columns.items():
             if column not in db[table].columns_dict:

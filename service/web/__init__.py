@@ -12,4 +12,5 @@ from . import reports  # noqa: F401  (the monthly report page)
 from . import sessions  # noqa: F401  (专题对接 and 双走进 pages)
 from . import accounts  # noqa: F401  (the administrator's pages: /admin, /users)
 from . import imports  # noqa: F401  (the admin's imports and re-index pages)
+from . import learning  # noqa: F401  (the admin's "learn from decisions" button)
 from .blueprint import bp  # noqa: F401

@@ -122,7 +122,8 @@ def admin_imports_confirm():
 @auth.roles_required("admin")
 def admin_index():
     return render_template("admin_index.html", counts=_counts(get_db()),
-                           system=current_app.extensions["live_index"].describe_embedder())
+                           system=current_app.extensions["live_index"].describe_embedder(),
+                           learning_run=store.latest_ranker(get_db()))
 
 
 @bp.post("/admin/index")

