@@ -15,6 +15,7 @@ import sqlite3
 import sys
 import time
 import unicodedata
+from functools import partial
 from pathlib import Path
 
 import click
@@ -459,7 +460,7 @@ def demo(data_dir, demo_db, host, port, serve):
         _, password, _ = create_user(context.db, name, role, org, actor="demo")
         click.echo(f"  {ROLE_NAMES[role]:<6} 用户名 {name:<10} 密码 {password}{'  （' + org + '）' if org else ''}")
     if serve:
-        run_server(build_app(str(demo_db)), host, port)
+        run_server(str(demo_db), host, port)
 
 
 def demo_accounts(db) -> list[tuple[str, str, str | None]]:
@@ -481,22 +482,24 @@ def build_app(db_path: str):
         fail(str(error))
 
 
-def run_server(app, host: str, port: int, threads: int = 8) -> None:
-    """Serve under waitress; the engine loads and proposals are refreshed in the background meanwhile."""
-    import waitress
-    app.extensions["live_index"].reload_later()
-    click.echo(f"两清单对接服务已启动：http://{host}:{port}/  （Ctrl+C 停止）")
-    waitress.serve(app, host=host, port=port, threads=threads, ident="matchmaker")
+def run_server(db_path: str, host: str, port: int, threads: int = 8, workers: int = 1) -> None:
+    """Serve (server.serve); the engine loads and proposals are refreshed in the background meanwhile."""
+    from .server import serve as serve_app
+    click.echo(f"两清单对接服务已启动：http://{host}:{port}/  （{workers} 个进程，Ctrl+C 停止）")
+    serve_app(partial(build_app, db_path), host, port, threads, workers)
 
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64))
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64), help="每个进程的线程数")
+@click.option("--workers", default=None, type=click.IntRange(1, 64),
+              help="服务进程数（默认：CPU 核数；1 为单进程 waitress，多于 1 为 gunicorn）")
 @pass_context
-def serve(context, host, port, threads):
-    """启动网站与 API（waitress 生产服务器）。"""
-    run_server(build_app(context.db_path), host, port, threads)
+def serve(context, host, port, threads, workers):
+    """启动网站与 API（生产服务器：单进程 waitress，或多进程 gunicorn 共用一个数据库）。"""
+    from .server import cores
+    run_server(context.db_path, host, port, threads, workers or cores())
 
 
 @cli.command()

@@ -182,6 +182,11 @@ class Engine:
             else:
                 side.upsert(record, vector, self.matcher.tokenizer)
 
+    def forget(self) -> None:
+        """Drop the remembered rankings and gap lists (another process changed the store)."""
+        with self._lock:
+            self._ranked.clear()
+
     # --- proposals --------------------------------------------------------------------------
 
     def propose_for_demand(self, demand_id: str, k: int = 5, retriever: str = "hybrid",

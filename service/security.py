@@ -11,17 +11,17 @@
   in the config forces it too.
 - Failed logins are counted per user name and per client address; after LOGIN_MAX_FAILURES within
   LOGIN_WINDOW_SECONDS (5 in 5 minutes) both are refused with 429 until the window passes. The
-  counts live in this process's memory: a restart forgets them, and several server processes each
-  count their own (waitress, which `matchmaker serve` runs, is one process).
+  failures are kept in the store, so the server processes of `matchmaker serve --workers N` count
+  them together and a restart forgets none.
 """
 from __future__ import annotations
 
-import threading
 import time
-from collections import deque
 
 from flask import Flask, current_app, request
 from flask.sessions import SecureCookieSessionInterface
+
+from . import resources, store
 
 CONTENT_SECURITY_POLICY = "; ".join((
     "default-src 'self'",
@@ -62,53 +62,40 @@ class SessionInterface(SecureCookieSessionInterface):
 # --- login throttling -------------------------------------------------------------------------------
 
 class LoginThrottle:
-    """Failed-login counts per key within a sliding window, in memory.
+    """Failed-login counts per key within a sliding window, kept in the store so that every server
+    process counts the same failures and a restart forgets none.
 
-        >>> throttle = LoginThrottle(max_failures=5, window=300)
+        >>> db = store.open_db(":memory:")
+        >>> throttle = LoginThrottle(max_failures=5, window=300, connection=lambda: db)
         >>> throttle.record_failure("name:kunyue", "addr:10.0.0.7")
         >>> throttle.retry_after("name:kunyue", "addr:10.0.0.7")
         0
 
-    `clock` is any monotonic seconds source (tests pass one they can advance).
+    `connection` gives the database to use (the request's, in the app); `clock` is wall-clock seconds,
+    shared by the processes (tests pass one they can advance).
     """
 
-    def __init__(self, max_failures: int = 5, window: float = 300, clock=time.monotonic):
+    def __init__(self, max_failures: int = 5, window: float = 300, clock=time.time, connection=None):
         self.max_failures, self.window, self.clock = max_failures, window, clock
-        self._failures: dict[str, deque] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: float) -> deque:
-        failures = self._failures.get(key, deque())
-        while failures and failures[0] <= now - self.window:
-            failures.popleft()
-        if not failures:
-            self._failures.pop(key, None)
-        return failures
+        self.connection = connection
 
     def retry_after(self, *keys: str) -> int:
         """Seconds until every key may try again; 0 when none of them is locked out."""
         now = self.clock()
         wait = 0.0
-        with self._lock:
-            for key in keys:
-                failures = self._recent(key, now)
-                if len(failures) >= self.max_failures:
-                    wait = max(wait, failures[-self.max_failures] + self.window - now)
+        db = self.connection()
+        for key in keys:
+            failures = store.recent_login_failures(db, key, now - self.window, self.max_failures)
+            if len(failures) >= self.max_failures:
+                wait = max(wait, failures[-1] + self.window - now)
         return int(wait) + 1 if wait > 0 else 0
 
     def record_failure(self, *keys: str) -> None:
-        now = self.clock()
-        with self._lock:
-            for key in keys:
-                failures = self._recent(key, now)
-                failures.append(now)
-                self._failures[key] = failures
+        store.add_login_failure(self.connection(), keys, self.clock(), self.window)
 
     def forget(self, *keys: str) -> None:
         """A successful login clears its user name's count (the address keeps its own)."""
-        with self._lock:
-            for key in keys:
-                self._failures.pop(key, None)
+        store.clear_login_failures(self.connection(), keys)
 
 
 def login_keys(name: str) -> tuple[str, str]:
@@ -135,5 +122,6 @@ def init_app(app: Flask) -> None:
     if config.get("MATCHMAKER_ENV") == "production":
         config["SESSION_COOKIE_SECURE"] = True
     app.session_interface = SessionInterface()
-    app.extensions["login_throttle"] = LoginThrottle(config["LOGIN_MAX_FAILURES"], config["LOGIN_WINDOW_SECONDS"])
+    app.extensions["login_throttle"] = LoginThrottle(config["LOGIN_MAX_FAILURES"], config["LOGIN_WINDOW_SECONDS"],
+                                                      connection=resources.get_db)
     app.after_request(add_security_headers)

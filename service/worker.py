@@ -5,16 +5,26 @@ worker re-embeds it, updates the indexes in place and stores fresh proposals for
 is matchable within a couple of seconds without blocking anyone. A confirmed import is queued the
 same way: the worker writes the file, then reloads, and `progress` reports both for the admin's bar.
 
+Several server processes (`matchmaker serve --workers N`) each hold a LiveIndex. Between jobs the
+thread follows the store's change sequence about every FOLLOW_SECONDS (a `PRAGMA data_version` read
+when nothing changed) and applies the other processes' writes to its engine, dropping the rankings and
+gap lists it remembered. The full embedding and proposal run happens in one process at a time, under
+a file lock in the instance folder; the others wait for it and load what it wrote (cached embeddings,
+checksummed FAISS files).
+
     >>> live = LiveIndex("instance/matchmaker.db", "instance")     # doctest: +SKIP
     >>> live.refresh_later("demands", "D2021-001"); live.wait()     # doctest: +SKIP
     True
 """
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import queue
 import threading
 import time
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -25,6 +35,25 @@ from .progress import Progress
 
 log = logging.getLogger(__name__)
 STOP = None  # the job that ends the worker; every other job is a call (a bound method, maybe partial)
+FOLLOW_SECONDS = 0.5  # how often the thread looks for other processes' writes
+INDEXING_LOCK = "indexing.lock"  # in the instance folder: held while one process embeds and proposes
+
+
+@contextmanager
+def indexing_lock(instance_dir: Path, blocking: bool = True):
+    """Hold the instance's indexing lock (fcntl.flock, released by the kernel if the process dies);
+    yields False at once when blocking=False and another process holds it."""
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    with open(instance_dir / INDEXING_LOCK, "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class LiveIndex:
@@ -39,6 +68,8 @@ class LiveIndex:
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
         self._db = None
+        self._seen = 0  # the last change (store.changes) the engine reflects
+        self._data_version = None
         self.progress = Progress()  # the current or last import or full reload, for the admin pages' bars
 
     # --- the engine ------------------------------------------------------------------------------
@@ -54,8 +85,9 @@ class LiveIndex:
                 return self._engine, False
             from .engine import Engine
             engine = Engine(store.open_db(self.database), self.instance_dir, self.embedder)
+            seen = store.last_change(engine.db)  # read before the records: a change in between is applied again
             engine.load(progress=progress)
-            self._engine = engine
+            self._engine, self._seen = engine, seen
             return engine, True
 
     def describe_embedder(self) -> dict:
@@ -80,6 +112,12 @@ class LiveIndex:
         the file is deleted whatever the outcome. Demands and supplies are then reloaded in the same job,
         so the admin's bar goes from the write to the embedding without a gap."""
         self._submit(partial(self._import, kind, Path(path), actor))
+
+    def start_serving(self) -> None:
+        """A server process starts: the first to take the indexing lock loads, embeds and proposes for
+        every open demand; the others wait for it, then load what it wrote. Then every process follows
+        the others' writes."""
+        self._submit(self._start)
 
     def learn_later(self, actor: str, eval_set: str | None = None, enabled: bool = False) -> None:
         """Queue learning from the decisions (service/learning.py); its verdict ends the progress bar."""
@@ -128,8 +166,15 @@ class LiveIndex:
 
     def _run(self) -> None:
         self._db = store.open_db(self.database)
+        followed = time.monotonic()
         while True:
-            job = self._jobs.get()
+            if time.monotonic() - followed >= FOLLOW_SECONDS:
+                self._follow_safely()
+                followed = time.monotonic()
+            try:
+                job = self._jobs.get(timeout=FOLLOW_SECONDS)
+            except queue.Empty:
+                continue
             if job is STOP:
                 self._db.close()
                 self._jobs.task_done()
@@ -140,6 +185,47 @@ class LiveIndex:
                 log.exception("live index job %s failed", job)
             finally:
                 self._jobs.task_done()
+
+    def _follow_safely(self) -> None:
+        try:
+            self._follow()
+        except Exception:  # a failed poll must not kill the worker; the next one retries
+            log.exception("following the change sequence failed")
+
+    def _follow(self) -> None:
+        """Apply the writes other processes made since the engine last looked (their record ids, or a full
+        reload for an import, a restore or a sequence pruned past us); drop what the engine remembered."""
+        version = store.data_version(self._db)
+        if version == self._data_version:
+            return
+        self._data_version = version
+        with self._engine_lock:
+            engine, seen = self._engine, self._seen
+        if engine is None:  # not loaded yet: its load will read the store as it is then
+            return
+        newest = store.last_change(self._db)
+        if newest == seen:
+            return
+        changes = store.changes_since(self._db, seen) if newest > seen else []
+        reload = newest < seen or (changes and changes[0]["seq"] > seen + 1)
+        theirs = [change for change in changes if change["origin"] != os.getpid()]
+        if reload or any(change["record_id"] is None for change in theirs):
+            with indexing_lock(self.instance_dir):
+                engine.load()
+        else:
+            for kind, record_id in dict.fromkeys((change["kind"], change["record_id"]) for change in theirs):
+                engine.refresh(kind, record_id)
+        engine.forget()
+        with self._engine_lock:
+            self._seen = changes[-1]["seq"] if changes else newest
+
+    def _start(self) -> None:
+        with indexing_lock(self.instance_dir, blocking=False) as owner:
+            if owner:
+                self._reload_locked()
+                return
+        with indexing_lock(self.instance_dir):
+            self._ensure_engine()
 
     def _refresh(self, kind: str, record_id: str) -> None:
         engine = self.engine()
@@ -187,6 +273,10 @@ class LiveIndex:
 
     def _reload(self, imported: str | None = None) -> None:
         """Embed both lists afresh and propose for every open demand; `imported` (已导入 …) heads the outcome."""
+        with indexing_lock(self.instance_dir):
+            self._reload_locked(imported)
+
+    def _reload_locked(self, imported: str | None = None) -> None:
         self.progress.start("向量化")
         try:
             engine, loaded = self._ensure_engine(self.progress.update)

@@ -37,11 +37,15 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """One `matchmaker --db DB serve` process; start() waits until it answers."""
+    """One `matchmaker --db DB serve` process (with workers > 1: gunicorn's master, which forks them);
+    start() waits until it answers."""
 
-    def __init__(self, db_path: str | Path, threads: int | None = 8, log_path: str | Path | None = None):
+    def __init__(self, db_path: str | Path, threads: int | None = 8, log_path: str | Path | None = None,
+                 workers: int | None = None):
         self.db_path = Path(db_path)
         self.threads = threads
+        # None: $MATCHMAKER_TEST_WORKERS, else 1, so the crash tests can be run against several workers too.
+        self.workers = workers or int(os.environ.get("MATCHMAKER_TEST_WORKERS") or 1)
         self.log_path = Path(log_path) if log_path else self.db_path.with_name("server.log")
         self.port = None
         self.process: subprocess.Popen | None = None
@@ -56,6 +60,7 @@ class ServerProcess:
         env.pop("MATCHMAKER_DB", None)
         log = open(self.log_path, "ab")
         threads = ["--threads", str(self.threads)] if self.threads else []  # None: serve's own default
+        threads += ["--workers", str(self.workers)] if self.workers else []
         self.process = subprocess.Popen(
             [sys.executable, "-m", "service.cli", "--db", str(self.db_path), "serve", "--port", str(self.port),
              *threads], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=interruptible)
@@ -87,6 +92,14 @@ class ServerProcess:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+    def worker_pids(self) -> list[int]:
+        """The master's child processes (gunicorn's workers), from /proc."""
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        try:
+            return [int(pid) for pid in path.read_text().split()]
+        except OSError:
+            return []
 
     def rss_kib(self) -> int:
         """The server's resident memory now, from /proc."""

@@ -155,7 +155,8 @@ def test_a_successful_login_clears_the_names_failures(client):
 
 def test_the_throttle_forgets_failures_once_the_window_has_passed():
     now = [1000.0]
-    throttle = LoginThrottle(max_failures=3, window=300, clock=lambda: now[0])
+    db = store.open_db(":memory:")
+    throttle = LoginThrottle(max_failures=3, window=300, clock=lambda: now[0], connection=lambda: db)
     for _ in range(3):
         throttle.record_failure("name:a")
     assert throttle.retry_after("name:a") == 301
@@ -472,3 +473,22 @@ def test_chromium_reports_no_policy_violation_and_the_script_still_runs(tmp_path
         page.click(".nav-toggle")
         assert page.get_attribute(".nav-toggle", "aria-expanded") == "true"
         assert violations == []
+
+
+def test_failed_logins_are_counted_in_the_store_across_processes_and_pruned(tmp_path):
+    """Two throttles on one database file (as two server processes have) count the same failures;
+    failures older than the window are deleted as new ones arrive."""
+    now = [1000.0]
+    first_db, second_db = store.open_db(tmp_path / "m.db"), store.open_db(tmp_path / "m.db")
+    first = LoginThrottle(max_failures=3, window=300, clock=lambda: now[0], connection=lambda: first_db)
+    second = LoginThrottle(max_failures=3, window=300, clock=lambda: now[0], connection=lambda: second_db)
+    first.record_failure("name:a", "addr:1")
+    second.record_failure("name:a", "addr:2")
+    assert first.retry_after("name:a") == 0
+    first.record_failure("name:a", "addr:3")
+    assert second.retry_after("name:a") == 301
+    second.forget("name:a")
+    assert first.retry_after("name:a") == 0
+    now[0] += 301
+    first.record_failure("name:b")
+    assert [row["key"] for row in first_db.query("select key from login_failures")] == ["name:b"]

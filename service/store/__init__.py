@@ -11,7 +11,8 @@ One module per aggregate; callers use the names below as `store.X`:
     records     demands and supplies, their embedding and token caches
     proposals   proposals, decisions, cooperations
     sessions    themed matchmaking sessions and visits
-    users       accounts
+    users       accounts and failed logins
+    changes     the change sequence every server process follows
     audit       the audit log
     facts       headline counts and the monthly report's raw facts
     rankers     learning runs (service/learning.py)
@@ -21,6 +22,7 @@ One module per aggregate; callers use the names below as `store.X`:
 from .audit import audit, audit_entries, audit_entry, audit_values, count_audit_entries
 from .backup import backup_database, check_database, restore_database
 from .base import BOOKKEEPING, Conflict, now, transaction
+from .changes import changes_since, data_version, last_change, record_change
 from .facts import headline_counts, report_facts
 from .proposals import (OPEN_PROPOSAL_STATUSES, PROPOSAL_ORDERS, add_cooperation, add_decision, busiest_party,
                         count_cooperations, count_proposals, count_proposals_per_record, date_proposals_by_posting,
@@ -35,4 +37,5 @@ from .sessions import (add_session, add_session_pair, add_visit, delete_session_
                        get_session_pair, get_visit, link_cooperation_to_session, link_demand_to_visit,
                        list_sessions, list_visits, session_figures_by, session_pairs, update_session_pair,
                        visit_demands, visit_figures_by)
-from .users import add_user, get_user, get_user_by_name, get_user_by_token, list_users, public_user, update_user
+from .users import (add_login_failure, add_user, clear_login_failures, get_user, get_user_by_name, get_user_by_token,
+                    list_users, public_user, recent_login_failures, update_user)

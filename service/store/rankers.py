@@ -7,6 +7,7 @@ import json
 import sqlite_utils
 
 from .base import transaction
+from .changes import record_change
 
 JSON_COLUMNS = ("model", "extent", "figures")
 
@@ -16,7 +17,9 @@ def add_ranker(db: sqlite_utils.Database, ranker: dict) -> int:
     was adopted and why."""
     row = {**ranker, **{key: json.dumps(ranker.get(key), ensure_ascii=False) for key in JSON_COLUMNS}}
     with transaction(db):
-        return db["rankers"].insert(row).last_pk
+        ranker_id = db["rankers"].insert(row).last_pk
+        record_change(db, "rankers", None)  # the other server processes reload and rank with it too
+        return ranker_id
 
 
 def latest_ranker(db: sqlite_utils.Database) -> dict | None:

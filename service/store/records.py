@@ -8,6 +8,7 @@ import sqlite_utils
 
 from ..records import FIELDS, field_keys, id_prefix
 from .audit import audit, audit_entry
+from .changes import record_change
 from .base import BOOKKEEPING, Conflict, NotFound, _decode_row, _encode_row, _paged, _public, _where_clause, now, transaction
 from .schema import RECORD_COLUMNS
 
@@ -42,6 +43,8 @@ def upsert_records(db: sqlite_utils.Database, kind: str, records: list[dict], ac
             db["audit_log"].insert_all(entries[start:start + IMPORT_BATCH])
             if progress:
                 progress(len(rows[start:start + IMPORT_BATCH]))
+        if records:
+            record_change(db, kind, None)  # a bulk write: the other processes reload the whole side
     return len(records)
 
 
@@ -165,6 +168,7 @@ def save_record(db: sqlite_utils.Database, kind: str, record: dict, actor: str,
         after = get_record(db, kind, record["id"])
         audit(db, actor, "create" if before is None else "update", kind, record["id"], _public(before),
               _public(after))
+        record_change(db, kind, record["id"])
     return after
 
 
@@ -186,6 +190,7 @@ def delete_record(db: sqlite_utils.Database, kind: str, record_id: str, actor: s
         db.execute(f"delete from proposals where {column} = ?", [record_id])
         db.execute(f"delete from [{kind}] where id = ?", [record_id])
         audit(db, actor, "delete", kind, record_id, _public(before), None)
+        record_change(db, kind, record_id)
 
 
 def _agendas_holding(db: sqlite_utils.Database, column: str, record_id: str, shown: int = 3) -> str | None:

@@ -137,6 +137,14 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         pk="id", not_null={"enterprise", "partner"}, if_not_exists=True,
     )
     db["visits"].create_index(["visited_on"], if_not_exists=True)
+    # Serving with several processes: the change sequence every process's engine follows (AUTOINCREMENT:
+    # a sequence number is never reused, even after pruning), and failed logins counted across them.
+    db.execute("""create table if not exists changes (
+        seq integer primary key autoincrement, kind text not null, record_id text,
+        origin integer not null, at text not null)""")
+    db["login_failures"].create({"key": str, "at": float}, not_null={"key", "at"}, if_not_exists=True)
+    db["login_failures"].create_index(["key", "at"], if_not_exists=True)
+    db["login_failures"].create_index(["at"], if_not_exists=True)
     db["rankers"].create({"id": int, "trained_at": str, "actor": str, "adopted": int, "verdict": str,
                           "model": str, "extent": str, "figures": str}, pk="id", if_not_exists=True)
     for table, columns in LATER_COLUMNS.items():

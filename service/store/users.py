@@ -64,3 +64,23 @@ def public_user(user: dict | None) -> dict | None:
     if user is None:
         return None
     return {key: user[key] for key in ("id", "name", "role", "org", "created_at", "disabled_at")}
+
+
+# --- failed logins, counted per user name and per address by every server process -------------------
+
+def add_login_failure(db: sqlite_utils.Database, keys: tuple[str, ...], at: float, window: float) -> None:
+    """Count one failed login against each key, and drop every failure older than the window."""
+    with transaction(db):
+        db.execute("delete from login_failures where at <= ?", [at - window])
+        db.conn.executemany("insert into login_failures (key, at) values (?, ?)", [(key, at) for key in keys])
+
+
+def recent_login_failures(db: sqlite_utils.Database, key: str, since: float, limit: int) -> list[float]:
+    """The times of the key's last `limit` failures after `since`, newest first."""
+    return [row[0] for row in db.execute("select at from login_failures where key = ? and at > ? "
+                                         "order by at desc limit ?", [key, since, limit])]
+
+
+def clear_login_failures(db: sqlite_utils.Database, keys: tuple[str, ...]) -> None:
+    with transaction(db):
+        db.conn.executemany("delete from login_failures where key = ?", [(key,) for key in keys])
