@@ -39,3 +39,12 @@ def sample_records(kind: str, ids: tuple[str, ...]) -> list[dict]:
     """The shipped sample's records with these ids."""
     rows = [json.loads(line) for path in sample_files(kind) for line in path.read_text(encoding="utf-8").splitlines()]
     return [row for row in rows if row["id"] in ids]
+
+
+def write_set(folder: Path, demands: list[dict], supplies: list[dict], truth: list[dict]) -> Path:
+    """An evaluation set in match-dev's layout (demands, supplies, truth as JSON Lines) in a new folder."""
+    folder.mkdir()
+    write_jsonl(folder / "demands.jsonl", demands)
+    write_jsonl(folder / "supplies.jsonl", supplies)
+    write_jsonl(folder / "truth.jsonl", truth)
+    return folder

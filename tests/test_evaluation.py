@@ -7,20 +7,15 @@ import pytest
 
 from service import evaluation
 
-from .record_files import DATA, write_jsonl
+from .record_files import DATA, write_jsonl, write_set
 from .engine_records import DEMANDS, SUPPLIES, TRUE_PAIRS
 
 
 @pytest.fixture
 def tiny_set(tmp_path):
     """The engine test lists in match-dev's layout: five solved demands, D6 with no solution."""
-    folder = tmp_path / "tiny"
-    folder.mkdir()
-    write_jsonl(folder / "demands.jsonl", DEMANDS)
-    write_jsonl(folder / "supplies.jsonl", SUPPLIES)
     truth = [{"demand_id": d, "supply_id": s, "grade": 2} for d, s in TRUE_PAIRS.items()]
-    write_jsonl(folder / "truth.jsonl", truth + [{"demand_id": "D2", "supply_id": "S4", "grade": 1}])
-    return folder
+    return write_set(tmp_path / "tiny", DEMANDS, SUPPLIES, truth + [{"demand_id": "D2", "supply_id": "S4", "grade": 1}])
 
 
 def test_gap_truth_is_every_demand_without_a_solving_answer_unless_a_file_names_them(tiny_set):

@@ -12,7 +12,7 @@ from service import importers, learning, store
 from service.cli import cli
 from service.engine import Engine
 
-from .record_files import sample_files, write_jsonl
+from .record_files import sample_files, write_set
 from .engine_records import DEMANDS, SUPPLIES, TRUE_PAIRS
 
 
@@ -147,12 +147,8 @@ def test_the_factors_a_broker_reads_name_what_moved_the_pair():
 
 @pytest.fixture
 def tiny_set(tmp_path):
-    folder = tmp_path / "tiny"
-    folder.mkdir()
-    write_jsonl(folder / "demands.jsonl", DEMANDS)
-    write_jsonl(folder / "supplies.jsonl", SUPPLIES)
-    write_jsonl(folder / "truth.jsonl", [{"demand_id": d, "supply_id": s, "grade": 2} for d, s in TRUE_PAIRS.items()])
-    return folder
+    return write_set(tmp_path / "tiny", DEMANDS, SUPPLIES,
+                     [{"demand_id": d, "supply_id": s, "grade": 2} for d, s in TRUE_PAIRS.items()])
 
 
 def test_learn_dry_run_prints_the_comparison_and_keeps_nothing_then_learn_adopts(runner, sample_instance, tmp_path,
