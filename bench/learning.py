@@ -15,6 +15,14 @@ The second table compares model families on the same unseen halves (the engine's
 of each unseen demand re-ordered by each model): the numpy pointwise logistic regression the service
 ships, the numpy pairwise logistic ranker, and scikit-learn's gradient boosting (an optional extra,
 not a dependency).
+
+The third table (`--variants`) tries to make the learned ranking a bounded correction of the fused
+score, so that it cannot lose on the sample: the fused score as an offset whose coefficient is not
+penalised, L2 shrinkage of every other weight toward 0, optionally a cap on how far the correction may
+move a candidate (in fused-score units), and feature subsets (without the retrieval signals lexical /
+cosine / sentence; decisions only). Every variant's L2 (and cap) is chosen by the grouped 5-fold
+cross-validation on the seen half's decisions only (best held-out MRR, ties to the stronger shrinkage);
+the unseen half and the sample are only measured. Same top-20 re-ordering as the second table.
 """
 from __future__ import annotations
 
@@ -25,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from matching.evaluate import ranking_metrics
-from matching.learn import Group, Reranker, memory_of, train
+from matching.learn import (FEATURE_NAMES, ANCHOR, Group, Memory, Reranker, SimilarityScale, folds_of, memory_of,
+                            ranking_figures, train)
 from service import evaluation, learning, store, workflow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,7 +121,134 @@ def family_figures(train_groups: list[Group], test_groups: list[Group], truth: d
     return results
 
 
-def run_split(folder: Path, seen: list[str], unseen: list[str], rejects: int, label: str) -> dict:
+# --- bounded corrections (the --variants table) ----------------------------------------------------
+
+VARIANT_L2 = (1.0, 3.0, 10.0, 30.0, 100.0)
+VARIANT_CAPS = (None, 0.05, 0.1)
+RETRIEVAL_SIGNALS = ("lexical", "cosine", "sentence")
+RECORD_FEATURES = ("same_cluster", "same_chain", "same_region", "same_mode", "maturity", "budget_fit", "indicators")
+
+
+def _columns(excluded: tuple[str, ...]) -> np.ndarray:
+    return np.array([name not in excluded for name in FEATURE_NAMES])
+
+
+# name → (features used, fused score unpenalised (offset), L2 grid, cap grid)
+VARIANTS = {
+    "as shipped: all features, every weight L2 = 1": (_columns(()), False, (1.0,), (None,)),
+    "as shipped, L2 by CV, correction capped at 0.1 (cap fixed)": (_columns(()), False, VARIANT_L2, (0.1,)),
+    "offset, all features": (_columns(()), True, VARIANT_L2, (None,)),
+    "offset + cap, all features": (_columns(()), True, VARIANT_L2, VARIANT_CAPS),
+    "offset, without lexical": (_columns(("lexical",)), True, VARIANT_L2, (None,)),
+    "offset, records + decisions (no retrieval signals)": (_columns(RETRIEVAL_SIGNALS), True, VARIANT_L2, VARIANT_CAPS),
+    "offset, decisions only (history features)": (_columns(RETRIEVAL_SIGNALS + RECORD_FEATURES), True, VARIANT_L2, VARIANT_CAPS),
+}
+
+
+def _scales(groups: list[Group]) -> tuple[SimilarityScale, SimilarityScale]:
+    return (SimilarityScale.fit(np.stack([g.demand_vector.ravel() for g in groups])),
+            SimilarityScale.fit(np.vstack([g.supply_vectors for g in groups])))
+
+
+def fit_correction(groups: list[Group], columns: np.ndarray, offset: bool, l2: float, cap: float | None):
+    """A pointwise logistic fit over the chosen columns (standardised); returns (key function, scales).
+    The key is the fused score plus the other columns' contribution divided by the fused score's
+    coefficient (so it is in fused-score units), clipped to ±cap."""
+    anchor = FEATURE_NAMES.index(ANCHOR)
+    scales = _scales(groups)
+    memory = memory_of(groups)
+    x = np.vstack([g.features(memory, *scales) for g in groups])
+    y = np.concatenate([(g.labels > 0).astype(float) for g in groups])
+    centre, spread = x.mean(axis=0), x.std(axis=0)
+    spread[spread < 1e-9] = 1.0
+    used = [anchor] + [i for i in range(len(FEATURE_NAMES)) if i != anchor and columns[i]]
+    z = np.hstack([((x - centre) / spread)[:, used], np.ones((len(x), 1))])
+    penalty = np.full(z.shape[1], l2)
+    if offset:  # the fused score and the intercept are free; without offset every weight is penalised, as shipped
+        penalty[0] = penalty[-1] = 0.0
+    w = np.zeros(z.shape[1])
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-(z @ w)))
+        gradient = z.T @ (p - y) / len(y) + penalty * w / len(y)
+        hessian = (z * (p * (1 - p))[:, None]).T @ z / len(y) + np.diag(penalty) / len(y)
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.abs(step).max() < 1e-9:
+            break
+    weights = np.zeros(len(FEATURE_NAMES))
+    weights[used] = w[:-1] / spread[used]
+
+    def key(features: np.ndarray) -> np.ndarray:
+        if weights[anchor] <= 0:  # a model that does not count the fused score up is not used
+            return features[:, anchor]
+        others = np.where(np.arange(len(weights)) == anchor, 0.0, weights)
+        correction = (features - centre) @ others / weights[anchor]
+        return features[:, anchor] + (correction if cap is None else np.clip(correction, -cap, cap))
+    return key, scales
+
+
+def cv_mrr(groups: list[Group], columns, offset, l2, cap, folds: int = learning.FOLDS) -> float:
+    """Held-out MRR of the learned key, grouped by demand (as learning.cross_validate)."""
+    held_groups, keys = [], []
+    for held in folds_of(groups, folds):
+        training = [g for i, g in enumerate(groups) if i not in held]
+        key, scales = fit_correction(training, columns, offset, l2, cap)
+        memory = memory_of(training)
+        for index in held:
+            keys.append(key(groups[index].features(memory, *scales)))
+            held_groups.append(groups[index])
+    return ranking_figures(held_groups, keys)["mrr"]
+
+
+def rank_figures(groups: list[Group], features: list[np.ndarray], key, answers: dict) -> dict:
+    rankings = {g.demand_id: [g.supply_ids[i] for i in np.lexsort((np.array(g.supply_ids), -key(x)))]
+                for g, x in zip(groups, features)}
+    metrics = ranking_metrics(rankings, answers, (1, 5))
+    return {figure: round(metrics[figure], 4) for figure in FIGURES}
+
+
+def answers_of(truth: dict, demands) -> dict:
+    found = {d: {s: g for s, g in truth.get(d, {}).items() if g >= evaluation.SOLVES} for d in demands}
+    return {d: a for d, a in found.items() if a}
+
+
+def variant_figures(train_groups: list[Group], test_groups: list[Group], truth: dict, unseen: list[str],
+                    sample_groups: list[Group], sample_truth: dict) -> dict:
+    """Each variant with its L2 and cap chosen by CV on the seen decisions; its unseen and sample figures."""
+    anchor = FEATURE_NAMES.index(ANCHOR)
+    results = {}
+    for name, (columns, offset, l2s, caps) in VARIANTS.items():
+        scored = [(cv_mrr(train_groups, columns, offset, l2, cap), l2, -(cap or 1.0), cap) for l2 in l2s for cap in caps]
+        cv, l2, _, cap = max(scored, key=lambda row: row[:3])
+        key, scales = fit_correction(train_groups, columns, offset, l2, cap)
+        memory = memory_of(train_groups)
+        unseen_x = [g.features(memory, *scales) for g in test_groups]
+        sample_x = [g.features(Memory.empty(memory.demand_vectors.shape[1]), *scales) for g in sample_groups]
+        results[name] = {"l2": l2, "cap": cap, "cv_mrr": cv,
+                         "cv_untrained": cv_untrained(train_groups),
+                         "unseen": rank_figures(test_groups, unseen_x, key, answers_of(truth, unseen)),
+                         "sample": rank_figures(sample_groups, sample_x, key, answers_of(sample_truth, sorted(sample_truth)))}
+    results["untrained (fused score)"] = {
+        "l2": None, "cap": None, "cv_mrr": cv_untrained(train_groups), "cv_untrained": cv_untrained(train_groups),
+        "unseen": rank_figures(test_groups, [g.pair for g in test_groups], lambda x: x[:, anchor], answers_of(truth, unseen)),
+        "sample": rank_figures(sample_groups, [g.pair for g in sample_groups], lambda x: x[:, anchor],
+                               answers_of(sample_truth, sorted(sample_truth)))}
+    return results
+
+
+def cv_untrained(groups: list[Group]) -> float:
+    anchor = FEATURE_NAMES.index(ANCHOR)
+    return ranking_figures(groups, [g.pair[:, anchor] for g in groups])["mrr"]
+
+
+def sample_groups() -> tuple[list[Group], dict]:
+    """The sample's answered demands as top-20 groups labelled by its cooperations."""
+    with evaluation.loaded_set(ROOT / "data") as (engine, truth, _):
+        return unseen_groups(engine, truth, sorted(truth)), truth
+
+
+def run_split(folder: Path, seen: list[str], unseen: list[str], rejects: int, label: str,
+              sample: tuple[list[Group], dict] | None = None) -> dict:
     started = time.perf_counter()
     with evaluation.loaded_set(folder) as (engine, truth, _):
         decide_first_half(engine.db, engine, truth, seen, rejects)
@@ -123,10 +259,12 @@ def run_split(folder: Path, seen: list[str], unseen: list[str], rejects: int, la
         before = measure_unseen(engine, truth, unseen, None)
         after = measure_unseen(engine, truth, unseen, in_use)
         train_groups = [g for g in learning.build_groups(engine, labels) if (g.labels != 0).any()]
-        families = family_figures(train_groups, unseen_groups(engine, truth, unseen), truth, unseen)
+        test_groups = unseen_groups(engine, truth, unseen)
+        families = family_figures(train_groups, test_groups, truth, unseen)
+        variants = variant_figures(train_groups, test_groups, truth, unseen, *sample) if sample else None
         sample = learning.compare_on_set(ROOT / "data", engine.embedder, model)
     return {"label": label, "outcome": outcome, "before": before, "after": after, "families": families,
-            "sample": sample, "seconds": round(time.perf_counter() - started, 1)}
+            "variants": variants, "sample": sample, "seconds": round(time.perf_counter() - started, 1)}
 
 
 def row(cells) -> str:
@@ -137,12 +275,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", default=str(MATCH_DEV))
     parser.add_argument("--rejects", type=int, default=3)
+    parser.add_argument("--variants", action="store_true", help="also the bounded-correction variants (third table)")
     args = parser.parse_args()
     folder = Path(args.set)
     demands = sorted({line["id"] for line in _rows(folder / "demands.jsonl")})
     first, second = demands[:len(demands) // 2], demands[len(demands) // 2:]
-    results = [run_split(folder, first, second, args.rejects, f"learn on {first[0]}–{first[-1]}, measure {second[0]}–{second[-1]}"),
-               run_split(folder, second, first, args.rejects, f"learn on {second[0]}–{second[-1]}, measure {first[0]}–{first[-1]}")]
+    sample = sample_groups() if args.variants else None
+    results = [run_split(folder, first, second, args.rejects, f"learn on {first[0]}–{first[-1]}, measure {second[0]}–{second[-1]}", sample),
+               run_split(folder, second, first, args.rejects, f"learn on {second[0]}–{second[-1]}, measure {first[0]}–{first[-1]}", sample)]
     print(row(("split", "adoption rule (CV on the seen half)", "unseen MRR", "unseen R@1", "unseen R@5",
                "sample MRR", "sample R@1", "sample R@5")))
     print(row(("---",) * 8))
@@ -159,6 +299,20 @@ def main() -> None:
     print(row(("---",) * (1 + 3 * len(results))))
     for name in results[0]["families"]:
         print(row((name, *(f"{r['families'][name][f]:.3f}" for r in results for f in FIGURES))))
+    if args.variants:
+        print()
+        print(row(("variant (L2, cap chosen by CV on the seen half)",
+                   *(f"{r['label'].split(',')[0].replace('learn on ', 'seen ')}: {part}" for r in results
+                     for part in ("L2 / cap", "CV MRR", "unseen MRR / R@1 / R@5", "sample MRR / R@1 / R@5")))))
+        print(row(("---",) * (1 + 4 * len(results))))
+        for name in results[0]["variants"]:
+            cells = []
+            for r in results:
+                v = r["variants"][name]
+                cells += [f"{v['l2']} / {v['cap']}", f"{v['cv_untrained']:.3f} → {v['cv_mrr']:.3f}",
+                          " / ".join(f"{v['unseen'][f]:.3f}" for f in FIGURES),
+                          " / ".join(f"{v['sample'][f]:.3f}" for f in FIGURES)]
+            print(row((name, *cells)))
     print()
     for result in results:
         print(result["label"], "verdict:", result["outcome"]["verdict"], f"({result['seconds']} s)")

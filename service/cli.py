@@ -376,8 +376,9 @@ def evaluate(context, set_dir, truth, gaps_truth, embedder, output_format):
 
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="只打印比较结果，不保存、不采用")
-@click.option("--set", "set_dir", type=click.Path(exists=True, file_okay=False),
-              help="学得的排序在此评估集上不得变差（如 ../shared/eval/match-dev）；默认 $MATCHMAKER_LEARN_SET")
+@click.option("--set", "set_dir", type=click.Path(exists=True, file_okay=False), multiple=True,
+              help="学得的排序在此评估集上不得变差（如 ../shared/eval/match-dev），可重复给出多个；"
+                   "默认 $MATCHMAKER_LEARN_SET（多个目录以冒号分隔）")
 @click.option("--folds", default=5, show_default=True, type=click.IntRange(2, 20), help="留出决定按需求分几折")
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @pass_context

@@ -4,15 +4,16 @@
         → the evaluation set → adopted or refused (kept in the store with its figures) → the engine
 
 The engine uses a learned ranking only when it beats the untrained one on held-back decisions
-(grouped by demand, k-fold) and is no worse on an evaluation set (e.g. ../shared/eval/match-dev);
-otherwise it keeps the untrained ranking and the run records why.
+(grouped by demand, k-fold) and is no worse on every evaluation set given (e.g. ../shared/eval/match-dev
+and the sample, data/); otherwise it keeps the untrained ranking and the run records why.
 
-    >>> outcome = learn(db, engine, eval_set="../shared/eval/match-dev")        # doctest: +SKIP
+    >>> outcome = learn(db, engine, eval_set=["../shared/eval/match-dev", "data"])   # doctest: +SKIP
     >>> outcome["adopted"], outcome["verdict"]                                   # doctest: +SKIP
     (False, '留出决定上 MRR 下降（0.912 → 0.905）')
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +26,22 @@ from .learned_ranking import (CANDIDATES, LearnedRanking, adopted_ranking, decid
 
 MIN_DEMANDS = 5      # decided demands below which nothing is learned
 FOLDS = 5
-# "No worse on the evaluation set": the hybrid row's MRR may not fall by more than this, R@5 not at all.
+# "No worse on an evaluation set": the hybrid row's MRR may not fall by more than this, R@1 and R@5 not at all.
 SET_MRR_TOLERANCE = 0.005
+
+
+def evaluation_sets(given) -> list[str]:
+    """The evaluation sets a learned ranking may not lose on: one folder, several (a list, or one string
+    with os.pathsep between them, as MATCHMAKER_LEARN_SET gives), or none.
+
+        >>> evaluation_sets("../shared/eval/match-dev:data"), evaluation_sets(None)
+        (['../shared/eval/match-dev', 'data'], [])
+    """
+    if not given:
+        return []
+    if isinstance(given, (str, Path)):
+        given = str(given).split(os.pathsep)
+    return [str(folder) for folder in given if str(folder).strip()]
 
 
 def extent(labels: list[dict]) -> dict:
@@ -91,12 +106,13 @@ def no_worse(figures: dict) -> tuple[bool, str]:
     name = Path(figures["set"]).name
     if new["mrr"] < old["mrr"] - SET_MRR_TOLERANCE:
         return False, f"评估集 {name} 上 MRR 下降（{old['mrr']:.3f} → {new['mrr']:.3f}）"
-    if new["recall@5"] < old["recall@5"]:
-        return False, f"评估集 {name} 上 R@5 下降（{old['recall@5']:.3f} → {new['recall@5']:.3f}）"
+    for figure, shown in (("recall@1", "R@1"), ("recall@5", "R@5")):
+        if figure in old and new[figure] < old[figure]:
+            return False, f"评估集 {name} 上 {shown} 下降（{old[figure]:.3f} → {new[figure]:.3f}）"
     return True, f"评估集 {name} 上不差（MRR {old['mrr']:.3f} → {new['mrr']:.3f}，R@5 {old['recall@5']:.3f} → {new['recall@5']:.3f}）"
 
 
-def learn(db, engine, eval_set: str | Path | None = None, dry_run: bool = False, folds: int = FOLDS,
+def learn(db, engine, eval_set=None, dry_run: bool = False, folds: int = FOLDS,
           actor: str = "cli", enabled: bool = False, invert: bool = False) -> dict:
     """Train on every decision, judge the model by the adoption rule, keep the run and (unless dry_run)
     switch the engine to it or back to the untrained ranking. enabled=False (MATCHMAKER_LEARNING is off,
@@ -129,13 +145,14 @@ def learn(db, engine, eval_set: str | Path | None = None, dry_run: bool = False,
     if not model.usable:
         adopted = False
         reasons.append("学得的模型让融合得分高的配对排得更低，无法采用")
-    if eval_set and (adopted or dry_run):
-        figures = compare_on_set(eval_set, engine.embedder, model)
-        outcome["figures"]["eval_set"] = figures
-        fine, why = no_worse(figures)
-        reasons.append(why)
-        adopted = adopted and fine
-    elif not eval_set:
+    sets = evaluation_sets(eval_set)
+    if sets and (adopted or dry_run):
+        outcome["figures"]["eval_sets"] = [compare_on_set(folder, engine.embedder, model) for folder in sets]
+        for figures in outcome["figures"]["eval_sets"]:
+            fine, why = no_worse(figures)
+            reasons.append(why)
+            adopted = adopted and fine
+    elif not sets:
         reasons.append("未指定评估集，只按留出决定判断")
     if adopted and not enabled:
         adopted = False
@@ -177,8 +194,7 @@ def outcome_lines(outcome: dict) -> list[str]:
     if cv:
         lines.append(f"留出决定（按需求分 {cv['folds']} 折）：" + _compared(cv["untrained"], cv["learned"],
                                                                  ("mrr", "recall@1", "pair_accuracy")))
-    checked = figures.get("eval_set")
-    if checked:
+    for checked in figures.get("eval_sets") or ([figures["eval_set"]] if figures.get("eval_set") else []):
         lines.append(f"评估集 {Path(checked['set']).name}：" + _compared(checked["untrained"], checked["learned"],
                                                                      ("mrr", "recall@1", "recall@5")))
     lines.append(f"结论：{outcome.get('verdict', '')}")

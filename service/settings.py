@@ -36,7 +36,7 @@ ENVIRONMENT = {
     "LOGIN_MAX_FAILURES": ("LOGIN_MAX_FAILURES", "5", "failed logins per name and per address in the window"),
     "LOGIN_WINDOW_SECONDS": ("LOGIN_WINDOW_SECONDS", "300", "the login throttle's window"),
     "LEARNING": ("MATCHMAKER_LEARNING", "off", '"on": use a learned ranking the adoption rule accepts'),
-    "LEARN_SET": ("MATCHMAKER_LEARN_SET", None, "evaluation set a learned ranking may not lose on"),
+    "LEARN_SET": ("MATCHMAKER_LEARN_SET", None, "evaluation sets a learned ranking may not lose on (os.pathsep between folders)"),
 }
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -129,6 +130,20 @@ def test_an_evaluation_set_the_model_loses_on_refuses_it():
     assert learning.no_worse(figures)[0] is True
 
 
+def test_on_an_evaluation_set_neither_r_at_1_nor_r_at_5_may_fall():
+    figures = {"set": "/x/data", "untrained": {"mrr": 0.960, "recall@1": 0.883, "recall@5": 0.984},
+               "learned": {"mrr": 0.977, "recall@1": 0.906, "recall@5": 0.961}}
+    assert learning.no_worse(figures) == (False, "评估集 data 上 R@5 下降（0.984 → 0.961）")
+    figures["learned"] = {"mrr": 0.970, "recall@1": 0.875, "recall@5": 0.984}
+    assert learning.no_worse(figures) == (False, "评估集 data 上 R@1 下降（0.883 → 0.875）")
+
+
+def test_several_evaluation_sets_come_as_a_list_or_one_setting_with_path_separators():
+    assert learning.evaluation_sets(f"../shared/eval/match-dev{os.pathsep}data") == ["../shared/eval/match-dev", "data"]
+    assert learning.evaluation_sets(("a", "b")) == ["a", "b"]
+    assert learning.evaluation_sets(None) == [] and learning.evaluation_sets(()) == []
+
+
 def test_the_factors_a_broker_reads_name_what_moved_the_pair():
     weights = np.zeros(len(FEATURE_NAMES))
     weights[FEATURE_NAMES.index("score")] = 1.0
@@ -151,18 +166,21 @@ def tiny_set(tmp_path):
                      [{"demand_id": d, "supply_id": s, "grade": 2} for d, s in TRUE_PAIRS.items()])
 
 
-def test_learn_dry_run_prints_the_comparison_and_keeps_nothing_then_learn_adopts(runner, sample_instance, tmp_path,
-                                                                               tiny_set):
+def test_learn_dry_run_prints_the_comparison_on_every_set_and_keeps_nothing_then_learn_adopts(
+        runner, sample_instance, tmp_path, tiny_set):
     shutil.copytree(sample_instance, tmp_path / "copy")
+    other_set = shutil.copytree(tiny_set, tmp_path / "tiny-b")
     db_path = tmp_path / "copy" / "matchmaker.db"
     env = {"MATCHMAKER_LEARNING": "on", "MATCHMAKER_LEARN_SET": None}
-    result = runner.invoke(cli, ["--db", str(db_path), "learn", "--dry-run", "--set", str(tiny_set)], env=env)
+    result = runner.invoke(cli, ["--db", str(db_path), "learn", "--dry-run", "--set", str(tiny_set),
+                                 "--set", str(other_set)], env=env)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0] == "训练数据：64 条需求上的 73 个决定（正例 73、否决或婉拒 0），2021-02-26 至 2021-12-20"
     assert lines[1].startswith("留出决定（按需求分 5 折）：MRR ") and "（未学习 → 学习后）" in lines[1]
-    assert lines[2].startswith("评估集 tiny：MRR 1.000 → ")
-    assert lines[3].startswith("结论：") and lines[-1] == "（试运行：未保存、未采用）"
+    assert lines[2].startswith("评估集 tiny：MRR 1.000 → ") and lines[3].startswith("评估集 tiny-b：MRR 1.000 → ")
+    assert lines[4].startswith("结论：") and "评估集 tiny 上" in lines[4] and "评估集 tiny-b 上" in lines[4]
+    assert lines[-1] == "（试运行：未保存、未采用）"
     db = store.open_db(db_path)
     assert store.latest_ranker(db) is None
     result = runner.invoke(cli, ["--db", str(db_path), "learn", "--format", "json"], env=env)
