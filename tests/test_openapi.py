@@ -11,7 +11,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from service.api.lists import FILTERS
-from service.openapi import document
+from service.api import document
 
 from .api_support import API, check_against_openapi
 from .service_records import OWN_DEMAND, OWN_SUPPLY

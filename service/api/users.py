@@ -11,7 +11,8 @@ from .. import auth, security, store
 from ..resources import get_db
 from ..auth import create_user, current_user, login_required, roles_required
 from ..permissions import ROLES
-from .base import ApiError, json_body
+from .base import ApiError
+from .operations import operation
 
 bp = Blueprint("users", __name__)
 
@@ -32,19 +33,21 @@ def new_password_error(password, field: str) -> ApiError | None:
 
 @bp.get("/me")
 @login_required
+@operation("当前账号", {200: "User"}, tag="admin")
 def me():
     return current_user()
 
 
 @bp.post("/me/password")
 @login_required
-def change_own_password():
+@operation("修改本人密码（须提供原密码）；本会话保留，其他会话与 API 令牌失效", {200: "User"}, (422, 429),
+           body="OwnPasswordInput", tag="admin")
+def change_own_password(body):
     """Change one's own password with the old one; other sessions and the API token end, this session stays.
 
     Wrong old passwords count against the login throttle, so a borrowed session cannot guess them.
     """
     user = current_user()
-    body = json_body()
     fields = text_fields(body, ("old_password", "new_password"))
     for name in ("old_password", "new_password"):
         if not body.get(name):
@@ -70,6 +73,7 @@ def change_own_password():
 
 @bp.post("/me/token")
 @login_required
+@operation("为本人签发新的 API 令牌（原令牌失效）", {200: "NewToken"}, (400,), tag="admin")
 def issue_own_token():
     """A new API token for oneself (shown once); the previous one stops working."""
     user, token = auth.issue_token(get_db(), current_user()["id"], current_user()["name"])
@@ -78,15 +82,16 @@ def issue_own_token():
 
 @bp.get("/users")
 @roles_required("admin")
+@operation("账号列表（管理员）", {200: "UserList"}, (403,), tag="admin")
 def index():
     return {"items": store.list_users(get_db())}
 
 
 @bp.post("/users")
 @roles_required("admin")
-def create():
+@operation("新建账号（管理员）；回应中给出一次性 API 令牌", {201: "NewUser"}, (403, 409, 422), body="UserInput", tag="admin")
+def create(body):
     """A new account; its password (when generated) and API token are shown in this answer only."""
-    body = json_body()
     fields = text_fields(body, ("name", "role", "org", "password"))
     if not body.get("name"):
         fields["name"] = "必填"
@@ -114,6 +119,7 @@ def not_oneself(user_id: int) -> None:
 
 @bp.post("/users/<int:user_id>/disable")
 @roles_required("admin")
+@operation("停用账号（管理员）：不能登录，会话与令牌立即失效", {200: "User"}, (400, 403, 404, 409), tag="admin")
 def disable(user_id):
     """Disable an account: it cannot sign in, and its sessions and API token stop working at once."""
     not_oneself(user_id)
@@ -122,15 +128,17 @@ def disable(user_id):
 
 @bp.post("/users/<int:user_id>/enable")
 @roles_required("admin")
+@operation("重新启用账号（管理员）", {200: "User"}, (400, 403, 404), tag="admin")
 def enable(user_id):
     return auth.set_disabled(get_db(), user_id, False, current_user()["name"])
 
 
 @bp.post("/users/<int:user_id>/password")
 @roles_required("admin")
-def reset_password(user_id):
+@operation("重置密码（管理员）：会话与令牌随之失效", {200: "PasswordReset"}, (403, 404, 422), body="PasswordInput",
+           tag="admin")
+def reset_password(user_id, body):
     """Reset a password (generated when the body gives none); the account's sessions and token end."""
-    body = json_body()
     fields = text_fields(body, ("password",))
     if fields:
         raise ApiError(422, "invalid_input", "密码应为文本", fields)
@@ -145,6 +153,7 @@ def reset_password(user_id):
 
 @bp.post("/users/<int:user_id>/token")
 @roles_required("admin")
+@operation("签发新的 API 令牌（管理员；原令牌失效）", {200: "NewToken"}, (400, 403, 404), tag="admin")
 def issue_token(user_id):
     """A new API token for the account, shown in this answer only; the previous one stops working."""
     user, token = auth.issue_token(get_db(), user_id, current_user()["name"])
@@ -153,6 +162,7 @@ def issue_token(user_id):
 
 @bp.post("/users/<int:user_id>/revoke")
 @roles_required("admin")
+@operation("吊销 API 令牌并结束全部登录会话（管理员；密码不变）", {200: "User"}, (400, 403, 404), tag="admin")
 def revoke(user_id):
     """End every session of the account and revoke its API token (its password stays)."""
     return auth.revoke_access(get_db(), user_id, current_user()["name"])
@@ -160,6 +170,7 @@ def revoke(user_id):
 
 @bp.delete("/users/<int:user_id>")
 @roles_required("admin")
+@operation("删除账号（管理员）：会话与令牌立即失效，编号和用户名不再分配", {204: None}, (400, 403, 404, 409), tag="admin")
 def delete(user_id):
     """Delete an account; its id and name are never given to another one."""
     not_oneself(user_id)

@@ -1,0 +1,209 @@
+"""One declaration per API operation, beside its view: the OpenAPI document's paths and the request
+checks are both read from it, so the two cannot drift apart (written apart, 13 operations did).
+
+    @bp.get("")
+    @login_required
+    @operation("合作列表", {200: "CooperationPage"}, (400,), query=CooperationQuery, tag="cooperations")
+    def index(query): ...
+
+`query` is a pydantic model: the view gets it validated (an empty value counts as not given, as the
+document's allowEmptyValue says) and the document gets its fields as parameters. `body` names a
+component schema of service/openapi.py: the view gets the JSON object, refused with 400 otherwise;
+its fields are checked by the domain (records.clean_record for records, whose Fields the component
+is built from). Path parameters come from the route's converters. `paths` walks the app's url_map,
+so a route without a declaration is found (tests/test_openapi.py) rather than left out.
+
+Why pydantic: it is already installed with the tools (openapi-spec-validator needs it), it gives the
+JSON Schema and the check from one class, and it costs about 1 ms of import and tens of µs a request
+(BENCHMARKS.md, "API request validation"); marshmallow + apispec + webargs would be three new packages
+for the same.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from typing import Annotated, Optional
+
+from flask import request
+from pydantic import BaseModel, Field, ValidationError
+
+from ..openapi import ERROR_TEXT, json_content, ref
+from ..reports import MONTH_IN_RANGE
+from .base import ApiError, json_body
+
+PREFIX = "/api/v1"
+FILE = "File"  # a multipart upload (field `file`) rather than a JSON body
+# OpenAPI's {name} for Flask's <converter:name>; int converters are integers.
+RULE_ARGUMENT = re.compile(r"<(?:([^:<>]+):)?([^<>]+)>")
+
+Month = Optional[Annotated[str, Field(pattern=MONTH_IN_RANGE)]]
+
+
+class Paged(BaseModel):
+    page: int = Field(1, ge=1, le=10_000, description="页码（从 1 开始，最多 10000）")
+    per_page: int = Field(20, ge=1, le=200, description="每页条数（最多 200）")
+
+
+def text(description: str):
+    """An optional text filter."""
+    return Field(None, description=description)
+
+
+def month(description: str = "月份 YYYY-MM（1900-01 至 9999-12）"):
+    return Field(None, description=description)
+
+
+@dataclass(frozen=True)
+class Operation:
+    summary: str
+    ok: dict[int, str | None]  # success status → response component (None: no content)
+    errors: tuple[int, ...] = ()
+    query: type[BaseModel] | None = None
+    body: str | None = None
+    tag: str | None = None
+    public: bool = False
+    path: dict[str, dict] = field(default_factory=dict)  # path parameter schemas the converters do not say
+
+    def read_query(self) -> BaseModel:
+        given = {name: value for name, value in request.args.items() if value != ""}
+        try:
+            return self.query.model_validate(given)
+        except ValidationError as error:
+            raise refusal(self.query, error.errors(include_url=False)[0]) from None
+
+    def document(self) -> dict:
+        statuses = {*self.errors, 500}
+        if self.query or self.body:
+            statuses.add(400)
+        if not self.public:
+            statuses.add(401)
+        responses = {str(status): {"description": "成功" if schema else "无内容",
+                                   **({"content": json_content(ref(schema))} if schema else {})}
+                     for status, schema in self.ok.items()}
+        responses.update({str(status): {"description": ERROR_TEXT[status], "content": json_content(ref("Error"))}
+                          for status in sorted(statuses)})
+        op = {"summary": self.summary, "responses": responses,
+              "parameters": query_parameters(self.query) if self.query else []}
+        if self.tag:
+            op["tags"] = [self.tag]
+        if self.body == FILE:
+            op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": ["file"], "properties": {"file": {
+                    "type": "string", "format": "binary", "description": "文件名以 .jsonl、.csv 或 .xlsx 结尾"}}}}}}
+        elif self.body:
+            op["requestBody"] = {"required": True, "content": json_content(ref(self.body))}
+        if self.public:
+            op["security"] = []
+        return op
+
+
+def operation(summary: str, ok: dict[int, str | None], errors: tuple[int, ...] = (), **declared):
+    """Declare the view's operation; the view receives `query=` and `body=` when they are declared."""
+    declaration = Operation(summary, ok, errors, **declared)
+
+    def decorator(view):
+        @functools.wraps(view)
+        def checked(*args, **kwargs):
+            if declaration.query:
+                kwargs["query"] = declaration.read_query()
+            if declaration.body and declaration.body != FILE:
+                kwargs["body"] = json_body()
+            return view(*args, **kwargs)
+        checked.operation = declaration
+        return checked
+    return decorator
+
+
+def declaration(view) -> Operation | None:
+    """The Operation a view (or a view wrapped by login_required and the like) was declared with."""
+    while view is not None:
+        if hasattr(view, "operation"):
+            return view.operation
+        view = getattr(view, "__wrapped__", None)
+    return None
+
+
+def parameter_schemas(model: type[BaseModel]) -> dict[str, dict]:
+    """Each field's JSON Schema as a query parameter: never null (an empty value is not given)."""
+    schemas = {}
+    for name, schema in model.model_json_schema()["properties"].items():
+        schema = dict(schema)
+        schema.pop("title", None)
+        for choice in schema.pop("anyOf", []):
+            if choice != {"type": "null"}:
+                schema.update(choice)
+        if schema.get("default") is None:
+            schema.pop("default", None)
+        schemas[name] = schema
+    return schemas
+
+
+def query_parameters(model: type[BaseModel]) -> list[dict]:
+    required = set(model.model_json_schema().get("required", ()))
+    parameters = []
+    for name, schema in parameter_schemas(model).items():
+        description = schema.pop("description", "")
+        parameters.append({"name": name, "in": "query", "required": name in required,
+                           **({} if name in required else {"allowEmptyValue": True}),
+                           "description": description, "schema": schema})
+    return parameters
+
+
+def refusal(model: type[BaseModel], problem: dict) -> ApiError:
+    """pydantic's first complaint about a query as the API's 400, in Chinese, naming the parameter."""
+    name = str(problem["loc"][0]) if problem["loc"] else "?"
+    if problem["type"] == "extra_forbidden":
+        return ApiError(400, "invalid_parameter", f"{model.__doc__}不支持筛选条件 {name}", {name: "不支持的筛选条件"})
+    schema = parameter_schemas(model)[name]
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if problem["type"] == "missing":
+        fault = "必填"
+    elif "enum" in schema:
+        fault = f"应为 {'、'.join(map(str, schema['enum']))} 之一"
+    elif schema.get("type") == "integer":
+        fault = "应为整数" if problem["type"] == "int_parsing" else f"应在 {low}–{high} 之间"
+    elif schema.get("type") == "number":
+        fault = f"应为 {low:g}–{high:g} 之间的数字"
+    else:  # a pattern: the description says the form
+        fault = f"格式有误，应为{schema.get('description', '')}"
+    return ApiError(400, "invalid_parameter", f"参数 {name} {fault}", {name: fault})
+
+
+def template(rule: str) -> str:
+    """/api/v1/demands/<record_id> → /demands/{record_id}"""
+    return RULE_ARGUMENT.sub(r"{\2}", rule)[len(PREFIX):]
+
+
+def path_parameters(rule: str, declared: Operation) -> list[dict]:
+    return [{"name": name, "in": "path", "required": True,
+             "schema": declared.path.get(name) or ({"type": "integer"} if converter == "int" else {"type": "string"})}
+            for converter, name in RULE_ARGUMENT.findall(rule)]
+
+
+def routes(url_map, view_functions):
+    """(rule, method, view) for every route under /api/v1."""
+    for rule in url_map.iter_rules():
+        if rule.rule.startswith(PREFIX + "/"):
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+                yield rule, method.lower(), view_functions[rule.endpoint]
+
+
+def paths(url_map, view_functions) -> dict:
+    """The document's `paths`, from the routes' declarations; undeclared routes are left to `undeclared`."""
+    found: dict[str, dict] = {}
+    for rule, method, view in routes(url_map, view_functions):
+        declared = declaration(view)
+        if declared is None:
+            continue
+        item = found.setdefault(template(rule.rule), {})
+        parameters = path_parameters(rule.rule, declared)
+        if parameters:
+            item["parameters"] = parameters
+        item[method] = declared.document()
+    return dict(sorted(found.items()))
+
+
+def undeclared(url_map, view_functions) -> list[str]:
+    return [f"{method.upper()} {rule.rule}" for rule, method, view in routes(url_map, view_functions)
+            if declaration(view) is None]
