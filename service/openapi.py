@@ -191,18 +191,6 @@ SCHEMAS = {
                        "at": {"type": "string"}, "reason": NULLABLE_STRING, "undone_at": NULLABLE_STRING},
     },
     "DecisionList": items_of("Decision"),
-    "DecisionInput": {"type": "object", "required": ["status"], **REJECTION_NEEDS_REASON, "properties": {
-        "status": {"enum": ["recommended", "rejected", "unsure", "declined"]},
-        "reason": {"type": ["string", "null"], "description": "否决时必填"}}},
-    # With `ids` the filters are not read; without, `filters` selects the pairs.
-    "BulkInput": {"type": "object", "required": ["status"], "allOf": [REJECTION_NEEDS_REASON], "properties": {
-        "status": {"enum": ["recommended", "rejected", "unsure"]}, "reason": NULLABLE_STRING,
-        "ids": {"type": "array", "items": {"type": "integer"}, "maxItems": 1000, "description": "给出时忽略 filters"},
-        "filters": {"description": "队列筛选条件（没有 ids 时使用）"}},
-        "if": {"required": ["ids"]}, "else": {"required": ["filters"], "properties": {"filters": {
-            "type": "object", "additionalProperties": NULLABLE_STRING, "properties": {
-                "zone": {"enum": ["strong", "review", None]}, "cluster": NULLABLE_STRING, "region": NULLABLE_STRING,
-                "platform": NULLABLE_STRING, "month": NULLABLE_STRING}}}}},
     "BulkResult": {"type": "object", "required": ["decided", "skipped"], "properties": {
         "decided": {"type": "array", "items": {"type": "integer"}},
         "skipped": {"type": "array", "items": {"type": "object", "required": ["id", "code", "message"], "properties": {
@@ -252,19 +240,9 @@ SCHEMAS = {
                             "org": NULLABLE_STRING, "created_at": NULLABLE_STRING,
                             "disabled_at": {"type": ["string", "null"], "description": "停用时间；正常账号为 null"}}},
     "UserList": items_of("User"),
-    "UserInput": {"type": "object", "required": ["name", "role"],
-                  "if": {"properties": {"role": {"enum": ["enterprise", "platform"]}}},
-                  "then": {"required": ["org"], "properties": {"org": {"type": "string", "pattern": r"\S"}}}, "properties": {
-        "name": {"type": "string", "pattern": r"\S"}, "role": {"enum": list(ROLES)},
-        "org": {"type": ["string", "null"], "description": "企业名称或平台名称；企业、平台账号必填"},
-        "password": {"type": ["string", "null"], "minLength": 8, "description": "省略时自动生成并在回应中给出"}}},
     "NewUser": {"type": "object", "required": ["user", "token"], "properties": {
         "user": ref("User"), "password": NULLABLE_STRING,
         "token": {"type": "string", "description": "API 令牌，只显示这一次"}}},
-    "PasswordInput": {"type": "object", "properties": {
-        "password": {"type": ["string", "null"], "minLength": 8, "description": "新密码；省略或 null 时自动生成并在回应中给出"}}},
-    "OwnPasswordInput": {"type": "object", "required": ["old_password", "new_password"], "properties": {
-        "old_password": {"type": "string", "minLength": 1}, "new_password": {"type": "string", "minLength": 8}}},
     "PasswordReset": {"type": "object", "required": ["user", "password"], "properties": {
         "user": ref("User"), "password": {"type": ["string", "null"], "description": "自动生成的新密码，只显示这一次"}}},
     "NewToken": {"type": "object", "required": ["user", "token"], "properties": {
@@ -365,8 +343,9 @@ def json_content(schema: dict) -> dict:
     return {"application/json": {"schema": schema}}
 
 
-def assemble(paths: dict) -> dict:
-    """The whole document around `paths` (service/api/operations.py derives them from the routes)."""
+def assemble(paths: dict, body_schemas: dict) -> dict:
+    """The whole document around `paths` and the body models' schemas (service/api/operations.py derives
+    both from the routes' declarations)."""
     return {
         "openapi": "3.1.0",
         "info": {"title": "两清单对接服务 API", "version": "1.0.0",
@@ -376,7 +355,7 @@ def assemble(paths: dict) -> dict:
         "security": [{"bearer": []}, {"session": []}],
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **body_schemas},
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "matchmaker user add 给出的 API 令牌"},
                 "session": {"type": "apiKey", "in": "cookie", "name": "session",

@@ -13,7 +13,7 @@ from .. import openapi
 from . import audit, cooperations, gaps, imports, index, lists, proposals, reports, users
 from . import sessions
 from .base import api
-from .operations import operation, paths
+from .operations import describe, operation
 
 for blueprint in (lists.demands, lists.supplies, proposals.bp, cooperations.bp, gaps.bp, reports.bp, audit.bp,
                   users.bp, imports.bp, index.bp, sessions.bp, sessions.visits):
@@ -37,4 +37,4 @@ def document(app: Flask | None = None) -> dict:
     if app is None:
         app = Flask(__name__)
         register(app)
-    return openapi.assemble(paths(app.url_map, app.view_functions))
+    return openapi.assemble(*describe(app.url_map, app.view_functions))

@@ -9,19 +9,14 @@ from .. import store
 from ..resources import get_db
 from ..auth import current_user, login_required
 from .base import ApiError, paginated
-from .operations import Month, Paged, month, operation, text
+from .operations import operation, text
+from .proposals import PairQuery
 
 bp = Blueprint("cooperations", __name__, url_prefix="/cooperations")
 
 
-class CooperationQuery(Paged):
-    cluster: Optional[str] = text("产业集群")
-    region: Optional[str] = text("所在区市")
-    platform: Optional[str] = text("平台名称")
+class CooperationQuery(PairQuery):
     enterprise: Optional[str] = text("企业名称")
-    month: Month = month()
-    demand_id: Optional[str] = text("技术需求编号")
-    supply_id: Optional[str] = text("科技成果编号")
 
 
 def party_filter(user: dict) -> dict:

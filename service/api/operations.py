@@ -60,7 +60,7 @@ class Operation:
     ok: dict[int, str | None]  # success status → response component (None: no content)
     errors: tuple[int, ...] = ()
     query: type[BaseModel] | None = None
-    body: str | None = None
+    body: type[BaseModel] | str | None = None  # a model, or the name of a component checked by the domain
     tag: str | None = None
     public: bool = False
     path: dict[str, dict] = field(default_factory=dict)  # path parameter schemas the converters do not say
@@ -71,6 +71,18 @@ class Operation:
             return self.query.model_validate(given)
         except ValidationError as error:
             raise refusal(self.query, error.errors(include_url=False)[0]) from None
+
+    def read_body(self) -> dict | BaseModel:
+        body = json_body()
+        if not isinstance(self.body, type):
+            return body
+        try:  # JSON's own types, as the schema has them: no "5" for 5, dates as ISO text
+            return self.body.model_validate_json(request.get_data(), strict=True)
+        except ValidationError as error:
+            raise body_refusal(error) from None
+
+    def body_name(self) -> str | None:
+        return self.body.__name__ if isinstance(self.body, type) else self.body
 
     def document(self) -> dict:
         statuses = {*self.errors, 500}
@@ -92,7 +104,7 @@ class Operation:
                 "type": "object", "required": ["file"], "properties": {"file": {
                     "type": "string", "format": "binary", "description": "文件名以 .jsonl、.csv 或 .xlsx 结尾"}}}}}}
         elif self.body:
-            op["requestBody"] = {"required": True, "content": json_content(ref(self.body))}
+            op["requestBody"] = {"required": True, "content": json_content(ref(self.body_name()))}
         if self.public:
             op["security"] = []
         return op
@@ -108,7 +120,7 @@ def operation(summary: str, ok: dict[int, str | None], errors: tuple[int, ...] =
             if declaration.query:
                 kwargs["query"] = declaration.read_query()
             if declaration.body and declaration.body != FILE:
-                kwargs["body"] = json_body()
+                kwargs["body"] = declaration.read_body()
             return view(*args, **kwargs)
         checked.operation = declaration
         return checked
@@ -172,6 +184,41 @@ def refusal(model: type[BaseModel], problem: dict) -> ApiError:
     return ApiError(400, "invalid_parameter", f"参数 {name} {fault}", {name: fault})
 
 
+def body_refusal(error: ValidationError) -> ApiError:
+    """pydantic's complaints about a body as the API's 422: one Chinese message per field at fault."""
+    fields = {}
+    for problem in error.errors(include_url=False):
+        name = str(problem["loc"][0]) if problem["loc"] else "body"
+        inner = ".".join(map(str, problem["loc"][1:]))
+        fields.setdefault(name, f"{inner}：{fault(problem)}" if inner else fault(problem))
+    return ApiError(422, "invalid_input", "提交的内容有误，请按提示修改", fields)
+
+
+def fault(problem: dict) -> str:
+    kind, context = problem["type"], problem.get("ctx", {})
+    if kind == "value_error":  # a model's own rule, raised with its Chinese message
+        return str(context.get("error", problem["msg"]))
+    if kind == "literal_error":
+        choices = re.findall(r"'([^']*)'", context.get("expected", ""))
+        return f"应为 {'、'.join(choices)} 之一"
+    if kind == "string_pattern_mismatch":  # the patterns ask for a visible character
+        return "不能为空"
+    if kind in ("string_too_short", "string_too_long"):
+        limit = context.get("min_length", context.get("max_length"))
+        return "必填" if kind == "string_too_short" and limit == 1 else \
+            f"{'至少' if kind == 'string_too_short' else '最多'} {limit} 个字符"
+    if kind == "too_long":
+        return f"最多 {context.get('max_length')} 项"
+    if kind in ("greater_than_equal", "less_than_equal"):
+        return f"应{'不小于' if kind == 'greater_than_equal' else '不大于'} {context.get('ge', context.get('le'))}"
+    return FAULTS.get(kind.split("_")[0], "格式有误")
+
+
+# The rest by the type pydantic expected: "int_type" and "int_from_float" → int.
+FAULTS = {"missing": "必填", "string": "应为文本", "int": "应为整数", "float": "应为数字", "bool": "应为 true 或 false",
+          "list": "应为列表", "dict": "应为对象", "model": "应为对象", "date": "应为日期 YYYY-MM-DD"}
+
+
 def template(rule: str) -> str:
     """/api/v1/demands/<record_id> → /demands/{record_id}"""
     return RULE_ARGUMENT.sub(r"{\2}", rule)[len(PREFIX):]
@@ -191,9 +238,11 @@ def routes(url_map, view_functions):
                 yield rule, method.lower(), view_functions[rule.endpoint]
 
 
-def paths(url_map, view_functions) -> dict:
-    """The document's `paths`, from the routes' declarations; undeclared routes are left to `undeclared`."""
+def describe(url_map, view_functions) -> tuple[dict, dict]:
+    """The document's `paths` from the routes' declarations, and the component schemas of their body
+    models; undeclared routes are left to `undeclared`."""
     found: dict[str, dict] = {}
+    schemas: dict[str, dict] = {}
     for rule, method, view in routes(url_map, view_functions):
         declared = declaration(view)
         if declared is None:
@@ -203,7 +252,11 @@ def paths(url_map, view_functions) -> dict:
         if parameters:
             item["parameters"] = parameters
         item[method] = declared.document()
-    return dict(sorted(found.items()))
+        if isinstance(declared.body, type):
+            schema = declared.body.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(schema.pop("$defs", {}))
+            schemas[declared.body.__name__] = schema
+    return dict(sorted(found.items())), schemas
 
 
 def undeclared(url_map, view_functions) -> list[str]:
