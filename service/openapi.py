@@ -11,7 +11,7 @@ from .engine import REVIEW_LOWER
 from .records import COOPERATION_FIELDS, DEMAND_FIELDS, DESCRIPTION_MIN, INDUSTRY_CLUSTERS, SUPPLY_FIELDS, Field
 from .permissions import ROLES
 from .report_schema import REPORT_SCHEMA
-from .sessions import TEXT_LIMITS
+from .sessions import DIRECTIONS, OUTCOMES, TEXT_LIMITS, THEME_KINDS
 
 NULLABLE_STRING = {"type": ["string", "null"]}
 NULLABLE_NUMBER = {"type": ["number", "null"]}
@@ -266,7 +266,7 @@ SCHEMAS = {
         "properties": {"id": {"type": "integer"}, "session_id": {"type": "integer"},
                        "demand_id": {"type": "string"}, "supply_id": {"type": "string"},
                        "position": {"type": "integer"}, "score": NULLABLE_NUMBER, "reasons": ref("Reasons"),
-                       "outcome": {"enum": ["interested", "not_interested", "follow_up", None]},
+                       "outcome": {"enum": [*OUTCOMES, None]},
                        "outcome_name": {"enum": ["有意向", "无意向", "需跟进", None]},
                        "outcome_note": NULLABLE_STRING, "outcome_by": NULLABLE_STRING, "outcome_at": NULLABLE_STRING,
                        "demand_title": {"type": "string"}, "supply_title": {"type": "string"},
@@ -278,7 +278,7 @@ SCHEMAS = {
         "type": "object", "required": ["id", "title", "theme_kind", "theme", "held_on", "pair_count",
                                        "cooperation_count"],
         "properties": {"id": {"type": "integer"}, "title": {"type": "string"},
-                       "theme_kind": {"enum": ["cluster", "chain", "region", "platform"]},
+                       "theme_kind": {"enum": list(THEME_KINDS)},
                        "theme": {"type": "string"}, "held_on": {"type": "string", "format": "date"},
                        "per_party_limit": {"type": "integer"}, "note": NULLABLE_STRING,
                        "created_by": NULLABLE_STRING, "created_at": NULLABLE_STRING,
@@ -293,7 +293,7 @@ SCHEMAS = {
                      "if": {"properties": {"theme_kind": {"const": "cluster"}}},
                      "then": {"properties": {"theme": {"enum": list(INDUSTRY_CLUSTERS)}}}, "properties": {
         "title": {**limited(NULLABLE_STRING, "title"), "description": "省略时为「主题 + 专题对接会」"},
-        "theme_kind": {"enum": ["cluster", "chain", "region", "platform"],
+        "theme_kind": {"enum": list(THEME_KINDS),
                        "description": "主题类型：产业集群、产业链、区市、平台"},
         "theme": {**limited(FILLED_TEXT, "theme"), "description": "产业集群（七大集群之一）、产业链、区市或平台名称"},
         "held_on": {"type": "string", "format": "date"},
@@ -309,11 +309,11 @@ SCHEMAS = {
     "OrderInput": {"type": "object", "required": ["pair_ids"], "properties": {
         "pair_ids": {"type": "array", "items": {"type": "integer"}, "description": "议程中全部配对编号的新顺序"}}},
     "OutcomeInput": {"type": "object", "required": ["outcome"], "properties": {
-        "outcome": {"enum": ["interested", "not_interested", "follow_up"],
+        "outcome": {"enum": list(OUTCOMES),
                     "description": "有意向、无意向、需跟进"}, "note": limited(NULLABLE_STRING, "note")}},
     "VisitSummary": {
         "type": "object", "required": ["id", "direction", "enterprise", "partner", "visited_on", "demand_count"],
-        "properties": {"id": {"type": "integer"}, "direction": {"enum": ["into_enterprise", "into_platform"]},
+        "properties": {"id": {"type": "integer"}, "direction": {"enum": list(DIRECTIONS)},
                        "enterprise": {"type": "string"}, "partner": {"type": "string", "description": "平台或经纪人"},
                        "visited_on": {"type": "string", "format": "date"}, "region": NULLABLE_STRING,
                        "industry_cluster": NULLABLE_STRING, "notes": NULLABLE_STRING,
@@ -328,7 +328,7 @@ SCHEMAS = {
                                                                          "items": {"allOf": [ref("Demand"), PROPOSAL_SIDE]}}}}]},
     "VisitList": items_of("VisitSummary"),
     "VisitInput": {"type": "object", "required": ["enterprise", "visited_on"], "properties": {
-        "direction": {"enum": ["into_enterprise", "into_platform", None], "description": "走进企业（默认）或走进平台"},
+        "direction": {"enum": [*DIRECTIONS, None], "description": "走进企业（默认）或走进平台"},
         "enterprise": limited(FILLED_TEXT, "enterprise"), "visited_on": {"type": "string", "format": "date"},
         "partner": {**limited(NULLABLE_STRING, "partner"), "description": "走访的平台或经纪人；平台账号为本单位，经纪人默认本人"},
         "region": limited(NULLABLE_STRING, "region"), "industry_cluster": {"enum": [*INDUSTRY_CLUSTERS, "", None]},

@@ -3,20 +3,23 @@ checks are both read from it, so the two cannot drift apart (written apart, 13 o
 
     @bp.get("")
     @login_required
-    @operation("合作列表", {200: "CooperationPage"}, (400,), query=CooperationQuery, tag="cooperations")
+    @operation("合作列表", {200: "CooperationPage"}, query=CooperationQuery, tag="cooperations")
     def index(query): ...
 
-`query` is a pydantic model: the view gets it validated (an empty value counts as not given, as the
-document's allowEmptyValue says) and the document gets its fields as parameters. `body` names a
-component schema of service/openapi.py: the view gets the JSON object, refused with 400 otherwise;
-its fields are checked by the domain (records.clean_record for records, whose Fields the component
-is built from). Path parameters come from the route's converters. `paths` walks the app's url_map,
-so a route without a declaration is found (tests/test_openapi.py) rather than left out.
+`query` is a pydantic model: the view gets it checked (an empty value counts as not given, as the
+document's allowEmptyValue says; a refusal is a 400 naming the parameter) and the document gets its
+fields as parameters. `body` is either a pydantic model, which is then both the component schema
+and the check (a 422 naming each field at fault), or the name of a component of service/openapi.py
+whose fields the domain checks for the pages and the API alike: records by records.clean_record
+from the Fields the component is built from, sessions and visits by sessions.py. Either way the view
+gets the body only if it is a JSON object (400 otherwise). Path parameters come from the route's
+converters. `describe` walks the app's url_map, so a route without a declaration is found
+(tests/test_openapi.py) rather than left out.
 
-Why pydantic: it is already installed with the tools (openapi-spec-validator needs it), it gives the
-JSON Schema and the check from one class, and it costs about 1 ms of import and tens of µs a request
-(BENCHMARKS.md, "API request validation"); marshmallow + apispec + webargs would be three new packages
-for the same.
+Why pydantic rather than marshmallow + apispec (+ webargs, as flask-smorest bundles them): pydantic
+is installed already (openapi-spec-validator needs it), one class gives both the JSON Schema and the
+check, with strict JSON types; the other is three new packages for the same. Its cost is in
+BENCHMARKS.md ("API request validation").
 """
 from __future__ import annotations
 
