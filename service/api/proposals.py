@@ -57,8 +57,9 @@ class BulkInput(BaseModel):
                                                  "else": {"required": ["filters"]}})
     status: Literal[workflow.BROKER_DECISIONS]
     reason: Optional[str] = None
-    ids: Optional[list[int]] = Field(None, max_length=1000, description="给出时忽略 filters")
-    filters: Optional[QueueFilters] = Field(None, description="队列筛选条件（没有 ids 时使用）")
+    # Either may be absent, neither null: the document says which one is required by `if`/`else`.
+    ids: list[int] = Field(None, max_length=1000, description="给出时忽略 filters")
+    filters: QueueFilters = Field(None, description="队列筛选条件（没有 ids 时使用）")
 
 
 def visible_proposal(proposal_id: int) -> dict:
