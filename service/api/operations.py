@@ -57,6 +57,11 @@ def month(description: str = "月份 YYYY-MM（1900-01 至 9999-12）"):
     return Field(None, description=description)
 
 
+def absent_or(**constraints):
+    """A body field that may be left out but not sent as null (its schema gets no `default: null`)."""
+    return Field(None, json_schema_extra=lambda schema: schema.pop("default", None), **constraints)
+
+
 @dataclass(frozen=True)
 class Operation:
     summary: str

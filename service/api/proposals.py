@@ -12,7 +12,7 @@ from ..resources import get_db, thresholds
 from ..permissions import SEE_ALL
 from ..auth import current_user, login_required, roles_required
 from .base import ApiError, paginated
-from .operations import Month, Paged, month, operation, text
+from .operations import Month, Paged, absent_or, month, operation, text
 
 bp = Blueprint("proposals", __name__, url_prefix="/proposals")
 
@@ -57,9 +57,9 @@ class BulkInput(BaseModel):
                                                  "else": {"required": ["filters"]}})
     status: Literal[workflow.BROKER_DECISIONS]
     reason: Optional[str] = None
-    # Either may be absent, neither null: the document says which one is required by `if`/`else`.
-    ids: list[int] = Field(None, max_length=1000, description="给出时忽略 filters")
-    filters: QueueFilters = Field(None, description="队列筛选条件（没有 ids 时使用）")
+    # The document's `if`/`else` says which of the two is required.
+    ids: list[int] = absent_or(max_length=1000, description="给出时忽略 filters")
+    filters: QueueFilters = absent_or(description="队列筛选条件（没有 ids 时使用）")
 
 
 def visible_proposal(proposal_id: int) -> dict:
