@@ -53,8 +53,8 @@ def text(description: str):
     return Field(None, description=description)
 
 
-def month(description: str = "月份 YYYY-MM（1900-01 至 9999-12）"):
-    return Field(None, description=description)
+def month():
+    return Field(None, description="月份 YYYY-MM（1900-01 至 9999-12）")
 
 
 def absent_or(**constraints):
@@ -64,6 +64,7 @@ def absent_or(**constraints):
 
 @dataclass(frozen=True)
 class Operation:
+    """What a view declares: `document()` is its OpenAPI operation, `read_query` and `read_body` its checks."""
     summary: str
     ok: dict[int, str | None]  # success status → response component (None: no content)
     errors: tuple[int, ...] = ()
@@ -180,16 +181,18 @@ def refusal(model: type[BaseModel], problem: dict) -> ApiError:
     schema = parameter_schemas(model)[name]
     low, high = schema.get("minimum"), schema.get("maximum")
     if problem["type"] == "missing":
-        fault = "必填"
+        message, fault = f"必填：{schema.get('description', '')}", "必填"
+    elif problem["type"] == "value_error":  # a model's own check, raised with its Chinese message
+        message = fault = str(problem["ctx"]["error"])
     elif "enum" in schema:
-        fault = f"应为 {'、'.join(map(str, schema['enum']))} 之一"
+        message, fault = f"应为 {'、'.join(map(str, schema['enum']))} 之一", "取值不在允许范围内"
     elif schema.get("type") == "integer":
-        fault = "应为整数" if problem["type"] == "int_parsing" else f"应在 {low}–{high} 之间"
+        message = fault = "应为整数" if problem["type"] == "int_parsing" else f"应在 {low}–{high} 之间"
     elif schema.get("type") == "number":
-        fault = f"应为 {low:g}–{high:g} 之间的数字"
-    else:  # a pattern: the description says the form
-        fault = f"格式有误，应为{schema.get('description', '')}"
-    return ApiError(400, "invalid_parameter", f"参数 {name} {fault}", {name: fault})
+        message = fault = f"应为 {low:g}–{high:g} 之间的数字"
+    else:  # the one pattern is a month's
+        message, fault = "应为 1900-01 至 9999-12 之间的 YYYY-MM，如 2021-03", "应为 YYYY-MM"
+    return ApiError(400, "invalid_parameter", f"参数 {name} {message}", {name: fault})
 
 
 def body_refusal(error: ValidationError) -> ApiError:

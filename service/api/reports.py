@@ -1,8 +1,10 @@
 """/reports: the two lists' headline figures, and the monthly match-rate report (service/reports.py)."""
 from __future__ import annotations
 
+from typing import Annotated
+
 from flask import Blueprint
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from .. import reports
 from ..resources import get_db, live_index
@@ -13,8 +15,18 @@ from .operations import operation
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
 
+def report_month(text: str) -> str:
+    """reports.parse_month's check, so the API refuses a month in the words the pages use."""
+    try:
+        reports.parse_month(text)
+    except reports.ReportError as error:
+        raise ValueError(str(error)) from None
+    return text
+
+
 class MonthlyQuery(BaseModel):
-    month: str = Field(pattern=reports.MONTH_IN_RANGE, description="报告月份 YYYY-MM（必填）")
+    month: Annotated[str, AfterValidator(report_month)] = Field(
+        json_schema_extra={"pattern": reports.MONTH_IN_RANGE}, description="报告月份 YYYY-MM")
 
 
 @bp.get("/summary")
