@@ -1,23 +1,17 @@
-"""The OpenAPI 3.1 document of /api/v1, kept beside the routes and checked against every response the
-tests see (tests/test_openapi.py). Served at GET /api/v1/openapi.json.
+"""The shared parts of the OpenAPI 3.1 document of /api/v1: the component schemas (records' built from
+records.py's Fields, the ones records.clean_record checks), the error shape and the document's frame.
 
-It is long (about 600 lines) because it describes every operation by hand; deriving it and the request
-validation from one declaration per operation (issue 16, item 10) would replace most of it.
+The paths are not here: each operation is declared beside its view (service/api/operations.py), and
+the document served at GET /api/v1/openapi.json is assembled from those declarations and these
+components (service.api.document). tests/test_openapi.py checks every response the tests see against it.
 """
 from __future__ import annotations
 
-from flask import Blueprint
-
 from .engine import REVIEW_LOWER
-from .records import (COOPERATION_FIELDS, DEMAND_FIELDS, DEMAND_STATUSES, DESCRIPTION_MIN, INDUSTRY_CLUSTERS,
-                      SUPPLY_FIELDS, Field)
+from .records import COOPERATION_FIELDS, DEMAND_FIELDS, DESCRIPTION_MIN, INDUSTRY_CLUSTERS, SUPPLY_FIELDS, Field
 from .permissions import ROLES
 from .report_schema import REPORT_SCHEMA
-from .reports import MONTH_IN_RANGE
-from .sessions import TEXT_LIMITS
-from .workflow import STATUS_NAMES
-
-bp = Blueprint("openapi", __name__)
+from .sessions import DIRECTIONS, OUTCOMES, TEXT_LIMITS, THEME_KINDS
 
 NULLABLE_STRING = {"type": ["string", "null"]}
 NULLABLE_NUMBER = {"type": ["number", "null"]}
@@ -197,18 +191,6 @@ SCHEMAS = {
                        "at": {"type": "string"}, "reason": NULLABLE_STRING, "undone_at": NULLABLE_STRING},
     },
     "DecisionList": items_of("Decision"),
-    "DecisionInput": {"type": "object", "required": ["status"], **REJECTION_NEEDS_REASON, "properties": {
-        "status": {"enum": ["recommended", "rejected", "unsure", "declined"]},
-        "reason": {"type": ["string", "null"], "description": "否决时必填"}}},
-    # With `ids` the filters are not read; without, `filters` selects the pairs.
-    "BulkInput": {"type": "object", "required": ["status"], "allOf": [REJECTION_NEEDS_REASON], "properties": {
-        "status": {"enum": ["recommended", "rejected", "unsure"]}, "reason": NULLABLE_STRING,
-        "ids": {"type": "array", "items": {"type": "integer"}, "maxItems": 1000, "description": "给出时忽略 filters"},
-        "filters": {"description": "队列筛选条件（没有 ids 时使用）"}},
-        "if": {"required": ["ids"]}, "else": {"required": ["filters"], "properties": {"filters": {
-            "type": "object", "additionalProperties": NULLABLE_STRING, "properties": {
-                "zone": {"enum": ["strong", "review", None]}, "cluster": NULLABLE_STRING, "region": NULLABLE_STRING,
-                "platform": NULLABLE_STRING, "month": NULLABLE_STRING}}}}},
     "BulkResult": {"type": "object", "required": ["decided", "skipped"], "properties": {
         "decided": {"type": "array", "items": {"type": "integer"}},
         "skipped": {"type": "array", "items": {"type": "object", "required": ["id", "code", "message"], "properties": {
@@ -244,6 +226,7 @@ SCHEMAS = {
                                               "description": "有合作的需求 / 需求总数；尚无需求时为 null"},
                                "proposals": {"type": "object", "additionalProperties": {"type": "integer"},
                                              "description": "各状态的推荐数"}}},
+    "OpenAPI": {"type": "object", "description": "OpenAPI 文档"},
     "MonthlyReport": {**REPORT_SCHEMA, "description": "月度匹配报告；各指标口径见 definitions 与 README 的“报告”一节"},
     "AuditEntry": {"type": "object", "required": ["id", "at", "actor", "action", "entity", "entity_id"],
                    "properties": {"id": {"type": "integer"}, "at": {"type": "string"}, "actor": {"type": "string"},
@@ -257,19 +240,9 @@ SCHEMAS = {
                             "org": NULLABLE_STRING, "created_at": NULLABLE_STRING,
                             "disabled_at": {"type": ["string", "null"], "description": "停用时间；正常账号为 null"}}},
     "UserList": items_of("User"),
-    "UserInput": {"type": "object", "required": ["name", "role"],
-                  "if": {"properties": {"role": {"enum": ["enterprise", "platform"]}}},
-                  "then": {"required": ["org"], "properties": {"org": {"type": "string", "pattern": r"\S"}}}, "properties": {
-        "name": {"type": "string", "pattern": r"\S"}, "role": {"enum": list(ROLES)},
-        "org": {"type": ["string", "null"], "description": "企业名称或平台名称；企业、平台账号必填"},
-        "password": {"type": ["string", "null"], "minLength": 8, "description": "省略时自动生成并在回应中给出"}}},
     "NewUser": {"type": "object", "required": ["user", "token"], "properties": {
         "user": ref("User"), "password": NULLABLE_STRING,
         "token": {"type": "string", "description": "API 令牌，只显示这一次"}}},
-    "PasswordInput": {"type": "object", "properties": {
-        "password": {"type": ["string", "null"], "minLength": 8, "description": "新密码；省略或 null 时自动生成并在回应中给出"}}},
-    "OwnPasswordInput": {"type": "object", "required": ["old_password", "new_password"], "properties": {
-        "old_password": {"type": "string", "minLength": 1}, "new_password": {"type": "string", "minLength": 8}}},
     "PasswordReset": {"type": "object", "required": ["user", "password"], "properties": {
         "user": ref("User"), "password": {"type": ["string", "null"], "description": "自动生成的新密码，只显示这一次"}}},
     "NewToken": {"type": "object", "required": ["user", "token"], "properties": {
@@ -293,7 +266,7 @@ SCHEMAS = {
         "properties": {"id": {"type": "integer"}, "session_id": {"type": "integer"},
                        "demand_id": {"type": "string"}, "supply_id": {"type": "string"},
                        "position": {"type": "integer"}, "score": NULLABLE_NUMBER, "reasons": ref("Reasons"),
-                       "outcome": {"enum": ["interested", "not_interested", "follow_up", None]},
+                       "outcome": {"enum": [*OUTCOMES, None]},
                        "outcome_name": {"enum": ["有意向", "无意向", "需跟进", None]},
                        "outcome_note": NULLABLE_STRING, "outcome_by": NULLABLE_STRING, "outcome_at": NULLABLE_STRING,
                        "demand_title": {"type": "string"}, "supply_title": {"type": "string"},
@@ -305,7 +278,7 @@ SCHEMAS = {
         "type": "object", "required": ["id", "title", "theme_kind", "theme", "held_on", "pair_count",
                                        "cooperation_count"],
         "properties": {"id": {"type": "integer"}, "title": {"type": "string"},
-                       "theme_kind": {"enum": ["cluster", "chain", "region", "platform"]},
+                       "theme_kind": {"enum": list(THEME_KINDS)},
                        "theme": {"type": "string"}, "held_on": {"type": "string", "format": "date"},
                        "per_party_limit": {"type": "integer"}, "note": NULLABLE_STRING,
                        "created_by": NULLABLE_STRING, "created_at": NULLABLE_STRING,
@@ -320,7 +293,7 @@ SCHEMAS = {
                      "if": {"properties": {"theme_kind": {"const": "cluster"}}},
                      "then": {"properties": {"theme": {"enum": list(INDUSTRY_CLUSTERS)}}}, "properties": {
         "title": {**limited(NULLABLE_STRING, "title"), "description": "省略时为「主题 + 专题对接会」"},
-        "theme_kind": {"enum": ["cluster", "chain", "region", "platform"],
+        "theme_kind": {"enum": list(THEME_KINDS),
                        "description": "主题类型：产业集群、产业链、区市、平台"},
         "theme": {**limited(FILLED_TEXT, "theme"), "description": "产业集群（七大集群之一）、产业链、区市或平台名称"},
         "held_on": {"type": "string", "format": "date"},
@@ -336,11 +309,11 @@ SCHEMAS = {
     "OrderInput": {"type": "object", "required": ["pair_ids"], "properties": {
         "pair_ids": {"type": "array", "items": {"type": "integer"}, "description": "议程中全部配对编号的新顺序"}}},
     "OutcomeInput": {"type": "object", "required": ["outcome"], "properties": {
-        "outcome": {"enum": ["interested", "not_interested", "follow_up"],
+        "outcome": {"enum": list(OUTCOMES),
                     "description": "有意向、无意向、需跟进"}, "note": limited(NULLABLE_STRING, "note")}},
     "VisitSummary": {
         "type": "object", "required": ["id", "direction", "enterprise", "partner", "visited_on", "demand_count"],
-        "properties": {"id": {"type": "integer"}, "direction": {"enum": ["into_enterprise", "into_platform"]},
+        "properties": {"id": {"type": "integer"}, "direction": {"enum": list(DIRECTIONS)},
                        "enterprise": {"type": "string"}, "partner": {"type": "string", "description": "平台或经纪人"},
                        "visited_on": {"type": "string", "format": "date"}, "region": NULLABLE_STRING,
                        "industry_cluster": NULLABLE_STRING, "notes": NULLABLE_STRING,
@@ -355,7 +328,7 @@ SCHEMAS = {
                                                                          "items": {"allOf": [ref("Demand"), PROPOSAL_SIDE]}}}}]},
     "VisitList": items_of("VisitSummary"),
     "VisitInput": {"type": "object", "required": ["enterprise", "visited_on"], "properties": {
-        "direction": {"enum": ["into_enterprise", "into_platform", None], "description": "走进企业（默认）或走进平台"},
+        "direction": {"enum": [*DIRECTIONS, None], "description": "走进企业（默认）或走进平台"},
         "enterprise": limited(FILLED_TEXT, "enterprise"), "visited_on": {"type": "string", "format": "date"},
         "partner": {**limited(NULLABLE_STRING, "partner"), "description": "走访的平台或经纪人；平台账号为本单位，经纪人默认本人"},
         "region": limited(NULLABLE_STRING, "region"), "industry_cluster": {"enum": [*INDUSTRY_CLUSTERS, "", None]},
@@ -370,243 +343,9 @@ def json_content(schema: dict) -> dict:
     return {"application/json": {"schema": schema}}
 
 
-def operation(summary: str, ok: dict[int, str | None], errors: tuple[int, ...] = (401, 403), *,
-              body: str | None = None, parameters: tuple[str, ...] = (), tag: str | None = None,
-              auth: bool = True) -> dict:
-    """One documented operation: its success responses by status, the error statuses it may answer.
-
-    `body` and `parameters` are keyword-only: passed by position, a tuple of query parameter names
-    once landed in the body slot and became a request body named after the tuple.
-    """
-    responses = {}
-    for status, schema in ok.items():
-        responses[str(status)] = {"description": "成功" if schema else "无内容"}
-        if schema:
-            responses[str(status)]["content"] = json_content(ref(schema))
-    for status in (*errors, 500):
-        responses[str(status)] = {"description": ERROR_TEXT[status], "content": json_content(ref("Error"))}
-    op = {"summary": summary, "responses": responses,
-          "parameters": [{"$ref": f"#/components/parameters/{name}"} for name in parameters]}
-    if tag:
-        op["tags"] = [tag]
-    if body:
-        media = "multipart/form-data" if body == "File" else "application/json"
-        schema = {"type": "object", "required": ["file"],
-                  "properties": {"file": {"type": "string", "format": "binary",
-                                          "description": "文件名以 .jsonl、.csv 或 .xlsx 结尾"}}} \
-            if body == "File" else ref(body)
-        op["requestBody"] = {"required": True, "content": {media: {"schema": schema}}}
-    if not auth:
-        op["security"] = []
-    return op
-
-
-def query(name: str, description: str, schema: dict | None = None) -> dict:
-    """An optional query parameter; the handlers read an empty value (?month=) as not given."""
-    return {"name": name, "in": "query", "required": False, "allowEmptyValue": True, "description": description,
-            "schema": schema or {"type": "string"}}
-
-
-def path_param(name: str, schema: dict | None = None) -> dict:
-    return {"name": name, "in": "path", "required": True, "schema": schema or {"type": "string"}}
-
-
-PARAMETERS = {
-    "page": query("page", "页码（从 1 开始，最多 10000）", {"type": "integer", "minimum": 1, "maximum": 10_000}),
-    "per_page": query("per_page", "每页条数（最多 200）", {"type": "integer", "minimum": 1, "maximum": 200}),
-    "cluster": query("cluster", "产业集群"),
-    "region": query("region", "所在区市"),
-    "platform": query("platform", "平台名称"),
-    "enterprise": query("enterprise", "企业名称"),
-    "status": query("status", f"需求状态：{'、'.join(DEMAND_STATUSES)}"),
-    "proposal_status": {**query("proposal_status", "推荐状态", {"enum": list(STATUS_NAMES)}), "name": "status"},
-    "maturity": query("maturity", "成熟度"),
-    "month": query("month", "月份 YYYY-MM（1900-01 至 9999-12）", {"type": "string", "pattern": MONTH_IN_RANGE}),
-    "report_month": {"name": "month", "in": "query", "required": True, "description": "报告月份 YYYY-MM（必填）",
-                     "schema": {"type": "string", "pattern": MONTH_IN_RANGE}},
-    "q": query("q", "在名称、概述、关键词中搜索"),
-    "k": query("k", "返回条数", {"type": "integer", "minimum": 1, "maximum": 50}),
-    "retriever": query("retriever", "检索方式", {"enum": ["hybrid", "dense", "lexical"]}),
-    "mode": query("mode", "合作方式"),
-    "zone": query("zone", "审核分区：strong（强推荐）或 review（待复核）", {"enum": ["strong", "review"]}),
-    "demand_id": query("demand_id", "技术需求编号"),
-    "supply_id": query("supply_id", "科技成果编号"),
-    "version": query("version", "删除时可带上当前版本号，过期则 409",
-                     {"type": "integer", "minimum": 0, "maximum": 2**31}),
-    "min_score": query("min_score", "改用自定的线：最佳得分低于此值即为缺口；省略时由缺口模型判定", {"type": "number", "minimum": 0, "maximum": 1}),
-    "entity": query("entity", "对象类型（demands、supplies、proposals……）"),
-    "entity_id": query("entity_id", "对象编号"),
-    "limit": query("limit", "最多条数", {"type": "integer", "minimum": 1, "maximum": 1000}),
-    "record_id": path_param("record_id"),
-    "proposal_id": path_param("proposal_id", {"type": "integer"}),
-    "cooperation_id": path_param("cooperation_id", {"type": "integer"}),
-    "kind": path_param("kind", {"enum": ["demands", "supplies", "cooperations"]}),
-    "session_id": path_param("session_id", {"type": "integer"}),
-    "pair_id": path_param("pair_id", {"type": "integer"}),
-    "visit_id": path_param("visit_id", {"type": "integer"}),
-    "user_id": path_param("user_id", {"type": "integer"}),
-}
-
-
-def list_paths(kind: str, item: str, filters: tuple[str, ...]) -> dict:
-    name = "技术需求" if kind == "demands" else "科技成果"
-    return {
-        f"/{kind}": {
-            "get": operation(f"{name}列表（分页、筛选）", {200: f"{item}Page"}, (400, 401),
-                             parameters=("page", "per_page", *filters, "month", "q"), tag=kind),
-            "post": operation(f"发布{name}", {201: item}, (400, 401, 403, 409, 422), body=f"{item}Input", tag=kind),
-        },
-        f"/{kind}/{{record_id}}": {
-            "parameters": [{"$ref": "#/components/parameters/record_id"}],
-            "get": operation(f"{name}详情", {200: item}, (401, 404), tag=kind),
-            "put": operation(f"修改{name}（整体替换，须带 version）", {200: item}, (400, 401, 403, 404, 409, 422),
-                             body=f"{item}Replace", tag=kind),
-            "patch": operation(f"修改{name}（部分字段，须带 version）", {200: item},
-                               (400, 401, 403, 404, 409, 422), body=f"{item}Edit", tag=kind),
-            "delete": operation(f"删除{name}", {204: None}, (400, 401, 403, 404, 409), parameters=("version",),
-                                tag=kind),
-        },
-        f"/{kind}/{{record_id}}/proposals": {
-            "parameters": [{"$ref": "#/components/parameters/record_id"}],
-            "get": operation("推荐对接：技术经纪人看到引擎当前的最佳匹配（已决定的不再出现）；企业、平台看到经纪人推荐给它的",
-                             {200: "ProposalList"}, (400, 401, 404),
-                             parameters=("k", "retriever", "cluster", "region", "maturity", "mode"), tag="proposals"),
-        },
-        f"/{kind}/{{record_id}}/history": {
-            "parameters": [{"$ref": "#/components/parameters/record_id"}],
-            "get": operation("审核历史：每个决定的人、时间与理由", {200: "DecisionList"}, (401, 404), tag="proposals"),
-        },
-    }
-
-
-def session_paths() -> dict:
-    """专题对接 (brokers plan, admins read) and 双走进 (brokers and platforms record)."""
-    session = [{"$ref": "#/components/parameters/session_id"}]
-    pair = session + [{"$ref": "#/components/parameters/pair_id"}]
-    visit = [{"$ref": "#/components/parameters/visit_id"}]
-    return {
-        "/sessions": {
-            "get": operation("专题对接会列表（技术经纪人、管理员）", {200: "SessionList"}, (400, 401, 403),
-                             parameters=("month",),
-                             tag="sessions"),
-            "post": operation("策划专题对接会：按主题选出开放需求与成果，给出议程（最佳配对在前，每家企业、每个平台有次数上限，"
-                              "已决定的配对不再出现）", {201: "Session"}, (400, 401, 403, 422), body="SessionInput",
-                              tag="sessions")},
-        "/sessions/{session_id}": {"parameters": session, "get": operation(
-            "对接会详情与议程", {200: "Session"}, (401, 403, 404), tag="sessions")},
-        "/sessions/{session_id}/pairs": {"parameters": session, "post": operation(
-            "按编号向议程添加配对", {201: "SessionPair"}, (400, 401, 403, 404, 409, 422), body="PairInput",
-            tag="sessions")},
-        "/sessions/{session_id}/pairs/{pair_id}": {"parameters": pair, "delete": operation(
-            "从议程中移除配对", {204: None}, (400, 401, 403, 404), tag="sessions")},
-        "/sessions/{session_id}/order": {"parameters": session, "put": operation(
-            "调整议程顺序", {200: "Session"}, (400, 401, 403, 404, 422), body="OrderInput", tag="sessions")},
-        "/sessions/{session_id}/pairs/{pair_id}/outcome": {"parameters": pair, "post": operation(
-            "记录洽谈结果：有意向、无意向、需跟进", {200: "SessionPair"}, (400, 401, 403, 404, 422), body="OutcomeInput",
-            tag="sessions")},
-        "/sessions/{session_id}/pairs/{pair_id}/confirm": {"parameters": pair, "post": operation(
-            "确认为合作（合作记录关联到本次对接会）", {201: "Cooperation", 200: "Cooperation"},
-            (400, 401, 403, 404, 409, 422), body="ConfirmInput", tag="sessions")},
-        "/visits": {
-            "get": operation("走访记录（经纪人、管理员：全部；平台：本单位的；企业：走访本企业的）", {200: "VisitList"},
-                             (400, 401), parameters=("month",), tag="sessions"),
-            "post": operation("记录一次走访（技术经纪人、平台）", {201: "Visit"}, (400, 401, 403, 422),
-                              body="VisitInput", tag="sessions")},
-        "/visits/{visit_id}": {"parameters": visit, "get": operation(
-            "走访详情及其中发现的技术需求", {200: "Visit"}, (401, 404), tag="sessions")},
-        "/visits/{visit_id}/demands": {"parameters": visit, "post": operation(
-            "登记走访中发现的技术需求（企业、区市取自走访记录）", {201: "Demand"}, (400, 401, 403, 404, 409, 422),
-            body="DemandInput", tag="sessions")},
-    }
-
-
-def account_paths() -> dict:
-    """Accounts and their lifecycle (admins); one's own password and token (anyone signed in). A password
-    change, a disable, a revoke or a delete ends the account's sessions and API token at once."""
-    user = [{"$ref": "#/components/parameters/user_id"}]
-    return {
-        "/me": {"get": operation("当前账号", {200: "User"}, (401,), tag="admin")},
-        "/me/password": {"post": operation(
-            "修改本人密码（须提供原密码）；本会话保留，其他会话与 API 令牌失效", {200: "User"}, (400, 401, 422, 429),
-            body="OwnPasswordInput", tag="admin")},
-        "/me/token": {"post": operation("为本人签发新的 API 令牌（原令牌失效）", {200: "NewToken"}, (400, 401),
-                                        tag="admin")},
-        "/users": {
-            "get": operation("账号列表（管理员）", {200: "UserList"}, (401, 403), tag="admin"),
-            "post": operation("新建账号（管理员）；回应中给出一次性 API 令牌", {201: "NewUser"},
-                              (400, 401, 403, 409, 422), body="UserInput", tag="admin")},
-        "/users/{user_id}": {"parameters": user, "delete": operation(
-            "删除账号（管理员）：会话与令牌立即失效，编号和用户名不再分配", {204: None}, (400, 401, 403, 404, 409),
-            tag="admin")},
-        "/users/{user_id}/disable": {"parameters": user, "post": operation(
-            "停用账号（管理员）：不能登录，会话与令牌立即失效", {200: "User"}, (400, 401, 403, 404, 409), tag="admin")},
-        "/users/{user_id}/enable": {"parameters": user, "post": operation(
-            "重新启用账号（管理员）", {200: "User"}, (400, 401, 403, 404), tag="admin")},
-        "/users/{user_id}/password": {"parameters": user, "post": operation(
-            "重置密码（管理员）：会话与令牌随之失效", {200: "PasswordReset"}, (400, 401, 403, 404, 422),
-            body="PasswordInput", tag="admin")},
-        "/users/{user_id}/token": {"parameters": user, "post": operation(
-            "签发新的 API 令牌（管理员；原令牌失效）", {200: "NewToken"}, (400, 401, 403, 404), tag="admin")},
-        "/users/{user_id}/revoke": {"parameters": user, "post": operation(
-            "吊销 API 令牌并结束全部登录会话（管理员；密码不变）", {200: "User"}, (400, 401, 403, 404), tag="admin")},
-    }
-
-
-def document() -> dict:
-    paths = {}
-    paths.update(list_paths("demands", "Demand", ("cluster", "region", "enterprise", "status")))
-    paths.update(list_paths("supplies", "Supply", ("cluster", "platform", "maturity")))
-    proposal = {"parameters": [{"$ref": "#/components/parameters/proposal_id"}]}
-    paths.update({
-        "/proposals": {"get": operation(
-            "审核队列（技术经纪人：强推荐区 strong 与待复核区 review，按得分排序）；企业、平台：推荐给自己的",
-            {200: "ProposalPage"}, (400, 401),
-            parameters=("zone", "proposal_status", "cluster", "region", "platform", "month", "demand_id", "supply_id", "page", "per_page"),
-            tag="proposals")},
-        "/proposals/{proposal_id}": {**proposal, "get": operation("推荐详情", {200: "Proposal"}, (401, 404),
-                                                                  tag="proposals")},
-        "/proposals/{proposal_id}/decision": {**proposal, "post": operation(
-            "作出决定：推荐、否决（须填理由）、待定（技术经纪人）；婉拒（企业或平台）",
-            {200: "Proposal"}, (400, 401, 403, 404, 409, 422), body="DecisionInput", tag="proposals")},
-        "/proposals/{proposal_id}/undo": {**proposal, "post": operation(
-            "撤销最近一次决定", {200: "Proposal"}, (400, 401, 403, 404, 409), tag="proposals")},
-        "/proposals/{proposal_id}/confirm": {**proposal, "post": operation(
-            "确认合作（重复确认不会产生第二条合作）", {201: "Cooperation", 200: "Cooperation"},
-            (400, 401, 403, 404, 409, 422), body="ConfirmInput", tag="proposals")},
-        "/proposals/{proposal_id}/introduction": {**proposal, "post": operation(
-            "同意引荐：向对方公开本方联系人与预算（价格）", {200: "Proposal"}, (400, 401, 403, 404, 409),
-            tag="proposals")},
-        "/proposals/bulk": {"post": operation("批量决定（编号列表或队列筛选条件）", {200: "BulkResult"},
-                                              (400, 401, 403, 422), body="BulkInput", tag="proposals")},
-        "/cooperations": {"get": operation("合作列表", {200: "CooperationPage"}, (400, 401),
-                                           parameters=("cluster", "region", "platform", "enterprise", "month",
-                                                       "demand_id", "supply_id", "page", "per_page"),
-                                           tag="cooperations")},
-        "/cooperations/{cooperation_id}": {
-            "parameters": [{"$ref": "#/components/parameters/cooperation_id"}],
-            "get": operation("合作详情", {200: "Cooperation"}, (401, 404), tag="cooperations")},
-        "/gaps": {"get": operation("揭榜挂帅候选：没有可信成果的开放需求", {200: "GapList"}, (400, 401, 403),
-                                   parameters=("min_score",), tag="reports")},
-        "/reports/summary": {"get": operation("两清单概况", {200: "Summary"}, (401,), tag="reports")},
-        "/reports/monthly": {"get": operation("月度匹配报告（技术经纪人、管理员）：本月、上月、环比、本年累计，按集群、平台、区市分解",
-                                              {200: "MonthlyReport"}, (400, 401, 403),
-                                              parameters=("report_month",),
-                                              tag="reports")},
-        "/audit": {"get": operation("操作日志（技术经纪人、管理员）", {200: "AuditList"}, (400, 401, 403),
-                                    parameters=("entity", "entity_id", "limit"), tag="admin")},
-        **account_paths(),
-        "/imports/{kind}": {
-            "parameters": [{"$ref": "#/components/parameters/kind"}],
-            "post": operation("导入 JSONL / CSV / XLSX 文件（管理员；有错误行则整体拒绝）", {200: "ImportResult"},
-                              (400, 401, 403, 404, 413, 422), body="File", tag="admin")},
-        "/reindex": {"post": operation("重建索引并更新推荐（管理员，后台进行）", {202: "Queued"}, (400, 401, 403),
-                                       tag="admin")},
-        "/system": {"get": operation("向量模型、计算精度与 CPU（管理员）", {200: "System"}, (401, 403), tag="admin")},
-        **session_paths(),
-        "/openapi.json": {"get": {"summary": "本文档", "security": [], "tags": ["admin"],
-                                  "responses": {"200": {"description": "OpenAPI 文档",
-                                                        "content": json_content({"type": "object"})}}}},
-    })
+def assemble(paths: dict, body_schemas: dict) -> dict:
+    """The whole document around `paths` and the body models' schemas (service/api/operations.py derives
+    both from the routes' declarations)."""
     return {
         "openapi": "3.1.0",
         "info": {"title": "两清单对接服务 API", "version": "1.0.0",
@@ -616,8 +355,7 @@ def document() -> dict:
         "security": [{"bearer": []}, {"session": []}],
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
-            "parameters": PARAMETERS,
+            "schemas": {**SCHEMAS, **body_schemas},
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "matchmaker user add 给出的 API 令牌"},
                 "session": {"type": "apiKey", "in": "cookie", "name": "session",
@@ -625,8 +363,3 @@ def document() -> dict:
             },
         },
     }
-
-
-@bp.get("/openapi.json")
-def openapi_json():
-    return document()

@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from service import auth, store, workflow
 from service.engine import Engine
-from service.openapi import document
+from service.api import document
 
 from .service_records import DEMANDS, PASSWORD, SUPPLIES, USERS
 

@@ -30,7 +30,7 @@ from schemathesis.engine import events, from_schema
 from werkzeug.serving import make_server
 
 from service import store
-from service.openapi import document
+from service.api import document
 
 pytestmark = pytest.mark.instance("api")
 

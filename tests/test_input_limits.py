@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from service import store
-from service.openapi import document
+from service.api import document
 from service.records import AMOUNT_MAX_WAN, DEMAND_FIELDS, DESCRIPTION_MAX, TITLE_MAX
 
 from .record_files import write_jsonl

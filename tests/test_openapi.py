@@ -10,8 +10,12 @@ import re
 import pytest
 from openapi_spec_validator import validate
 
+from flask import Flask
+
+from service.api import document
+from service.api.audit import AuditQuery
 from service.api.lists import FILTERS
-from service.openapi import document
+from service.api.operations import declaration, parameter_schemas, undeclared
 
 from .api_support import API, check_against_openapi
 from .service_records import OWN_DEMAND, OWN_SUPPLY
@@ -145,6 +149,9 @@ def test_the_documented_query_bounds_are_the_ones_the_server_enforces(api):
                 expected = 200 if admitted else 400
                 assert response.status_code == expected, (f"{method} {path}?{parameter['name']}={value}: "
                                                           f"{response.status_code}")
+                if not admitted:
+                    error = response.json["error"]
+                    assert error["code"] == "invalid_parameter" and parameter["name"] in error["fields"], error
 
 
 def test_every_route_is_documented_and_every_documented_operation_exists(app):
@@ -184,3 +191,48 @@ def test_the_checking_client_is_the_one_api_tests_use(client):
     assert isinstance(client, ValidatingClient)
     client.get("/api/v1/me")
     assert ("GET", "/me", 401) in ValidatingClient.seen
+
+
+def test_every_api_route_has_a_declaration(app):
+    assert undeclared(app.url_map, app.view_functions) == []
+
+
+def test_a_route_without_a_declaration_is_found():
+    bare = Flask(__name__)
+    bare.add_url_rule("/api/v1/forgotten", "forgotten", lambda: {})
+    assert undeclared(bare.url_map, bare.view_functions) == ["GET /api/v1/forgotten"]
+
+
+def test_the_documented_parameters_are_the_model_the_view_validates_with(app):
+    """GET /audit's parameters are its AuditQuery's fields; the view checks the request with that model."""
+    view = app.view_functions["api.audit.index"]
+    assert declaration(view).query is AuditQuery
+    documented = {parameter["name"]: parameter["schema"] for parameter in document()["paths"]["/audit"]["get"]["parameters"]}
+    assert documented == {name: {key: value for key, value in schema.items() if key != "description"}
+                          for name, schema in parameter_schemas(AuditQuery).items()}
+
+
+def test_a_query_the_model_forbids_is_refused_naming_the_parameter(api):
+    response = api("broker").get("/audit", query_string={"limit": "1001"})
+    assert response.status_code == 400
+    assert response.json["error"] == {"code": "invalid_parameter", "message": "参数 limit 应在 1–1000 之间",
+                                      "fields": {"limit": "应在 1–1000 之间"}}
+
+
+def test_a_list_refuses_a_filter_it_does_not_declare(api):
+    response = api("broker").get("/supplies", query_string={"enterprise": "某企业"})
+    assert response.status_code == 400 and response.json["error"]["fields"] == {"enterprise": "不支持的筛选条件"}
+
+
+def test_every_declared_json_body_refuses_what_is_not_an_object(api):
+    """The body a declaration names is read before the view runs: a JSON array is refused with 400."""
+    doc = document()
+    for method, path, operation in operations(doc):
+        content = operation.get("requestBody", {}).get("content", {})
+        if "application/json" not in content:
+            continue
+        url = re.sub(r"\{record_id\}", lambda _: EXISTING_PATH["record_id"][path.split("/")[1]], path)
+        url = re.sub(r"\{[a-z_]+\}", "1", url)
+        answers = [getattr(api(role), method)(url, json=[]) for role in ("broker", "admin", "enterprise")]
+        assert any(answer.status_code == 400 and answer.json["error"]["code"] == "invalid_json"
+                   for answer in answers), f"{method} {path}: {[answer.status_code for answer in answers]}"

@@ -1,14 +1,22 @@
 """/cooperations (合作): confirmed pairs; each party sees its own, brokers and admins all."""
 from __future__ import annotations
 
-from flask import Blueprint, request
+from typing import Optional
+
+from flask import Blueprint
 
 from .. import store
 from ..resources import get_db
 from ..auth import current_user, login_required
-from .base import ApiError, month_arg, page_args, paginated
+from .base import ApiError, paginated
+from .operations import operation, text
+from .proposals import PairQuery
 
 bp = Blueprint("cooperations", __name__, url_prefix="/cooperations")
+
+
+class CooperationQuery(PairQuery):
+    enterprise: Optional[str] = text("企业名称")
 
 
 def party_filter(user: dict) -> dict:
@@ -21,11 +29,10 @@ def party_filter(user: dict) -> dict:
 
 @bp.get("")
 @login_required
-def index():
-    page, per_page = page_args()
-    filters = {name: request.args.get(name) for name in ("cluster", "region", "platform", "enterprise",
-                                                         "demand_id", "supply_id")}
-    filters["month"] = month_arg()
+@operation("合作列表", {200: "CooperationPage"}, query=CooperationQuery, tag="cooperations")
+def index(query):
+    page, per_page = query.page, query.per_page
+    filters = query.model_dump(exclude={"page", "per_page"})
     filters.update(party_filter(current_user()))
     db = get_db()
     total = store.count_cooperations(db, filters)
@@ -35,6 +42,7 @@ def index():
 
 @bp.get("/<int:cooperation_id>")
 @login_required
+@operation("合作详情", {200: "Cooperation"}, (404,), tag="cooperations")
 def show(cooperation_id):
     cooperation = store.get_cooperation_by_id(get_db(), cooperation_id)
     limits = party_filter(current_user())

@@ -11,6 +11,7 @@ from ..resources import get_db, live_index
 from ..auth import current_user, roles_required
 from ..errors import Invalid
 from .base import ApiError
+from .operations import FILE, operation
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
 
@@ -19,6 +20,8 @@ KINDS = ("demands", "supplies", "cooperations")
 
 @bp.post("/<kind>")
 @roles_required("admin")
+@operation("导入 JSONL / CSV / XLSX 文件（管理员；有错误行则整体拒绝）", {200: "ImportResult"}, (400, 403, 404, 413, 422),
+           body=FILE, tag="admin", path={"kind": {"enum": list(KINDS)}})
 def create(kind):
     if kind not in KINDS:
         raise ApiError(404, "not_found", f"不支持导入 {kind}，可选：{'、'.join(KINDS)}")

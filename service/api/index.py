@@ -6,12 +6,14 @@ from flask import Blueprint
 
 from ..resources import live_index
 from ..auth import roles_required
+from .operations import operation
 
 bp = Blueprint("index", __name__)
 
 
 @bp.post("/reindex")
 @roles_required("admin")
+@operation("重建索引并更新推荐（管理员，后台进行）", {202: "Queued"}, (400, 403), tag="admin")
 def reindex():
     live_index().reload_later()
     return {"status": "queued", "message": "已开始重建索引并更新推荐"}, 202
@@ -19,6 +21,7 @@ def reindex():
 
 @bp.get("/system")
 @roles_required("admin")
+@operation("向量模型、计算精度与 CPU（管理员）", {200: "System"}, (403,), tag="admin")
 def system():
     """The embedder, its precision and why, and the CPU (as `matchmaker info`), with the index job's state."""
     live = live_index()

@@ -1,17 +1,65 @@
 """/proposals: the broker's review queue and every step of the workflow on one pair."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from typing import Literal, Optional
+
+from flask import Blueprint, jsonify
+from pydantic import BaseModel, ConfigDict, Field
 
 from .. import store, workflow
+from ..openapi import REJECTION_NEEDS_REASON
 from ..resources import get_db, thresholds
 from ..permissions import SEE_ALL
 from ..auth import current_user, login_required, roles_required
-from .base import ApiError, choice_arg, json_body, month_arg, page_args, paginated
+from .base import ApiError, paginated
+from .operations import Month, Paged, absent_or, month, operation, text
 
 bp = Blueprint("proposals", __name__, url_prefix="/proposals")
 
 STATUSES = tuple(workflow.STATUS_NAMES)
+
+
+class PairQuery(Paged):
+    """The filters on a pair that the review queue and the cooperations share."""
+    cluster: Optional[str] = text("产业集群")
+    region: Optional[str] = text("所在区市")
+    platform: Optional[str] = text("平台名称")
+    month: Month = month()
+    demand_id: Optional[str] = text("技术需求编号")
+    supply_id: Optional[str] = text("科技成果编号")
+
+
+class QueueQuery(PairQuery):
+    zone: Optional[Literal[tuple(workflow.SCORE_ZONES)]] = Field(
+        None, description="审核分区：strong（强推荐）或 review（待复核）")
+    status: Optional[Literal[STATUSES]] = text("推荐状态")
+
+
+class DecisionInput(BaseModel):
+    model_config = ConfigDict(json_schema_extra=REJECTION_NEEDS_REASON)  # workflow.decide refuses it without
+    status: Literal[workflow.BROKER_DECISIONS + workflow.PARTY_DECISIONS]
+    reason: Optional[str] = Field(None, description="否决时必填")
+
+
+class QueueFilters(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, Optional[str]] = Field(init=False)
+    zone: Optional[Literal[tuple(workflow.SCORE_ZONES)]] = None
+    cluster: Optional[str] = None
+    region: Optional[str] = None
+    platform: Optional[str] = None
+    month: Optional[str] = None
+
+
+class BulkInput(BaseModel):
+    # With `ids` the filters are not read; without, `filters` selects the pairs (the view refuses neither).
+    model_config = ConfigDict(json_schema_extra={"allOf": [REJECTION_NEEDS_REASON], "if": {"required": ["ids"]},
+                                                 "else": {"required": ["filters"]}})
+    status: Literal[workflow.BROKER_DECISIONS]
+    reason: Optional[str] = None
+    # The document's `if`/`else` says which of the two is required.
+    ids: list[int] = absent_or(max_length=1000, description="给出时忽略 filters")
+    filters: QueueFilters = absent_or(description="队列筛选条件（没有 ids 时使用）")
 
 
 def visible_proposal(proposal_id: int) -> dict:
@@ -21,16 +69,15 @@ def visible_proposal(proposal_id: int) -> dict:
     return proposal
 
 
-def list_filters() -> dict:
+def list_filters(query: QueueQuery) -> dict:
     """The proposal filters a list request asks for, limited to what the caller may see.
 
     With a zone (or no status) a broker gets the review queue: undecided pairs in that score band.
     """
     user = current_user()
-    zone = choice_arg("zone", tuple(workflow.SCORE_ZONES))
-    status = choice_arg("status", STATUSES)
-    chosen = {name: request.args.get(name) for name in ("cluster", "region", "platform", "demand_id", "supply_id")}
-    chosen["month"] = month_arg()
+    zone, status = query.zone, query.status
+    chosen = {name: getattr(query, name) for name in ("cluster", "region", "platform", "demand_id", "supply_id",
+                                                      "month")}
     upper, lower = thresholds()
     if user["role"] in SEE_ALL and (zone or not status):
         chosen.update(workflow.queue_filters({}, zone, upper, lower))
@@ -47,10 +94,12 @@ def list_filters() -> dict:
 
 @bp.get("")
 @login_required
-def index():
-    page, per_page = page_args()
+@operation("审核队列（技术经纪人：强推荐区 strong 与待复核区 review，按得分排序）；企业、平台：推荐给自己的",
+           {200: "ProposalPage"}, query=QueueQuery, tag="proposals")
+def index(query):
+    page, per_page = query.page, query.per_page
     db, user = get_db(), current_user()
-    filters = list_filters()
+    filters = list_filters(query)
     total = store.count_proposals(db, filters)
     found = store.list_proposals(db, filters, limit=per_page, offset=(page - 1) * per_page)
     upper, lower = thresholds()
@@ -62,27 +111,25 @@ def index():
 
 @bp.get("/<int:proposal_id>")
 @login_required
+@operation("推荐详情", {200: "Proposal"}, (404,), tag="proposals")
 def show(proposal_id):
     return workflow.proposal_view(get_db(), current_user(), visible_proposal(proposal_id))
 
 
 @bp.post("/<int:proposal_id>/decision")
 @login_required
-def decision(proposal_id):
+@operation("作出决定：推荐、否决（须填理由）、待定（技术经纪人）；婉拒（企业或平台）", {200: "Proposal"},
+           (403, 404, 409, 422), body=DecisionInput, tag="proposals")
+def decision(proposal_id, body):
     visible_proposal(proposal_id)
-    body = json_body()
-    status = body.get("status")
-    reason = body.get("reason")
-    if not isinstance(status, str) or (reason is not None and not isinstance(reason, str)):
-        raise ApiError(422, "invalid_status", "请提供决定 status（字符串）和可选的理由 reason（字符串）",
-                       {"status": "必填"})
     db = get_db()
-    proposal = workflow.decide(db, proposal_id, status, current_user(), reason)
+    proposal = workflow.decide(db, proposal_id, body.status, current_user(), body.reason)
     return workflow.proposal_view(db, current_user(), proposal)
 
 
 @bp.post("/<int:proposal_id>/undo")
 @login_required
+@operation("撤销最近一次决定", {200: "Proposal"}, (400, 403, 404, 409), tag="proposals")
 def undo(proposal_id):
     visible_proposal(proposal_id)
     db = get_db()
@@ -91,9 +138,10 @@ def undo(proposal_id):
 
 @bp.post("/<int:proposal_id>/confirm")
 @roles_required("broker")
-def confirm(proposal_id):
+@operation("确认合作（重复确认不会产生第二条合作）", {201: "Cooperation", 200: "Cooperation"}, (403, 404, 409, 422),
+           body="ConfirmInput", tag="proposals")
+def confirm(proposal_id, body):
     visible_proposal(proposal_id)
-    body = json_body()
     cooperation, created = workflow.confirm(get_db(), proposal_id, current_user(), mode=body.get("mode"),
                                             amount_wan=body.get("amount_wan"),
                                             confirmed_at=body.get("confirmed_at"), note=body.get("note"), typed=True)
@@ -104,6 +152,7 @@ def confirm(proposal_id):
 
 @bp.post("/<int:proposal_id>/introduction")
 @roles_required("enterprise", "platform")
+@operation("同意引荐：向对方公开本方联系人与预算（价格）", {200: "Proposal"}, (400, 403, 404, 409), tag="proposals")
 def introduction(proposal_id):
     visible_proposal(proposal_id)
     db = get_db()
@@ -112,30 +161,16 @@ def introduction(proposal_id):
 
 @bp.post("/bulk")
 @roles_required("broker")
-def bulk():
+@operation("批量决定（编号列表或队列筛选条件）", {200: "BulkResult"}, (403, 422), body=BulkInput, tag="proposals")
+def bulk(body):
     """Decide many pairs at once: explicit `ids`, or every pair a queue `filters` object selects."""
-    body = json_body()
-    status, reason = body.get("status"), body.get("reason")
-    if status not in ("recommended", "rejected", "unsure"):
-        raise ApiError(422, "invalid_status", "批量决定应为 recommended、rejected 或 unsure",
-                       {"status": "取值不在允许范围内"})
-    if reason is not None and not isinstance(reason, str):
-        raise ApiError(422, "invalid_input", "理由应为文本", {"reason": "应为文本"})
     db = get_db()
-    if "ids" in body:
-        ids = body["ids"]
-        if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids) \
-                or len(ids) > 1000:
-            raise ApiError(422, "invalid_input", "ids 应为不超过 1000 个整数的列表", {"ids": "应为整数列表"})
-    elif isinstance(body.get("filters"), dict):
-        filters = body["filters"]
-        zone = filters.get("zone")
-        if zone not in (None, *workflow.SCORE_ZONES) \
-                or not all(isinstance(value, (str, type(None))) for value in filters.values()):
-            raise ApiError(422, "invalid_input", "筛选条件有误", {"filters": "zone 应为 strong 或 review，其余为文本"})
+    if body.ids is not None:
+        ids = body.ids
+    elif body.filters is not None:
         upper, lower = thresholds()
-        ids = [proposal["id"] for proposal in
-               store.list_proposals(db, workflow.queue_filters(filters, zone, upper, lower))]
+        chosen = workflow.queue_filters(body.filters.model_dump(), body.filters.zone, upper, lower)
+        ids = [proposal["id"] for proposal in store.list_proposals(db, chosen)]
     else:
         raise ApiError(422, "invalid_input", "请提供 ids（编号列表）或 filters（队列筛选条件）", {"ids": "必填其一"})
-    return workflow.bulk_decide(db, ids, status, current_user(), reason)
+    return workflow.bulk_decide(db, ids, body.status, current_user(), body.reason)
