@@ -41,10 +41,10 @@ def build_store(folder: Path, size: int) -> None:
     from index_scale import DATA, noise_shape, sample_vectors, synthetic_supplies
 
     from matching.embedders import cache_key, load_embedder
-    from matching.index import VectorIndex, choose_spec, records_checksum
+    from matching.index import VectorIndex, choose_spec
     from matching.ranker import record_text
     from service import store
-    from service.engine import EMBEDDING_KIND, text_hash
+    from service.engine import EMBEDDING_KIND, vectors_checksum
     from service.importers import read_records
 
     supplies = read_records(sorted((DATA / "supplies").glob("*.jsonl")), "supplies")
@@ -79,7 +79,7 @@ def build_store(folder: Path, size: int) -> None:
                         np.stack([by_text[cache_key(model_id, EMBEDDING_KIND, record_text(r))] for r in records]))
         else:
             index.build([r["id"] for r in records], np.asarray(vectors[[int(r["id"][1:]) for r in records]]))
-        checksum = records_checksum(((r["id"], text_hash(record_text(r))) for r in records), model_id, spec)
+        checksum = vectors_checksum(records, model_id, spec)
         index.save(folder / "index" / kind, checksum)
 
 
@@ -126,6 +126,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,300000")
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--before", default="58a17f1", help="commit whose engine is the 'before' restart")
+    parser.add_argument("--instances", help="folder that keeps the built stores (instance-SIZE) for the next run; "
+                                            "default: a temporary one")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)   # folder, before|cold|warm|build:SIZE
     args = parser.parse_args()
     if args.worker:
@@ -136,17 +138,21 @@ def main() -> None:
         print(json.dumps(restart(folder, args.queries)))
         return
     with tempfile.TemporaryDirectory(prefix="warm-restart-") as scratch:
+        instances = Path(args.instances or scratch)
         before_tree = Path(scratch) / "before"
         before_tree.mkdir()
         subprocess.run(f"git -C {ROOT} archive {args.before} | tar -x -C {before_tree}", shell=True, check=True)
         # the 'before' process runs the old tree's code and this bench file
         trees = {"before": before_tree, "cold": ROOT, "warm": ROOT}
         for size in (int(value) for value in args.sizes.split(",")):
-            folder = Path(scratch) / f"instance-{size}"
-            started = time.perf_counter()
-            run = dict(os.environ, PYTHONPATH=str(ROOT))
-            subprocess.run([sys.executable, __file__, "--worker", str(folder), f"build:{size}"], env=run, check=True)
-            print(f"{size:>9,} supplies: store built in {time.perf_counter() - started:.0f} s", flush=True)
+            folder = instances / f"instance-{size}"
+            built = folder / "built"
+            if not built.exists():
+                started = time.perf_counter()
+                run = dict(os.environ, PYTHONPATH=str(ROOT))
+                subprocess.run([sys.executable, __file__, "--worker", str(folder), f"build:{size}"], env=run, check=True)
+                built.write_text(f"{time.perf_counter() - started:.0f} s\n")
+            print(f"{size:>9,} supplies: store built in {built.read_text().strip()}", flush=True)
             for what in ("before", "cold", "warm"):
                 env = dict(os.environ, PYTHONPATH=str(trees[what]))
                 finished = subprocess.run([sys.executable, __file__, "--worker", str(folder), what,

@@ -299,20 +299,25 @@ class CountingTokenizations:
 def test_a_warm_load_reads_every_token_from_the_cache_and_ranks_and_explains_as_a_cold_one(
         engine, embedder, tmp_path, monkeypatch):
     cold = every_ranking(engine)
+    for side in ("demands", "supplies"):
+        (tmp_path / "index" / side / "bm25.json").unlink()   # BM25 rebuilt, from the cached tokens
     tokenized = CountingTokenizations(monkeypatch)
     warm = Engine(engine.db, tmp_path, embedder).load()
+    assert warm.lexical_rebuilt == {"demands": True, "supplies": True}
     assert tokenized.count == 0
     assert every_ranking(warm) == cold
     assert tokenized.count == 0   # explanations read the shown records' tokens from the cache too
     assert not hasattr(warm.matcher.supplies, "fields")
 
 
-def test_the_cached_tokens_are_what_a_warm_load_uses(engine, embedder, tmp_path):
+def test_the_cached_tokens_are_what_a_rebuild_of_bm25_uses(engine, embedder, tmp_path):
     from matching.ranker import encode_fields, fields_key
     from matching.text import default_tokenizer
     key = fields_key(engine.matcher.supplies.records["S5"], default_tokenizer())
     engine.token_cache.put_many({key: encode_fields({"title": ["钓具"], "keywords": [], "description": []})})
+    (tmp_path / "index" / "supplies" / "bm25.json").unlink()
     warm = Engine(engine.db, tmp_path, embedder).load()
+    assert warm.lexical_rebuilt == {"demands": False, "supplies": True}
     assert warm.matcher.supplies.bm25.search(["钓具"], 10)[0][0] == "S5"
 
 
