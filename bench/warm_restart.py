@@ -90,24 +90,29 @@ def resident_mib() -> float:
     return 0.0
 
 
-def restart(folder: Path, queries: int) -> dict:
+def restart(folder: Path, queries: int, cold: bool) -> dict:
     """One Engine.load() over the built instance, and the ranking step's latencies after it.
 
-    The token cache is empty until the first restart of this code (build_store and the 'before'
-    code write none): that one is cold, the next warm.
+    A cold restart first empties the token cache and removes BM25's saved arrays (the 'before' code
+    writes neither), so it tokenises every record and builds BM25; the warm one after it loads both.
     """
     from matching.text import default_tokenizer
     from service import store
     from service.engine import Engine
 
     db = store.open_db(folder / "matchmaker.db")
+    if cold:
+        db.execute("delete from tokens")
+        for sidecar in (folder / "index").glob("*/bm25.json"):
+            sidecar.unlink()
     engine = Engine(db, folder)
     default_tokenizer()  # jieba's dictionary loaded before timing, as in every restart (~1 s)
     before = resident_mib()
     started = time.perf_counter()
     engine.load()
     seconds = time.perf_counter() - started
-    held = resident_mib() - before
+    resident = resident_mib()
+    held = resident - before
     matcher = engine.matcher
     demands = list(matcher.demands.records.values())[:queries]
     vectors = engine.embed(demands)
@@ -117,7 +122,9 @@ def restart(folder: Path, queries: int) -> dict:
         started = time.perf_counter()
         matcher.supplies_for(demand, vector, 10)
         timings.append((time.perf_counter() - started) * 1000)
-    return {"load_s": seconds, "held_mb": held, "rebuilt": engine.rebuilt,
+    return {"load_s": seconds, "held_mb": held, "resident_mb": resident,
+            "rebuilt": {**engine.rebuilt, **{f"{name} bm25": value
+                                             for name, value in getattr(engine, "lexical_rebuilt", {}).items()}},
             "rank_p50_p99_ms": [float(np.percentile(timings, 50)), float(np.percentile(timings, 99))]}
 
 
@@ -135,7 +142,7 @@ def main() -> None:
         if what.startswith("build:"):
             build_store(folder, int(what.split(":")[1]))
             return
-        print(json.dumps(restart(folder, args.queries)))
+        print(json.dumps(restart(folder, args.queries, cold=what == "cold")))
         return
     with tempfile.TemporaryDirectory(prefix="warm-restart-") as scratch:
         instances = Path(args.instances or scratch)
@@ -163,6 +170,7 @@ def main() -> None:
                 result = json.loads(finished.stdout.strip().splitlines()[-1])
                 p50, p99 = result["rank_p50_p99_ms"]
                 print(f"    {what:<6} load {result['load_s']:7.1f} s   held {result['held_mb']:7,.0f} MB   "
+                      f"resident {result.get('resident_mb', 0):7,.0f} MB   "
                       f"rank p50 / p99 {p50:.1f} / {p99:.1f} ms   rebuilt {result['rebuilt']}", flush=True)
 
 
