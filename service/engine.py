@@ -18,12 +18,13 @@ import numpy as np
 from matching.embedders import DEFAULT_EMBEDDER, Embedder, embed_cached, load_embedder, segment_vectors
 from matching.gaps import DEPTH as GAP_DEPTH
 from matching.gaps import gap_signals, load_gap_model
-from matching.index import VectorIndex, choose_spec, records_checksum
+from matching.index import VectorIndex, choose_spec
 from matching.indicators import NameVectors, check_records
 from matching.lexical import BM25Index
 from matching.ranker import (EXACT_FILTER_LIMIT, FieldsSource, FusionConfig, Matcher, Proposal, Side, StoredRecords,
                              best_sentence_pair, chunked_fields, decode_fields, embedded_segments, encode_fields,
                              fields_key, query_tokens, record_fields, record_segments, record_text, text_digest)
+from matching.saved import choices_checksum, records_checksum, records_fingerprint
 from matching.text import Tokenizer, default_tokenizer
 
 from . import learned_ranking, store
@@ -178,13 +179,14 @@ class Engine:
             ids.append(record["id"])
             digests.append(text_digest(record))
         spec = self.spec or choose_spec(len(ids))
-        index = VectorIndex.load(folder)
-        self.rebuilt[side.name] = index is None or index.checksum != records_checksum(
-            zip(ids, digests), self.embedder.model_id, spec)
-        bm25 = BM25Index.load(folder)
-        self.lexical_rebuilt[side.name] = bm25 is None or bm25.checksum != records_checksum(
-            zip(ids, digests), tokenizer.version, bm25.parameters)
+        fingerprint = records_fingerprint(zip(ids, digests))   # both checksums' costly part, once
         del digests
+        index = VectorIndex.load(folder)
+        self.rebuilt[side.name] = index is None or index.checksum != choices_checksum(
+            fingerprint, self.embedder.model_id, spec)
+        bm25 = BM25Index.load(folder)
+        self.lexical_rebuilt[side.name] = bm25 is None or bm25.checksum != choices_checksum(
+            fingerprint, tokenizer.version, bm25.parameters)
         vectors = None
         if self.rebuilt[side.name]:
             records = store.list_records(self.db, side.name, order="id")
