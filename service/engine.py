@@ -178,9 +178,9 @@ class Engine:
         for record in store.record_texts(self.db, side.name):
             ids.append(record["id"])
             digests.append(text_digest(record))
-        spec = self.spec or choose_spec(len(ids))
+        count, spec = len(ids), self.spec or choose_spec(len(ids))
         fingerprint = records_fingerprint(zip(ids, digests))   # both checksums' costly part, once
-        del digests
+        del ids, digests
         index = VectorIndex.load(folder)
         self.rebuilt[side.name] = index is None or index.checksum != choices_checksum(
             fingerprint, self.embedder.model_id, spec)
@@ -194,17 +194,16 @@ class Engine:
             index = VectorIndex(self.embedder.dim, spec)
             index.build([record["id"] for record in records], vectors)
             index.save(folder, vectors_checksum(records, self.embedder.model_id, spec))
-            ids = [record["id"] for record in records]
             del records
         elif progress is not None:
-            progress(done + len(ids), total)
+            progress(done + count, total)
         fields_source = self.cached_fields(tokenizer)
         if self.lexical_rebuilt[side.name]:
             bm25, built_from = BM25Index(), []   # (id, digest) of the records as read for the build
             bm25.build(chunked_fields(_noting_digests(store.record_texts(self.db, side.name), built_from),
                                       fields_source))
             bm25.save(folder, records_checksum(built_from, tokenizer.version, bm25.parameters))
-        records = self._records(side.name, ids)
+        records = self._records(side.name, index.ids)   # the index's own id strings, not another million
         side.attach(records, index, bm25, fields_source)
         return vectors if vectors is not None else StoredVectors(self, side)
 
