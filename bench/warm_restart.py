@@ -1,22 +1,27 @@
 """A restart of the engine over a large store: seconds, resident memory and ranking p50, before and
-after the token cache (issue 18).
+after (issue 18).
 
-    python bench/warm_restart.py [--sizes 100000,300000] [--queries 50] [--before 58a17f1]
+    python bench/warm_restart.py [--sizes 100000,1000000] [--queries 30] [--before 501872b]
+                                 [--runs before,before,cold,warm] [--instances FOLDER]
 
-For each size, one store is built once in a temporary folder: the sample demands, and `size`
-synthetic supplies (as bench/engine_scale.py: supply i is the sample supply whose vector
-bench/index_scale.py copied into row i, with that vector) whose descriptions end in their own
-number, so every text is distinct and has its own tokens. Their vectors go into the embedding cache
-and both FAISS indexes into the instance folder, as an indexed instance has them. Then three
-restarts, each `Engine.load()` in a fresh process, one after the other in this run:
+For each size, one store is built once (kept in --instances FOLDER for the next run, else in a
+temporary folder): the sample demands, and `size` synthetic supplies (as bench/engine_scale.py:
+supply i is the sample supply whose vector bench/index_scale.py copied into row i, with that vector)
+whose descriptions end in their own number, so every text is distinct and has its own tokens. Their
+vectors go into the embedding cache and both FAISS indexes into the instance folder, as an indexed
+instance has them. Then the --runs, each `Engine.load()` in a fresh process, one after the other:
 
-    before   the code at --before (git archive): every record tokenised by jieba, token lists held
-    cold     this code with an empty token cache (a new tokenizer version): tokenised and cached
-    warm     this code again: every record's tokens read from the cache
+    before   the code at --before (git archive); the first fills its token cache, the second is its warm restart
+    cold     this code with an empty token cache and no saved BM25: every record tokenised, BM25 built and saved
+    tokens   (not a restart) the token cache filled from the sample supplies' tokens (fill_token_cache),
+             so that at 1M the next restart builds BM25 from the cache without a jieba pass of ~1 h
+    stale    this code with BM25's saved arrays removed: BM25 built from the cached tokens and saved
+    warm     this code again: BM25's saved arrays and the FAISS index loaded, no record read whole
 
-Each reports the load's seconds, VmRSS after it minus VmRSS before it (the embedder's model and
-the imports excluded), and the p50 / p99 of `supplies_for(demand, vector, 10)` (candidates,
-fusion, explanations) over the sample demands, each a fresh BM25 query.
+Each reports the load's seconds, VmRSS after it (resident) and after it minus before it (held: the
+embedder's model, jieba's dictionary and the imports excluded), and the p50 / p99 of
+`supplies_for(demand, vector, 10)` (candidates, fusion, explanations) over the sample demands, each
+a fresh BM25 query.
 """
 from __future__ import annotations
 
@@ -129,19 +134,20 @@ def resident_mib() -> float:
     return 0.0
 
 
-def restart(folder: Path, queries: int, cold: bool) -> dict:
+def restart(folder: Path, queries: int, what: str) -> dict:
     """One Engine.load() over the built instance, and the ranking step's latencies after it.
 
     A cold restart first empties the token cache and removes BM25's saved arrays (the 'before' code
-    writes neither), so it tokenises every record and builds BM25; the warm one after it loads both.
+    writes neither), so it tokenises every record and builds BM25; a stale one removes the arrays only.
     """
     from matching.text import default_tokenizer
     from service import store
     from service.engine import Engine
 
     db = store.open_db(folder / "matchmaker.db")
-    if cold:
+    if what == "cold":
         db.execute("delete from tokens")
+    if what in ("cold", "stale"):
         for sidecar in (folder / "index").glob("*/bm25.json"):
             sidecar.unlink()
     engine = Engine(db, folder)
@@ -169,14 +175,14 @@ def restart(folder: Path, queries: int, cold: bool) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="100000,300000")
-    parser.add_argument("--queries", type=int, default=50)
-    parser.add_argument("--before", default="58a17f1", help="commit whose engine is the 'before' restart")
+    parser.add_argument("--sizes", default="100000")
+    parser.add_argument("--queries", type=int, default=30)
+    parser.add_argument("--before", default="501872b", help="commit whose engine is the 'before' restart")
     parser.add_argument("--runs", default="before,before,cold,warm",
                         help="restarts in order: the first 'before' fills main's token cache, the second is its warm one")
     parser.add_argument("--instances", help="folder that keeps the built stores (instance-SIZE) for the next run; "
                                             "default: a temporary one")
-    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)   # folder, before|cold|warm|build:SIZE
+    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)   # folder, a run, build:SIZE or tokens:SIZE
     args = parser.parse_args()
     if args.worker:
         folder, what = Path(args.worker[0]), args.worker[1]
@@ -186,7 +192,7 @@ def main() -> None:
         if what.startswith("tokens:"):
             fill_token_cache(folder, int(what.split(":")[1]))
             return
-        print(json.dumps(restart(folder, args.queries, cold=what == "cold")))
+        print(json.dumps(restart(folder, args.queries, what)))
         return
     with tempfile.TemporaryDirectory(prefix="warm-restart-") as scratch:
         instances = Path(args.instances or scratch)
@@ -194,7 +200,7 @@ def main() -> None:
         before_tree.mkdir()
         subprocess.run(f"git -C {ROOT} archive {args.before} | tar -x -C {before_tree}", shell=True, check=True)
         # the 'before' process runs the old tree's code and this bench file
-        trees = {"before": before_tree, "cold": ROOT, "warm": ROOT}
+        trees = {"before": before_tree, "cold": ROOT, "stale": ROOT, "warm": ROOT}
         for size in (int(value) for value in args.sizes.split(",")):
             folder = instances / f"instance-{size}"
             built = folder / "built"
@@ -205,6 +211,12 @@ def main() -> None:
                 built.write_text(f"{time.perf_counter() - started:.0f} s\n")
             print(f"{size:>9,} supplies: store built in {built.read_text().strip()}", flush=True)
             for what in args.runs.split(","):
+                if what == "tokens":
+                    started = time.perf_counter()
+                    subprocess.run([sys.executable, __file__, "--worker", str(folder), f"tokens:{size}"],
+                                   env=dict(os.environ, PYTHONPATH=str(ROOT)), check=True)
+                    print(f"    tokens cached in {time.perf_counter() - started:.0f} s", flush=True)
+                    continue
                 env = dict(os.environ, PYTHONPATH=str(trees[what]))
                 finished = subprocess.run([sys.executable, __file__, "--worker", str(folder), what,
                                            "--queries", str(args.queries)], env=env, capture_output=True, text=True)
