@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -110,8 +110,8 @@ def text_digest(record: dict) -> str:
         >>> text_digest({"title": "海参", "keywords": ["自溶"]}) == text_digest({"title": "海参自溶"})
         False
 
-    Each piece's length is hashed before the pieces, so no two records' texts share a digest; ~5 µs a
-    record (a million at every restart), where json.dumps and record_text took 20 and 150.
+    Each piece's length is hashed before the pieces, so no two records' texts share a digest. ~5 µs a
+    record (a restart digests every record), where hashing json.dumps took ~20 µs and record_text ~150.
     """
     keywords = list(record.get("keywords") or [])
     pieces = [record.get("title") or "", *keywords, record.get("description") or ""]
@@ -165,7 +165,7 @@ READ_CHUNK = 500  # records read at once when every record of a list is walked
 
 class StoredRecords(MutableMapping):
     """A list's records by id, read when asked for instead of held: the engine keeps a million ids,
-    not a million decoded records (BENCHMARKS.md, "1M warm restart").
+    not a million decoded records (BENCHMARKS.md, "BM25's arrays saved, records read as shown").
 
         >>> records = StoredRecords(["S1", "S2"], lambda ids: {i: {"id": i, "title": "碳纤维"} for i in ids})
         >>> records["S2"], "S3" in records, len(records)

@@ -140,6 +140,7 @@ class Engine:
             self.learned = learned_ranking.adopted_ranking(self.db, matcher)
             self._ranked.clear()
             return self
+
     def use_learned(self, learned: "learned_ranking.LearnedRanking | None") -> None:
         """Rank with a newly adopted learned re-ranking (None: the untrained ranking) from now on."""
         with self._lock:
