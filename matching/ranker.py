@@ -13,9 +13,8 @@ supply (成果找需求).
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -104,10 +103,25 @@ def record_fields(record: dict, tokenizer: Tokenizer) -> dict[str, list[str]]:
 FIELD_NAMES = ("title", "keywords", "description")
 
 
+def text_digest(record: dict) -> str:
+    """A hash of the text the engine indexes (title, keywords, description, as written): what a record's
+    vector, tokens and saved index entries are derived from.
+
+        >>> text_digest({"title": "海参", "keywords": ["自溶"]}) == text_digest({"title": "海参自溶"})
+        False
+
+    Each piece's length is hashed before the pieces, so no two records' texts share a digest. ~5 µs a
+    record (a restart digests every record), where hashing json.dumps took ~20 µs and record_text ~150.
+    """
+    keywords = list(record.get("keywords") or [])
+    pieces = [record.get("title") or "", *keywords, record.get("description") or ""]
+    lengths = " ".join(str(len(piece)) for piece in pieces)
+    return hashlib.sha256(f"{len(keywords)} {lengths}\n{''.join(pieces)}".encode("utf-8")).hexdigest()
+
+
 def fields_key(record: dict, tokenizer: Tokenizer) -> str:
     """Cache key of a record's tokens: the tokenizer's version and a hash of the text it would cut."""
-    texts = [record.get("title") or "", list(record.get("keywords") or []), record.get("description") or ""]
-    return tokenizer.version + ":" + hashlib.sha256(json.dumps(texts, ensure_ascii=False).encode("utf-8")).hexdigest()
+    return tokenizer.version + ":" + text_digest(record)
 
 
 def encode_fields(fields: dict[str, list[str]]) -> str:
@@ -144,16 +158,99 @@ def tokenized_by(tokenizer: Tokenizer) -> FieldsSource:
     return lambda records: [record_fields(record, tokenizer) for record in records]
 
 
+# Record ids -> those records by id (a few at a time: the candidates shown, the sample calibrated on).
+RecordsReader = Callable[[list[str]], dict[str, dict]]
+READ_CHUNK = 500  # records read at once when every record of a list is walked
+
+
+class StoredRecords(MutableMapping):
+    """A list's records by id, read when asked for instead of held: the engine keeps a million ids,
+    not a million decoded records (BENCHMARKS.md, "BM25's arrays saved, records read as shown").
+
+        >>> records = StoredRecords(["S1", "S2"], lambda ids: {i: {"id": i, "title": "碳纤维"} for i in ids})
+        >>> records["S2"], "S3" in records, len(records)
+        ({'id': 'S2', 'title': '碳纤维'}, False, 2)
+
+    Setting a record only notes its id (the reader has it already); iterating walks the ids in the
+    order they were given and added, reading READ_CHUNK records at a time for values() and items().
+    """
+
+    def __init__(self, ids: Iterable[str], read: RecordsReader):
+        self._ids = dict.fromkeys(ids)
+        self._read = read
+
+    def __getitem__(self, record_id: str) -> dict:
+        if record_id not in self._ids:
+            raise KeyError(record_id)
+        return self.many([record_id])[0]
+
+    def many(self, record_ids: list[str]) -> list[dict]:
+        """The records of `record_ids`, in that order, in one read.
+
+        A record gone from the reader (another server process deleted it; this one applies the change
+        within a second) comes back as its id alone, so a ranking under way still completes.
+        """
+        found = self._read(record_ids)
+        return [found.get(record_id) or {"id": record_id} for record_id in record_ids]
+
+    def __setitem__(self, record_id: str, record: dict) -> None:
+        self._ids[record_id] = None
+
+    def __delitem__(self, record_id: str) -> None:
+        del self._ids[record_id]
+
+    def pop(self, record_id: str, *default):
+        """Forget an id without reading its record (Side.remove)."""
+        if record_id in self._ids:
+            del self._ids[record_id]
+            return None
+        if default:
+            return default[0]
+        raise KeyError(record_id)
+
+    def __contains__(self, record_id: object) -> bool:
+        return record_id in self._ids
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def values(self) -> Iterator[dict]:
+        return (record for _, record in self.items())
+
+    def items(self) -> Iterator[tuple[str, dict]]:
+        ids = list(self._ids)
+        for start in range(0, len(ids), READ_CHUNK):
+            chunk = ids[start:start + READ_CHUNK]
+            yield from zip(chunk, self.many(chunk))
+
+
+def chunked_fields(records: Iterable[dict], fields_source: FieldsSource) -> Iterator[tuple[str, dict[str, list[str]]]]:
+    """(record id, its tokens per field) for each record, BUILD_CHUNK records' tokens held at a time,
+    so BM25Index.build can take a million records' tokens without holding them all."""
+    chunk = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) == BUILD_CHUNK:
+            yield from zip((record["id"] for record in chunk), fields_source(chunk))
+            chunk = []
+    if chunk:
+        yield from zip((record["id"] for record in chunk), fields_source(chunk))
+
+
 class Side:
     """One list (demands or supplies) indexed for search: vectors, BM25 and the attributes filters need.
 
     Token lists are not kept (at 1M records they were a third of the memory): BM25 holds its own
-    postings, and the few records an explanation shows get theirs from `fields_of`.
+    postings, and the few records an explanation shows get theirs from `fields_source`. Records are
+    a dict given to build(), or a StoredRecords that reads the few a ranking shows (attach()).
     """
 
     def __init__(self, name: str, dim: int, spec: str = "Flat"):
         self.name = name
-        self.records: dict[str, dict] = {}
+        self.records: MutableMapping[str, dict] = {}
         self.fields_source: FieldsSource | None = None
         self.vectors = VectorIndex(dim, spec)
         self.bm25 = BM25Index()
@@ -163,22 +260,29 @@ class Side:
               fields_source: FieldsSource | None = None) -> None:
         """Index the records; `vectors` is their matrix, or a VectorIndex already built (or loaded) over
         them. Tokens come from `fields_source` (default: the tokenizer), BUILD_CHUNK records at a time."""
-        self.records = {record["id"]: record for record in records}
-        self.fields_source = fields_source or tokenized_by(tokenizer)
-        if isinstance(vectors, VectorIndex):
-            self.vectors = vectors
-        else:
-            self.vectors.build([record["id"] for record in records], vectors)
-        self.bm25.build(self._chunked_fields(records))
+        fields_source = fields_source or tokenized_by(tokenizer)
+        if not isinstance(vectors, VectorIndex):
+            index = VectorIndex(self.vectors.dim, self.vectors.requested_spec)
+            index.build([record["id"] for record in records], vectors)
+            vectors = index
+        bm25 = BM25Index(self.bm25.k1, self.bm25.b, self.bm25.field_weights, self.bm25.rewrite_after)
+        bm25.build(chunked_fields(records, fields_source))
+        self.attach({record["id"]: record for record in records}, vectors, bm25, fields_source)
 
-    def _chunked_fields(self, records: list[dict]) -> Iterator[tuple[str, dict[str, list[str]]]]:
-        for start in range(0, len(records), BUILD_CHUNK):
-            chunk = records[start:start + BUILD_CHUNK]
-            yield from zip((record["id"] for record in chunk), self.fields_source(chunk))
+    def attach(self, records: MutableMapping[str, dict], vectors: VectorIndex, bm25: BM25Index,
+               fields_source: FieldsSource) -> None:
+        """Index from parts already built or loaded over the same records (the engine's restart)."""
+        self.records, self.vectors, self.bm25, self.fields_source = records, vectors, bm25, fields_source
+
+    def records_of(self, record_ids: list[str]) -> list[dict]:
+        """Indexed records, in one read when they are stored ones."""
+        if isinstance(self.records, StoredRecords):
+            return self.records.many(record_ids)
+        return [self.records[record_id] for record_id in record_ids]
 
     def fields_of(self, record_ids: list[str]) -> list[dict[str, list[str]]]:
         """Tokens per BM25 field of indexed records (for explanations and calibration)."""
-        return self.fields_source([self.records[record_id] for record_id in record_ids])
+        return self.fields_source(self.records_of(record_ids))
 
     def upsert(self, record: dict, vector: np.ndarray, tokenizer: Tokenizer) -> None:
         if self.fields_source is None:
@@ -281,18 +385,21 @@ class Matcher:
             dense = dense_candidates(target, vector, pool) if retriever != "lexical" else {}
             lexical = lexical_candidates(target, tokens, pool) if retriever != "dense" else {}
             scored = self.score(query, vector, target, dense, lexical, tokens, retriever)
-            scored = [item for item in scored if passes(target.records[item[0]], filters)]
+            if filters:
+                candidates = target.records_of([candidate_id for candidate_id, *_ in scored])
+                scored = [item for item, candidate in zip(scored, candidates) if passes(candidate, filters)]
             if not filters or len(scored) >= k or pool >= len(target):
                 break
             pool *= FILTER_WIDENING
         proposals = []
         query_text = record_text(query)  # once for every candidate's reasons
         shown = scored[:k]
-        shown_fields = target.fields_of([candidate_id for candidate_id, *_ in shown]) if shown else []
-        for rank, ((candidate_id, score, dense_score, lexical_score), candidate_fields) in \
-                enumerate(zip(shown, shown_fields), start=1):
+        shown_records = target.records_of([candidate_id for candidate_id, *_ in shown]) if shown else []
+        shown_fields = target.fields_source(shown_records) if shown else []
+        for rank, ((candidate_id, score, dense_score, lexical_score), candidate, candidate_fields) in \
+                enumerate(zip(shown, shown_records, shown_fields), start=1):
             cosine = float(target.vectors.vector(candidate_id) @ vector.ravel())
-            reasons = explain(query, query_text, target.records[candidate_id], tokens, candidate_fields,
+            reasons = explain(query, query_text, candidate, tokens, candidate_fields,
                               target.bm25, dense_score, lexical_score, self.tokenizer, cosine)
             proposals.append(Proposal(query["id"], candidate_id, rank, round(score, 4),
                                       round(dense_score, 4), round(lexical_score, 4), reasons))
@@ -314,10 +421,10 @@ class Matcher:
             for candidate in candidates
         }
         fused = fuse(signals, retriever, self.fusion)
-        for candidate in fused:
-            if self.fusion.cluster_bonus and query.get("industry_cluster") and \
-                    query.get("industry_cluster") == target.records[candidate].get("industry_cluster"):
-                fused[candidate] += self.fusion.cluster_bonus
+        if self.fusion.cluster_bonus and query.get("industry_cluster"):
+            for candidate, record in zip(list(fused), target.records_of(list(fused))):
+                if query.get("industry_cluster") == record.get("industry_cluster"):
+                    fused[candidate] += self.fusion.cluster_bonus
         ordered = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
         return [(candidate, score, *signals[candidate]) for candidate, score in ordered]
 

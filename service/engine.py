@@ -8,9 +8,9 @@ instance folder) and BM25 are derived from it and rebuilt when their checksum no
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +18,13 @@ import numpy as np
 from matching.embedders import DEFAULT_EMBEDDER, Embedder, embed_cached, load_embedder, segment_vectors
 from matching.gaps import DEPTH as GAP_DEPTH
 from matching.gaps import gap_signals, load_gap_model
-from matching.index import VectorIndex, choose_spec, records_checksum
+from matching.index import VectorIndex, choose_spec
 from matching.indicators import NameVectors, check_records
-from matching.ranker import (FieldsSource, FusionConfig, Matcher, Proposal, Side, best_sentence_pair,
-                             decode_fields, embedded_segments, encode_fields, fields_key, query_tokens, record_fields,
-                             record_segments, record_text)
+from matching.lexical import BM25Index
+from matching.ranker import (EXACT_FILTER_LIMIT, FieldsSource, FusionConfig, Matcher, Proposal, Side, StoredRecords,
+                             best_sentence_pair, chunked_fields, decode_fields, embedded_segments, encode_fields,
+                             fields_key, query_tokens, record_fields, record_segments, record_text, text_digest)
+from matching.saved import choices_checksum, records_checksum, records_fingerprint
 from matching.text import Tokenizer, default_tokenizer
 
 from . import learned_ranking, store
@@ -43,8 +45,36 @@ PROGRESS_CHUNK = 32  # records embedded between two progress reports
 RANKED_LIMIT = 2048  # remembered rankings; all are dropped when full or when the matcher changes
 
 
-def text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+SIDES = ("demands", "supplies")
+# Lists up to this size keep their records in memory (filtered rankings score a whole list that small,
+# matching.ranker.EXACT_FILTER_LIMIT); larger ones read the few records a ranking shows from the store.
+HELD_RECORDS_LIMIT = EXACT_FILTER_LIMIT
+
+
+def vectors_checksum(records: Iterable[dict], model_id: str, spec: str) -> str:
+    """What a saved FAISS index of these records must have been built from (VectorIndex.checksum)."""
+    return records_checksum(((record["id"], text_digest(record)) for record in records), model_id, spec)
+
+
+def _noting_digests(records: Iterable[dict], noted: list) -> Iterator[dict]:
+    """The records, each one's (id, text digest) appended to `noted` as it passes."""
+    for record in records:
+        noted.append((record["id"], text_digest(record)))
+        yield record
+
+
+class StoredVectors:
+    """One side's record vectors by row (the side's record order), read from the embedding cache only for
+    the rows asked for: calibrate() samples a thousand, and a warm restart reads no other vector."""
+
+    def __init__(self, engine: "Engine", side: Side):
+        self.engine, self.side, self.ids = engine, side, list(side.records)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        return self.engine.embed(self.side.records_of([self.ids[row] for row in np.atleast_1d(rows).tolist()]))
 
 
 def load_settings(instance_dir: Path) -> dict:
@@ -79,7 +109,9 @@ class Engine:
         self.spec = spec
         self._lock = threading.RLock()
         self.matcher: Matcher | None = None
-        self.rebuilt: dict[str, bool] = {}
+        self.rebuilt: dict[str, bool] = {}           # side -> whether its FAISS index was rebuilt at load
+        self.lexical_rebuilt: dict[str, bool] = {}   # side -> whether its BM25 arrays were rebuilt at load
+        self.held_records_limit = HELD_RECORDS_LIMIT
         # Rankings and gap lists already computed against the current matcher (see propose_for_record).
         self._ranked: dict[tuple, list] = {}
         self.learned: learned_ranking.LearnedRanking | None = None  # the adopted learned re-ranking, if any
@@ -87,20 +119,22 @@ class Engine:
     # --- building --------------------------------------------------------------------------
 
     def load(self, progress=None) -> "Engine":
-        """Embed what is not cached, load or rebuild each side's index, calibrate the scores.
+        """Load or rebuild each side's FAISS index and BM25 arrays, calibrate the scores.
 
+        A side whose saved files match its records (ids and text digests, with the model and FAISS spec,
+        or the tokenizer version and BM25's parameters) is read from them: a restart then reads each
+        record's text to fingerprint it, and no vector, token list or whole record of every record.
+        Otherwise what does not match is rebuilt, embedding and tokenising only what the caches lack;
         progress(done, total) is called as records are embedded (the slow part of a cold start).
         """
         with self._lock:
-            matcher = Matcher(default_tokenizer(), self.embedder.dim, self.fusion)
-            records = {name: store.list_records(self.db, name, order="id") for name in ("demands", "supplies")}
-            total = sum(len(side_records) for side_records in records.values())
+            tokenizer = default_tokenizer()
+            matcher = Matcher(tokenizer, self.embedder.dim, self.fusion)
+            counts = {name: store.count_records(self.db, name) for name in SIDES}
             vectors, done = {}, 0
-            for name in ("demands", "supplies"):
-                side = getattr(matcher, name)
-                vectors[name] = self.embed(records[name], progress, done, total)
-                done += len(records[name])
-                self._build_side(side, records[name], vectors[name])
+            for name in SIDES:
+                vectors[name] = self._load_side(getattr(matcher, name), tokenizer, progress, done, sum(counts.values()))
+                done += counts[name]
             matcher.calibrate(vectors["demands"], vectors["supplies"])
             self.matcher = matcher
             self.learned = learned_ranking.adopted_ranking(self.db, matcher)
@@ -134,19 +168,51 @@ class Engine:
             progress(done + min(end, len(texts)), total)
         return np.concatenate(chunks) if chunks else np.empty((0, self.embedder.dim), dtype=np.float32)
 
-    def _build_side(self, side: Side, records: list[dict], vectors: np.ndarray) -> None:
-        spec = self.spec or choose_spec(len(records))
-        checksum = records_checksum(((r["id"], text_hash(record_text(r))) for r in records),
-                                    self.embedder.model_id, spec)
+    def _load_side(self, side: Side, tokenizer: Tokenizer, progress, done: int, total: int):
+        """Attach one side's indexes, loaded when their checksums match the store and rebuilt when not.
+
+        Returns the side's vectors for calibration: the matrix when they were all read to rebuild the
+        FAISS index, else a StoredVectors that reads only the rows calibrate() samples.
+        """
         folder = self.instance_dir / "index" / side.name
+        ids, digests = [], []
+        for record in store.record_texts(self.db, side.name):
+            ids.append(record["id"])
+            digests.append(text_digest(record))
+        count, spec = len(ids), self.spec or choose_spec(len(ids))
+        fingerprint = records_fingerprint(zip(ids, digests))   # both checksums' costly part, once
+        del ids, digests
         index = VectorIndex.load(folder)
-        self.rebuilt[side.name] = index is None or index.checksum != checksum
+        self.rebuilt[side.name] = index is None or index.checksum != choices_checksum(
+            fingerprint, self.embedder.model_id, spec)
+        bm25 = BM25Index.load(folder)
+        self.lexical_rebuilt[side.name] = bm25 is None or bm25.checksum != choices_checksum(
+            fingerprint, tokenizer.version, bm25.parameters)
+        vectors = None
         if self.rebuilt[side.name]:
+            records = store.list_records(self.db, side.name, order="id")
+            vectors = self.embed(records, progress, done, total)
             index = VectorIndex(self.embedder.dim, spec)
             index.build([record["id"] for record in records], vectors)
-            index.save(folder, checksum)
-        tokenizer = default_tokenizer()
-        side.build(records, index, tokenizer, self.cached_fields(tokenizer))
+            index.save(folder, vectors_checksum(records, self.embedder.model_id, spec))
+            del records
+        elif progress is not None:
+            progress(done + count, total)
+        fields_source = self.cached_fields(tokenizer)
+        if self.lexical_rebuilt[side.name]:
+            bm25, built_from = BM25Index(), []   # (id, digest) of the records as read for the build
+            bm25.build(chunked_fields(_noting_digests(store.record_texts(self.db, side.name), built_from),
+                                      fields_source))
+            bm25.save(folder, records_checksum(built_from, tokenizer.version, bm25.parameters))
+        records = self._records(side.name, index.ids)   # the index's own id strings, not another million
+        side.attach(records, index, bm25, fields_source)
+        return vectors if vectors is not None else StoredVectors(self, side)
+
+    def _records(self, kind: str, ids: list[str]):
+        """A list's records by id: held when few (filters then score a whole list), else read as needed."""
+        if len(ids) <= self.held_records_limit:
+            return {record["id"]: record for record in store.list_records(self.db, kind, order="id")}
+        return StoredRecords(ids, lambda record_ids: store.records_by_id(self.db, kind, record_ids))
 
     def cached_fields(self, tokenizer: Tokenizer) -> FieldsSource:
         """Records' tokens from the store's token cache; the records it lacks are tokenised and cached.

@@ -6,6 +6,7 @@ import json
 import pytest
 
 from matching.embedders import load_embedder
+from matching.lexical import BM25Index
 from service import store
 from matching.ranker import record_segments
 from service.engine import Engine
@@ -299,20 +300,25 @@ class CountingTokenizations:
 def test_a_warm_load_reads_every_token_from_the_cache_and_ranks_and_explains_as_a_cold_one(
         engine, embedder, tmp_path, monkeypatch):
     cold = every_ranking(engine)
+    for side in ("demands", "supplies"):
+        (tmp_path / "index" / side / "bm25.json").unlink()   # BM25 rebuilt, from the cached tokens
     tokenized = CountingTokenizations(monkeypatch)
     warm = Engine(engine.db, tmp_path, embedder).load()
+    assert warm.lexical_rebuilt == {"demands": True, "supplies": True}
     assert tokenized.count == 0
     assert every_ranking(warm) == cold
     assert tokenized.count == 0   # explanations read the shown records' tokens from the cache too
     assert not hasattr(warm.matcher.supplies, "fields")
 
 
-def test_the_cached_tokens_are_what_a_warm_load_uses(engine, embedder, tmp_path):
+def test_the_cached_tokens_are_what_a_rebuild_of_bm25_uses(engine, embedder, tmp_path):
     from matching.ranker import encode_fields, fields_key
     from matching.text import default_tokenizer
     key = fields_key(engine.matcher.supplies.records["S5"], default_tokenizer())
     engine.token_cache.put_many({key: encode_fields({"title": ["钓具"], "keywords": [], "description": []})})
+    (tmp_path / "index" / "supplies" / "bm25.json").unlink()
     warm = Engine(engine.db, tmp_path, embedder).load()
+    assert warm.lexical_rebuilt == {"demands": False, "supplies": True}
     assert warm.matcher.supplies.bm25.search(["钓具"], 10)[0][0] == "S5"
 
 
@@ -355,3 +361,62 @@ def test_an_edited_records_explanation_names_its_new_shared_terms(engine, embedd
     fresh.load()
     cold = {p.candidate_id: p.reasons["shared_terms"] for p in fresh.propose_for_demand("D6", k=8)}
     assert cold[edited["id"]] == after[edited["id"]]
+
+
+# --- BM25's arrays saved beside the FAISS index: a restart loads them instead of building BM25 ------
+
+def test_a_restart_loads_bm25_from_its_saved_arrays_and_ranks_exactly_as_a_fresh_build(
+        engine, embedder, tmp_path, monkeypatch):
+    assert engine.lexical_rebuilt == {"demands": True, "supplies": True}
+    assert {path.name for path in (tmp_path / "index" / "supplies").iterdir()} >= {
+        "bm25.json", "bm25-rows.npy", "bm25-frequencies.npy", "vectors.faiss", "vectors.json"}
+    fresh = every_ranking(Engine(engine.db, tmp_path / "fresh", embedder).load())
+    def not_built(bm25, docs):
+        raise AssertionError("BM25 built on a restart whose saved arrays match the store")
+    monkeypatch.setattr(BM25Index, "build", not_built)
+    tokenized = CountingTokenizations(monkeypatch)
+    warm = Engine(engine.db, tmp_path, embedder).load()
+    assert warm.lexical_rebuilt == {"demands": False, "supplies": False} and tokenized.count == 0
+    monkeypatch.undo()
+    assert every_ranking(warm) == fresh == every_ranking(engine)
+
+
+def test_an_edited_record_makes_the_saved_bm25_stale_and_the_rebuilt_one_is_saved(engine, embedder, tmp_path):
+    store.upsert_records(engine.db, "supplies", [{**SUPPLIES[1], "description": "深海钻井钻头的设计与制造"}])
+    again = Engine(engine.db, tmp_path, embedder).load()
+    assert again.lexical_rebuilt == {"demands": False, "supplies": True}
+    assert list(again.matcher.supplies.bm25.scores(["钻头"])) == [SUPPLIES[1]["id"]]
+    assert Engine(engine.db, tmp_path, embedder).load().lexical_rebuilt == {"demands": False, "supplies": False}
+    assert every_ranking(again) == every_ranking(Engine(engine.db, tmp_path / "fresh", embedder).load())
+
+
+@pytest.mark.parametrize("damage", ["flipped byte", "truncated", "another list's arrays", "other parameters"])
+def test_a_damaged_or_mismatched_saved_bm25_is_rebuilt_not_trusted(engine, embedder, tmp_path, damage):
+    folder = tmp_path / "index" / "supplies"
+    if damage == "flipped byte":
+        data = bytearray((folder / "bm25-frequencies.npy").read_bytes())
+        data[-1] ^= 0xFF
+        (folder / "bm25-frequencies.npy").write_bytes(bytes(data))
+    elif damage == "truncated":
+        (folder / "bm25-rows.npy").write_bytes((folder / "bm25-rows.npy").read_bytes()[:100])
+    elif damage == "another list's arrays":
+        for path in (tmp_path / "index" / "demands").glob("bm25*"):
+            (folder / path.name).write_bytes(path.read_bytes())
+    else:
+        sidecar = json.loads((folder / "bm25.json").read_text(encoding="utf-8"))
+        (folder / "bm25.json").write_text(json.dumps({**sidecar, "k1": 2.0}), encoding="utf-8")
+    again = Engine(engine.db, tmp_path, embedder).load()
+    assert again.lexical_rebuilt == {"demands": False, "supplies": True}
+    assert every_ranking(again) == every_ranking(engine)
+
+
+def test_records_read_from_the_store_rank_filter_and_explain_as_held_ones(engine, embedder, tmp_path):
+    from matching.ranker import StoredRecords
+    stored = Engine(engine.db, tmp_path, embedder)
+    stored.held_records_limit = 0
+    stored.load()
+    assert isinstance(stored.matcher.supplies.records, StoredRecords)
+    assert every_ranking(stored) == every_ranking(engine)
+    filters = {"industry_cluster": SUPPLIES[0].get("industry_cluster")}
+    assert stored.propose_for_demand("D3", k=3, filters=filters) == engine.propose_for_demand("D3", k=3, filters=filters)
+    assert stored.gaps() == engine.gaps()

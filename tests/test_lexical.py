@@ -237,3 +237,23 @@ def test_search_keeps_every_tie_at_the_kth_score_and_cuts_them_by_id():
     index = BM25Index()
     index.build({doc_id: {"title": ["轴承"]} for doc_id in ["S9", "S3", "S7", "S1"]} | {"S0": {"title": ["海参"]}})
     assert [doc_id for doc_id, _ in index.search(["轴承"], k=2)] == ["S1", "S3"]
+
+
+def test_saved_arrays_load_and_score_as_the_index_that_saved_them_after_edits(bm25, docs, tmp_path):
+    bm25.upsert("S4", {"title": ["碳纤维", "钓竿"], "keywords": ["钓竿"]})
+    bm25.remove("S2")
+    bm25.save(tmp_path, checksum="c1")
+    loaded = BM25Index.load(tmp_path)
+    assert loaded.checksum == "c1" and len(loaded) == len(bm25) == 3
+    for query in (["碳纤维"], ["钓竿", "海参", "设计"], ["不存在"]):
+        assert loaded.scores(query) == bm25.scores(query)
+        assert loaded.search(query, 2) == bm25.search(query, 2)
+    loaded.upsert("S5", {"title": ["海参"]})   # the mapped arrays are never written: edits work as usual
+    assert "S5" in loaded.scores(["海参"])
+
+
+def test_a_saved_file_that_does_not_match_its_sidecar_is_not_loaded(bm25, tmp_path):
+    bm25.save(tmp_path, checksum="c1")
+    (tmp_path / "bm25-lengths.npy").write_bytes((tmp_path / "bm25-lengths.npy").read_bytes()[:-8])
+    assert BM25Index.load(tmp_path) is None
+    assert BM25Index.load(tmp_path / "nothing-here") is None

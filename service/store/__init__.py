@@ -31,7 +31,8 @@ from .proposals import (OPEN_PROPOSAL_STATUSES, PROPOSAL_ORDERS, add_cooperation
                         mark_decision_undone, save_proposals, update_proposal, upsert_cooperations)
 from .rankers import add_ranker, latest_ranker
 from .records import (EmbeddingCache, TokenCache, count_records, delete_record, distinct_values, export_records,
-                      get_record, ids, list_records, next_record_id, records_by_id, save_record, upsert_records)
+                      get_record, ids, list_records, next_record_id, record_texts, records_by_id, save_record,
+                      upsert_records)
 from .schema import PROPOSAL_EXTRA_COLUMNS, ensure_schema, open_db
 from .sessions import (add_session, add_session_pair, add_visit, delete_session_pair, get_session,
                        get_session_pair, get_visit, link_cooperation_to_session, link_demand_to_visit,

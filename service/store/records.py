@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import numpy as np
 import sqlite_utils
@@ -14,6 +15,7 @@ from .schema import RECORD_COLUMNS
 
 
 IMPORT_BATCH = 500
+TEXTS_PAGE = 10_000  # records read at once by record_texts
 
 
 def upsert_records(db: sqlite_utils.Database, kind: str, records: list[dict], actor: str = "system",
@@ -118,6 +120,26 @@ def export_records(db: sqlite_utils.Database, kind: str) -> list[dict]:
         return [{key: value for key, value in _decode_row(row).items() if key != "id"}
                 for row in db.query("select * from cooperations order by demand_id, supply_id")]
     return [_public(record) for record in list_records(db, kind, order="id")]
+
+
+def record_texts(db: sqlite_utils.Database, kind: str) -> Iterator[dict]:
+    """Each demand or supply's id and the text the engine indexes (title, keywords, description), in id
+    order, read as the caller goes: a restart fingerprints a million records without holding them.
+
+        >>> next(record_texts(db, "demands"))                                      # doctest: +SKIP
+        {'id': 'D1', 'title': '注塑件缩痕', 'keywords': [], 'description': '良品率低'}
+    """
+    after = None
+    while True:   # a page at a time, so no statement stays open while the caller writes (the token cache)
+        rows = db.execute(f"select id, title, keywords, description from [{kind}]"
+                          f"{'' if after is None else ' where id > ?'} order by id limit {TEXTS_PAGE}",
+                          [] if after is None else [after]).fetchall()
+        for record_id, title, keywords, description in rows:
+            yield {"id": record_id, "title": title, "keywords": json.loads(keywords) if keywords else [],
+                   "description": description}
+        if len(rows) < TEXTS_PAGE:
+            return
+        after = rows[-1][0]
 
 
 def ids(db: sqlite_utils.Database, kind: str) -> set[str]:
