@@ -270,8 +270,11 @@ class Engine:
         with store.snapshot(db):
             newest = store.last_change(db)
             changes = store.changes_since(db, since)
-            if (changes and changes[0]["seq"] > since + 1) or any(change["record_id"] is None for change in changes):
-                return False   # pruned past us, or an import: the next load reads the store afresh
+            if changes and changes[0]["seq"] > since + 1:
+                return False   # pruned past us: the next load reads the store afresh
+            changes = [change for change in changes if change["kind"] in SIDES]   # not a learned ranking's
+            if any(change["record_id"] is None for change in changes):
+                return False   # an import: its reload is queued or under way
             for kind, record_id in {(change["kind"], change["record_id"]) for change in changes} | edited.keys():
                 record = store.get_record(db, kind, record_id)
                 if edited.get((kind, record_id), "") != (text_digest(record) if record else None):
