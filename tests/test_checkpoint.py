@@ -107,3 +107,11 @@ def test_a_process_that_finds_the_indexing_lock_held_leaves_the_saving_to_its_ho
         live._checkpoint()
         assert live.engine().edited != {}
     live.close()
+
+
+def test_a_learned_rankings_change_does_not_hold_the_save_back(instance, tmp_path, embedder):
+    engine = Engine(instance, tmp_path, embedder).load()
+    store.save_record(instance, "supplies", DRILL_BIT, "broker")
+    engine.refresh("supplies", DRILL_BIT["id"])
+    store.record_change(instance, "rankers", None)
+    assert engine.save(instance) is True
