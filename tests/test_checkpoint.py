@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 
 import pytest
@@ -13,13 +14,15 @@ from service.engine import Engine
 from service.worker import LiveIndex, indexing_lock
 
 from .engine_records import DEMANDS, SUPPLIES
+from .server_process import ServerProcess, http_call
+from .service_records import HUALIAN
 from .test_engine import every_ranking
 
 DRILL_BIT = {**SUPPLIES[1], "description": "深海钻井钻头的设计与制造"}
 
 
 @pytest.fixture
-def instance(tmp_path, embedder):
+def indexed(tmp_path, embedder):
     """A database with both lists, indexed and saved as `matchmaker index` leaves it."""
     db = store.open_db(tmp_path / "m.db")
     store.upsert_records(db, "demands", DEMANDS)
@@ -53,55 +56,55 @@ def warm_restart(db, tmp_path, embedder, monkeypatch) -> Engine:
 
 
 def test_an_edit_applied_live_is_saved_when_the_worker_stops_and_the_next_start_loads_it(
-        instance, tmp_path, embedder, monkeypatch):
+        indexed, tmp_path, embedder, monkeypatch):
     live = live_index(tmp_path, embedder)
-    edit(instance, live, DRILL_BIT)
+    edit(indexed, live, DRILL_BIT)
     live.close()
-    restarted = warm_restart(instance, tmp_path, embedder, monkeypatch)
+    restarted = warm_restart(indexed, tmp_path, embedder, monkeypatch)
     assert list(restarted.matcher.supplies.bm25.scores(["钻头"])) == [DRILL_BIT["id"]]
-    assert every_ranking(restarted) == every_ranking(Engine(instance, tmp_path / "fresh", embedder).load())
+    assert every_ranking(restarted) == every_ranking(Engine(indexed, tmp_path / "fresh", embedder).load())
 
 
-def test_a_removed_record_stays_removed_after_a_restart(instance, tmp_path, embedder, monkeypatch):
+def test_a_removed_record_stays_removed_after_a_restart(indexed, tmp_path, embedder, monkeypatch):
     live = live_index(tmp_path, embedder)
-    store.delete_record(instance, "supplies", "S2", "broker")
+    store.delete_record(indexed, "supplies", "S2", "broker")
     live.refresh_later("supplies", "S2")
     assert live.wait()
     live.close()
-    restarted = warm_restart(instance, tmp_path, embedder, monkeypatch)
+    restarted = warm_restart(indexed, tmp_path, embedder, monkeypatch)
     assert "S2" not in restarted.matcher.supplies.records and "S2" not in restarted.matcher.supplies.vectors
     assert all(proposal.candidate_id != "S2" for proposal in restarted.propose_for_demand("D1", k=10))
 
 
 def test_edits_are_saved_once_the_live_index_has_been_quiet_for_the_set_time(
-        instance, tmp_path, embedder, monkeypatch):
+        indexed, tmp_path, embedder, monkeypatch):
     sidecar = tmp_path / "index" / "supplies" / "bm25.json"
     saved = json.loads(sidecar.read_text())["checksum"]
     live = live_index(tmp_path, embedder, checkpoint_seconds=0.5)
-    edit(instance, live, DRILL_BIT)
+    edit(indexed, live, DRILL_BIT)
     deadline = time.monotonic() + 20
     while json.loads(sidecar.read_text())["checksum"] == saved:
         assert time.monotonic() < deadline, "the edit was not saved after the quiet period"
         time.sleep(0.1)
     assert live.engine().edited == {}
-    warm_restart(instance, tmp_path, embedder, monkeypatch)   # while the service still runs
+    warm_restart(indexed, tmp_path, embedder, monkeypatch)   # while the service still runs
     live.close()
 
 
-def test_nothing_is_saved_while_an_edit_in_the_store_is_not_yet_applied(instance, tmp_path, embedder):
-    engine = Engine(instance, tmp_path, embedder).load()
-    store.save_record(instance, "supplies", DRILL_BIT, "broker")
+def test_nothing_is_saved_while_an_edit_in_the_store_is_not_yet_applied(indexed, tmp_path, embedder):
+    engine = Engine(indexed, tmp_path, embedder).load()
+    store.save_record(indexed, "supplies", DRILL_BIT, "broker")
     engine.refresh("demands", "D1")
     before = (tmp_path / "index" / "supplies" / "vectors.json").read_text()
-    assert engine.save(instance) is False
+    assert engine.save(indexed) is False
     engine.refresh("supplies", DRILL_BIT["id"])
-    assert engine.save(instance) is True and engine.edited == {}
+    assert engine.save(indexed) is True and engine.edited == {}
     assert (tmp_path / "index" / "supplies" / "vectors.json").read_text() != before
 
 
-def test_a_process_that_finds_the_indexing_lock_held_leaves_the_saving_to_its_holder(instance, tmp_path, embedder):
+def test_a_process_that_finds_the_indexing_lock_held_leaves_the_saving_to_its_holder(indexed, tmp_path, embedder):
     live = live_index(tmp_path, embedder)
-    edit(instance, live, DRILL_BIT)
+    edit(indexed, live, DRILL_BIT)
     with indexing_lock(tmp_path) as owner:
         assert owner
         live._checkpoint()
@@ -109,9 +112,28 @@ def test_a_process_that_finds_the_indexing_lock_held_leaves_the_saving_to_its_ho
     live.close()
 
 
-def test_a_learned_rankings_change_does_not_hold_the_save_back(instance, tmp_path, embedder):
-    engine = Engine(instance, tmp_path, embedder).load()
-    store.save_record(instance, "supplies", DRILL_BIT, "broker")
+def test_a_learned_rankings_change_does_not_hold_the_save_back(indexed, tmp_path, embedder):
+    engine = Engine(indexed, tmp_path, embedder).load()
+    store.save_record(indexed, "supplies", DRILL_BIT, "broker")
     engine.refresh("supplies", DRILL_BIT["id"])
-    store.record_change(instance, "rankers", None)
-    assert engine.save(instance) is True
+    store.record_change(indexed, "rankers", None)
+    assert engine.save(indexed) is True
+
+
+@pytest.mark.instance("api")
+def test_serve_stopped_by_sigterm_saves_a_demand_written_meanwhile_for_the_next_start(
+        instance, tokens, embedder, monkeypatch):
+    server = ServerProcess(instance / "matchmaker.db").start()
+    demand = {"id": "CKPT-1", "title": "深海养殖网箱的防腐涂层", "description": "网箱在海水中半年就锈蚀，想找长效防腐涂层和在线监测办法。",
+              "enterprise": HUALIAN}
+    try:
+        status, body = http_call(server.base, "POST", "/api/v1/demands", tokens["enterprise"], demand, timeout=30)
+        assert status == 201, body
+    finally:
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(timeout=60)
+    assert server.process.returncode == 0, server.log()
+    db = store.open_db(instance / "matchmaker.db")
+    restarted = warm_restart(db, instance, embedder, monkeypatch)
+    assert "CKPT-1" in restarted.matcher.demands.records
+    db.close()
