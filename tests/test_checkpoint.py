@@ -127,6 +127,10 @@ def test_serve_stopped_by_sigterm_saves_a_demand_written_meanwhile_for_the_next_
     demand = {"id": "CKPT-1", "title": "深海养殖网箱的防腐涂层", "description": "网箱在海水中半年就锈蚀，想找长效防腐涂层和在线监测办法。",
               "enterprise": HUALIAN}
     try:
+        deadline = time.monotonic() + 60
+        while server.call("GET", "/api/v1/system", tokens["admin"])[1]["index"] != "idle":  # loaded at start
+            assert time.monotonic() < deadline, "the server's engine did not load in 60 s"
+            time.sleep(0.2)
         status, body = http_call(server.base, "POST", "/api/v1/demands", tokens["enterprise"], demand, timeout=30)
         assert status == 201, body
     finally:
