@@ -124,8 +124,8 @@ def test_a_learned_rankings_change_does_not_hold_the_save_back(indexed, tmp_path
 def test_serve_stopped_by_sigterm_saves_a_demand_written_meanwhile_for_the_next_start(
         instance, tokens, embedder, monkeypatch):
     server = ServerProcess(instance / "matchmaker.db").start()
-    demand = {"id": "CKPT-1", "title": "深海养殖网箱的防腐涂层", "description": "网箱在海水中半年就锈蚀，想找长效防腐涂层和在线监测办法。",
-              "enterprise": HUALIAN}
+    demand = {"id": "CKPT-1", "title": "深海养殖网箱的防腐涂层", "enterprise": HUALIAN,
+              "description": "网箱在海水中半年就锈蚀，想找长效防腐涂层和在线监测办法。"}
     try:
         deadline = time.monotonic() + 60
         while server.call("GET", "/api/v1/system", tokens["admin"])[1]["index"] != "idle":  # loaded at start
