@@ -17,6 +17,9 @@ instance has them. Then the --runs, each `Engine.load()` in a fresh process, one
              so that at 1M the next restart builds BM25 from the cache without a jieba pass of ~1 h
     stale    this code with BM25's saved arrays removed: BM25 built from the cached tokens and saved
     warm     this code again: BM25's saved arrays and the FAISS index loaded, no record read whole
+    edit     a warm restart, then one supply edited in the store and applied live (Engine.refresh), not saved:
+             the next restart finds the supplies' checksums stale and rebuilds both their indexes
+    saved    the same edit, then saved as the live index does when quiet or stopping (Engine.save)
 
 Each reports the load's seconds, VmRSS after it (resident) and after it minus before it (held: the
 embedder's model, jieba's dictionary and the imports excluded), and the p50 / p99 of
@@ -158,6 +161,7 @@ def restart(folder: Path, queries: int, what: str) -> dict:
     seconds = time.perf_counter() - started
     resident = resident_mib()
     held = resident - before
+    edited = edit_live(engine, db, save=what == "saved") if what in ("edit", "saved") else {}
     matcher = engine.matcher
     demands = list(matcher.demands.records.values())[:queries]
     vectors = engine.embed(demands)
@@ -170,7 +174,22 @@ def restart(folder: Path, queries: int, what: str) -> dict:
     return {"load_s": seconds, "held_mb": held, "resident_mb": resident,
             "rebuilt": {**engine.rebuilt, **{f"{name} bm25": value
                                              for name, value in getattr(engine, "lexical_rebuilt", {}).items()}},
-            "rank_p50_p99_ms": [float(np.percentile(timings, 50)), float(np.percentile(timings, 99))]}
+            "rank_p50_p99_ms": [float(np.percentile(timings, 50)), float(np.percentile(timings, 99))], **edited}
+
+
+def edit_live(engine, db, save: bool) -> dict:
+    """One supply's description changed as a broker does, applied through the live path; saved if asked."""
+    from service import store
+    record = store.get_record(db, "supplies", "X0000000")
+    store.save_record(db, "supplies", {**record, "description": record["description"] + "（修订）"}, "bench")
+    started = time.perf_counter()
+    engine.refresh("supplies", "X0000000")
+    timings = {"refresh_s": time.perf_counter() - started}
+    if save:
+        started = time.perf_counter()
+        assert engine.save(db)
+        timings["save_s"] = time.perf_counter() - started
+    return timings
 
 
 def main() -> None:
@@ -200,7 +219,7 @@ def main() -> None:
         before_tree.mkdir()
         subprocess.run(f"git -C {ROOT} archive {args.before} | tar -x -C {before_tree}", shell=True, check=True)
         # the 'before' process runs the old tree's code and this bench file
-        trees = {"before": before_tree, "cold": ROOT, "stale": ROOT, "warm": ROOT}
+        trees = {"before": before_tree, "cold": ROOT, "stale": ROOT, "warm": ROOT, "edit": ROOT, "saved": ROOT}
         for size in (int(value) for value in args.sizes.split(",")):
             folder = instances / f"instance-{size}"
             built = folder / "built"
@@ -227,7 +246,9 @@ def main() -> None:
                 p50, p99 = result["rank_p50_p99_ms"]
                 print(f"    {what:<6} load {result['load_s']:7.1f} s   held {result['held_mb']:7,.0f} MB   "
                       f"resident {result.get('resident_mb', 0):7,.0f} MB   "
-                      f"rank p50 / p99 {p50:.1f} / {p99:.1f} ms   rebuilt {result['rebuilt']}", flush=True)
+                      f"rank p50 / p99 {p50:.1f} / {p99:.1f} ms   rebuilt {result['rebuilt']}"
+                      + "".join(f"   {key} {result[key]:.2f}" for key in ("refresh_s", "save_s") if key in result),
+                      flush=True)
 
 
 if __name__ == "__main__":

@@ -111,6 +111,10 @@ class Engine:
         self.matcher: Matcher | None = None
         self.rebuilt: dict[str, bool] = {}           # side -> whether its FAISS index was rebuilt at load
         self.lexical_rebuilt: dict[str, bool] = {}   # side -> whether its BM25 arrays were rebuilt at load
+        # What the indexes hold beyond the saved files: the store as of change `loaded_change`, plus the
+        # records refresh() applied since, (kind, id) -> the text digest indexed (None: removed). save().
+        self.loaded_change = 0
+        self.edited: dict[tuple[str, str], str | None] = {}
         self.held_records_limit = HELD_RECORDS_LIMIT
         # Rankings and gap lists already computed against the current matcher (see propose_for_record).
         self._ranked: dict[tuple, list] = {}
@@ -128,6 +132,7 @@ class Engine:
         progress(done, total) is called as records are embedded (the slow part of a cold start).
         """
         with self._lock:
+            change = store.last_change(self.db)   # read before the records: a later write counts as an edit
             tokenizer = default_tokenizer()
             matcher = Matcher(tokenizer, self.embedder.dim, self.fusion)
             counts = {name: store.count_records(self.db, name) for name in SIDES}
@@ -139,6 +144,7 @@ class Engine:
             self.matcher = matcher
             self.learned = learned_ranking.adopted_ranking(self.db, matcher)
             self._ranked.clear()
+            self.loaded_change, self.edited = change, {}
             return self
 
     def use_learned(self, learned: "learned_ranking.LearnedRanking | None") -> None:
@@ -247,6 +253,48 @@ class Engine:
                 side.remove(record_id)
             else:
                 side.upsert(record, vector, self.matcher.tokenizer)
+            self.edited[(kind, record_id)] = text_digest(record) if record else None
+
+    def save(self, db) -> bool:
+        """Write the edited sides' FAISS indexes and BM25 arrays with the checksums load() expects, so the
+        next start loads them instead of rebuilding; False (nothing written) when the store is ahead of
+        the indexes (an edit not applied yet), or when they changed meanwhile: try again later.
+
+        `db` is the caller's own connection: the store is read, in one snapshot, without the engine's
+        lock (at 1M records that read takes seconds); the lock is held only while the files are written.
+        """
+        with self._lock:
+            matcher, edited, since = self.matcher, dict(self.edited), self.loaded_change
+        if matcher is None or not edited:
+            return True
+        with store.snapshot(db):
+            newest = store.last_change(db)
+            changes = store.changes_since(db, since)
+            if changes and changes[0]["seq"] > since + 1:
+                return False   # pruned past us: the next load reads the store afresh
+            changes = [change for change in changes if change["kind"] in SIDES]   # not a learned ranking's
+            if any(change["record_id"] is None for change in changes):
+                return False   # an import: its reload is queued or under way
+            for kind, record_id in {(change["kind"], change["record_id"]) for change in changes} | edited.keys():
+                record = store.get_record(db, kind, record_id)
+                if edited.get((kind, record_id), "") != (text_digest(record) if record else None):
+                    return False
+            counts, fingerprints = {}, {}
+            for kind in {kind for kind, _ in edited}:
+                pairs = [(record["id"], text_digest(record)) for record in store.record_texts(db, kind)]
+                counts[kind], fingerprints[kind] = len(pairs), records_fingerprint(pairs)
+        with self._lock:
+            sides = {kind: getattr(matcher, kind) for kind in fingerprints}
+            if self.matcher is not matcher or self.edited != edited or any(
+                    not counts[kind] == len(side.vectors) == len(side.bm25) for kind, side in sides.items()):
+                return False
+            for kind, fingerprint in fingerprints.items():
+                side, folder = sides[kind], self.instance_dir / "index" / kind
+                side.vectors.save(folder, choices_checksum(fingerprint, self.embedder.model_id,
+                                                           side.vectors.requested_spec))
+                side.bm25.save(folder, choices_checksum(fingerprint, matcher.tokenizer.version, side.bm25.parameters))
+            self.loaded_change, self.edited = newest, {}
+            return True
 
     def forget(self) -> None:
         """Drop the remembered rankings and gap lists (another process changed the store)."""

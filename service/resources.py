@@ -20,7 +20,8 @@ def init_app(app: Flask) -> None:
     app.extensions["opened"] = []  # all of them, for shutdown()
     app.teardown_appcontext(close_db)
     app.extensions["live_index"] = LiveIndex(app.config["DATABASE"], app.config["INSTANCE"],
-                                             app.config["EMBEDDER"], app.config["PROPOSALS_PER_DEMAND"])
+                                             app.config["EMBEDDER"], app.config["PROPOSALS_PER_DEMAND"],
+                                             app.config["CHECKPOINT_SECONDS"])
 
 
 def get_db():

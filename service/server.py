@@ -13,6 +13,7 @@ worker that dies (even by SIGKILL) is replaced by the master.
 from __future__ import annotations
 
 import os
+import signal
 
 from gunicorn.app.base import BaseApplication
 
@@ -30,7 +31,11 @@ def serve(make_app, host: str, port: int, threads: int = 8, workers: int = 1) ->
         import waitress
         app = make_app()
         app.extensions["live_index"].start_serving()
-        waitress.serve(app, host=host, port=port, threads=threads, ident="matchmaker")
+        signal.signal(signal.SIGTERM, interrupt)
+        try:
+            waitress.serve(app, host=host, port=port, threads=threads, ident="matchmaker")
+        finally:
+            resources.shutdown(app)  # the live index saves its edits for the next start
         return
     first = make_app()  # checks the configuration and the schema once, before any worker exists
     os.environ["SECRET_KEY"] = first.config["SECRET_KEY"]
@@ -48,6 +53,11 @@ def serve(make_app, host: str, port: int, threads: int = 8, workers: int = 1) ->
         "worker_exit": stop_worker,
         "control_socket_disable": True,  # gunicorn ≥ 25's one path under ~ would be shared by every instance
     }).run()
+
+
+def interrupt(signum, frame) -> None:
+    """SIGTERM stops waitress as Ctrl+C does (its loop returns), so the process shuts down cleanly."""
+    raise KeyboardInterrupt
 
 
 def stop_worker(server, worker) -> None:

@@ -21,6 +21,7 @@ from matching.embedders import DEFAULT_EMBEDDER
 from .engine import REVIEW_LOWER, REVIEW_UPPER, load_settings
 
 DEFAULT_DB = Path("instance") / "matchmaker.db"
+CHECKPOINT_SECONDS = 60.0  # a live edit's wait for quiet before the indexes are saved (worker.LiveIndex)
 
 # app.config key: (environment variable, default, what it is). MATCHMAKER_EMBED_PRECISION and
 # MATCHMAKER_MODEL_CACHE are read by matching/ where the model loads; finish() checks the first.
@@ -36,6 +37,8 @@ ENVIRONMENT = {
     "LOGIN_MAX_FAILURES": ("LOGIN_MAX_FAILURES", "5", "failed logins per name and per address in the window"),
     "LOGIN_WINDOW_SECONDS": ("LOGIN_WINDOW_SECONDS", "300", "the login throttle's window"),
     "LEARNING": ("MATCHMAKER_LEARNING", "off", '"on": use a learned ranking the adoption rule accepts'),
+    "CHECKPOINT_SECONDS": ("MATCHMAKER_CHECKPOINT_SECONDS", str(CHECKPOINT_SECONDS),
+                           "quiet seconds after a live edit before the indexes are saved for the next start"),
     "LEARN_SET": ("MATCHMAKER_LEARN_SET", None, "evaluation sets a learned ranking may not lose on (os.pathsep between folders)"),
 }
 
@@ -66,9 +69,10 @@ def finish(config: dict) -> dict:
         config["MAX_CONTENT_LENGTH"] = int(config["MAX_CONTENT_LENGTH"])
         config["LOGIN_MAX_FAILURES"] = int(config["LOGIN_MAX_FAILURES"])
         config["LOGIN_WINDOW_SECONDS"] = float(config["LOGIN_WINDOW_SECONDS"])
+        config["CHECKPOINT_SECONDS"] = float(config["CHECKPOINT_SECONDS"])
     except (TypeError, ValueError) as error:
-        raise ConfigError("配置有误：阈值应为 0–1 之间的数字，MAX_CONTENT_LENGTH 应为字节数，"
-                          f"LOGIN_MAX_FAILURES 与 LOGIN_WINDOW_SECONDS 应为数字（{error}）") from error
+        raise ConfigError("配置有误：阈值应为 0–1 之间的数字，MAX_CONTENT_LENGTH 应为字节数，LOGIN_MAX_FAILURES、"
+                          f"LOGIN_WINDOW_SECONDS 与 MATCHMAKER_CHECKPOINT_SECONDS 应为数字（{error}）") from error
     if not 0 <= config["LOWER"] <= config["UPPER"] <= 1:
         raise ConfigError("配置有误：应满足 0 ≤ MATCHMAKER_LOWER ≤ MATCHMAKER_UPPER ≤ 1")
     try:

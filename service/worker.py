@@ -12,6 +12,10 @@ gap lists it remembered. The full embedding and proposal run happens in one proc
 a file lock in the instance folder; the others wait for it and load what it wrote (cached embeddings,
 checksummed FAISS files).
 
+Edits reach the indexes in memory only; the thread saves them (Engine.save) once the engine has been
+quiet for `checkpoint_seconds`, and again when it stops, so the next start loads them instead of
+rebuilding a side. One process writes at a time: the one that gets the indexing lock at once.
+
     >>> live = LiveIndex("instance/matchmaker.db", "instance")     # doctest: +SKIP
     >>> live.refresh_later("demands", "D2021-001"); live.wait()     # doctest: +SKIP
     True
@@ -32,6 +36,7 @@ from matching.embedders import DEFAULT_EMBEDDER
 
 from . import importers, store, workflow
 from .progress import Progress
+from .settings import CHECKPOINT_SECONDS
 
 log = logging.getLogger(__name__)
 STOP = None  # the job that ends the worker; every other job is a call (a bound method, maybe partial)
@@ -57,11 +62,14 @@ def indexing_lock(instance_dir: Path, blocking: bool = True):
 
 
 class LiveIndex:
-    def __init__(self, database: str | Path, instance_dir: str | Path, embedder=DEFAULT_EMBEDDER, k: int = 5):
+    def __init__(self, database: str | Path, instance_dir: str | Path, embedder=DEFAULT_EMBEDDER, k: int = 5,
+                 checkpoint_seconds: float = CHECKPOINT_SECONDS):
         self.database = str(database)
         self.instance_dir = Path(instance_dir)
         self.embedder = embedder
         self.k = k
+        self.checkpoint_seconds = checkpoint_seconds
+        self._busy_at = time.monotonic()  # when the thread last ran a job or applied others' writes
         self._engine = None
         self._engine_lock = threading.Lock()
         self._jobs: queue.Queue = queue.Queue()
@@ -174,8 +182,11 @@ class LiveIndex:
             try:
                 job = self._jobs.get(timeout=FOLLOW_SECONDS)
             except queue.Empty:
+                if time.monotonic() - self._busy_at >= self.checkpoint_seconds:
+                    self._checkpoint()
                 continue
             if job is STOP:
+                self._checkpoint()
                 self._db.close()
                 self._jobs.task_done()
                 return
@@ -184,7 +195,22 @@ class LiveIndex:
             except Exception:  # a failed job must not kill the worker; the next edit retries
                 log.exception("live index job %s failed", job)
             finally:
+                self._busy_at = time.monotonic()
                 self._jobs.task_done()
+
+    def _checkpoint(self) -> None:
+        """Save the engine's edits unless another process holds the indexing lock (it is indexing, or
+        saving the same edits); a failed or refused save is tried again after the next quiet period."""
+        engine = self._engine
+        if engine is None or not engine.edited:
+            return
+        try:
+            with indexing_lock(self.instance_dir, blocking=False) as owner:
+                if owner and engine.save(self._db):
+                    log.info("live index edits saved to %s", self.instance_dir / "index")
+        except Exception:  # the indexes in memory are intact; only the next start's speed is at stake
+            log.exception("saving the live index failed")
+        self._busy_at = time.monotonic()
 
     def _follow_safely(self) -> None:
         try:
@@ -215,6 +241,7 @@ class LiveIndex:
         else:
             for kind, record_id in dict.fromkeys((change["kind"], change["record_id"]) for change in theirs):
                 engine.refresh(kind, record_id)
+            self._busy_at = time.monotonic()
         engine.forget()
         with self._engine_lock:
             self._seen = changes[-1]["seq"] if changes else newest

@@ -21,7 +21,7 @@ One module per aggregate; callers use the names below as `store.X`:
 """
 from .audit import audit, audit_entries, audit_entry, audit_values, count_audit_entries
 from .backup import backup_database, check_database, restore_database
-from .base import BOOKKEEPING, Conflict, now, transaction
+from .base import BOOKKEEPING, Conflict, now, snapshot, transaction
 from .changes import changes_since, data_version, last_change, record_change
 from .facts import headline_counts, report_facts
 from .proposals import (OPEN_PROPOSAL_STATUSES, PROPOSAL_ORDERS, add_cooperation, add_decision, busiest_party,

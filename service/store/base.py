@@ -34,6 +34,16 @@ def transaction(db: sqlite_utils.Database):
     db.execute("COMMIT")
 
 
+@contextmanager
+def snapshot(db: sqlite_utils.Database):
+    """Reads that all see the store as it was at the first one (a WAL read transaction; writers go on)."""
+    db.execute("BEGIN")
+    try:
+        yield db
+    finally:
+        db.execute("ROLLBACK")
+
+
 def now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
 
