@@ -6,6 +6,7 @@ demands and edit them (with the version check) for the whole duration. The serve
 throughout. At the end every acknowledged write is checked in the database.
 
     python bench/soak.py --duration 300 --threads 6          # figures go to RELIABILITY.md
+    python bench/soak.py --duration 300 --threads 6 --workers 2 --server-threads 4   # gunicorn, two workers
 
 Exit status 0 when there were no errors, every write is present and memory stayed flat.
 """
@@ -153,6 +154,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=300, help="seconds of load (default 300)")
     parser.add_argument("--threads", type=int, default=6, help="client threads (default 6)")
     parser.add_argument("--server-threads", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=1, help="server processes (serve --workers; default 1)")
     parser.add_argument("--seed", type=int, default=2021)
     parser.add_argument("--workdir", help="instance folder (default: a fresh temporary one)")
     args = parser.parse_args()
@@ -162,7 +164,7 @@ def main() -> int:
     started = time.monotonic()
     db_path, tokens = build_instance(folder)
     print(f"instance ready in {time.monotonic() - started:.0f} s: {folder}", flush=True)
-    server = ServerProcess(db_path, threads=args.server_threads).start()
+    server = ServerProcess(db_path, threads=args.server_threads, workers=args.workers).start()
     probe = store.open_db(db_path)
     demand_ids = sorted(store.ids(probe, "demands"))
     probe.close()
@@ -190,7 +192,8 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{platform.machine()}, {platform.system()} {platform.release()}, "
                    f"{__import__('os').cpu_count()} cores, Python {platform.python_version()}",
-        "command": " ".join(["python", "bench/soak.py", f"--duration {args.duration:g}", f"--threads {args.threads}"]),
+        "command": " ".join(["python", "bench/soak.py", f"--duration {args.duration:g}", f"--threads {args.threads}",
+                             f"--server-threads {args.server_threads}", f"--workers {args.workers}"]),
         "requests": requests,
         "requests_per_second": round(requests / args.duration, 1),
         "errors": len(load.errors),

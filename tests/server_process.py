@@ -102,11 +102,8 @@ class ServerProcess:
             return []
 
     def rss_kib(self) -> int:
-        """The server's resident memory now, from /proc."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        return 0
+        """The server's resident memory now, from /proc: the process and its workers, if any."""
+        return sum(_rss_kib(pid) for pid in (self.process.pid, *self.worker_pids()))
 
     def cpu_seconds(self) -> float:
         """CPU time the server has used so far (user + system), from /proc."""
@@ -123,6 +120,14 @@ class ServerProcess:
              upload: tuple[str, bytes] | None = None) -> tuple[int, object]:
         """One request; returns (status, parsed JSON or None). Connection failures raise OSError."""
         return http_call(self.base, method, path, token, body, timeout, upload)
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:  # a worker that just exited
+        return 0
+    return next((int(line.split()[1]) for line in lines if line.startswith("VmRSS:")), 0)
 
 
 def http_call(base: str, method: str, path: str, token: str | None = None, body=None, timeout: float = 60,

@@ -6,6 +6,7 @@ particular, the other is paused with SIGSTOP (it accepts nothing while stopped) 
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import threading
@@ -14,10 +15,10 @@ from contextlib import contextmanager
 
 import pytest
 
-from service import store
+from service import auth, store
 
 from .server_process import ServerProcess, http_call
-from .service_records import HIT
+from .service_records import HIT, PASSWORD
 
 DEMAND = "D2021-101"  # 注塑件表面缩痕 (the fixture's first demand)
 
@@ -126,3 +127,75 @@ def test_a_worker_killed_with_sigkill_is_replaced_and_nothing_acknowledged_is_lo
         assert [record_id for record_id in acknowledged if store.get_record(db, "demands", record_id) is None] == []
     finally:
         db.close()
+
+
+def pinned(server: ServerProcess, worker: int, token: str) -> http.client.HTTPConnection:
+    """A kept-alive connection that `worker` accepted (send on it within gunicorn's 2 s keep-alive)."""
+    host, port = server.base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    with only(server, worker):
+        assert send(connection, token, "GET", "/api/v1/demands?per_page=1")[0] == 200
+    return connection
+
+
+def send(connection: http.client.HTTPConnection, token: str, method: str, path: str, body=None) -> tuple[int, dict]:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    connection.request(method, path, json.dumps(body, ensure_ascii=False).encode() if body else None, headers)
+    answer = connection.getresponse()
+    return answer.status, json.loads(answer.read() or b"null")
+
+
+def race_workers(server: ServerProcess, calls: list[tuple[str, str, str, dict]]) -> list[tuple[int, dict]]:
+    """Send (token, method, path, body) calls at the same moment, the first to one worker and the second
+    to the other; (status, JSON) in order."""
+    connections = [pinned(server, worker, call[0]) for worker, call in zip(server.worker_pids(), calls)]
+    barrier, results = threading.Barrier(len(calls)), [None] * len(calls)
+
+    def run(index):
+        barrier.wait()
+        results[index] = send(connections[index], *calls[index])
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+def test_two_workers_confirming_the_same_proposal_at_once_make_one_cooperation(server, tokens, instance):
+    status, page = http_call(server.base, "GET", "/api/v1/proposals?per_page=1", tokens["broker"])
+    assert status == 200, page
+    proposal = page["items"][0]
+    path = f"/api/v1/proposals/{proposal['id']}"
+    assert http_call(server.base, "POST", path + "/decision", tokens["broker"], {"status": "recommended"})[0] == 200
+    confirmation = {"mode": "技术服务", "amount_wan": 30, "confirmed_at": "2021-06-01"}
+    db = store.open_db(instance / "matchmaker.db")
+    _, _, second_broker = auth.create_user(db, "second-broker", "broker", None, PASSWORD, actor="fixture")
+    results = race_workers(server, [(token, "POST", path + "/confirm", confirmation) for token in (tokens["broker"], second_broker)])
+
+    assert sorted(status for status, _ in results) == [200, 201], results  # one made it, the other got it back
+    assert results[0][1]["id"] == results[1][1]["id"]
+    try:
+        assert store.count_cooperations(db, {"demand_id": proposal["demand_id"], "supply_id": proposal["supply_id"]}) == 1
+    finally:
+        db.close()
+
+
+def test_two_workers_editing_one_version_at_once_one_wins_the_other_gets_409(server, tokens, instance):
+    status, current = http_call(server.base, "GET", f"/api/v1/demands/{DEMAND}", tokens["enterprise"])
+    assert status == 200, current
+    titles = ["甲在一个进程里的修改", "乙在另一个进程里的修改"]
+    results = race_workers(server, [(tokens[name], "PATCH", f"/api/v1/demands/{DEMAND}",
+                                     {"title": title, "version": current["version"]})
+                                    for name, title in zip(("enterprise", "broker"), titles)])
+
+    assert sorted(status for status, _ in results) == [200, 409], results
+    assert next(body for status, body in results if status == 409)["error"]["code"] == "stale_version"
+    db = store.open_db(instance / "matchmaker.db")
+    try:
+        stored = store.get_record(db, "demands", DEMAND)
+    finally:
+        db.close()
+    winner = titles[[status for status, _ in results].index(200)]
+    assert stored["title"] == winner and stored["version"] == current["version"] + 1
