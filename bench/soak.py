@@ -64,9 +64,11 @@ def build_instance(folder: Path) -> tuple[Path, dict[str, str]]:
 class Load:
     """The client side: each thread runs a mix of requests and remembers every acknowledged write."""
 
-    def __init__(self, server: ServerProcess, tokens: dict[str, str], demand_ids: list[str], seed: int):
+    def __init__(self, server: ServerProcess, tokens: dict[str, str], demand_ids: list[str], seed: int,
+                 own: int = 0):
         self.server, self.tokens, self.demand_ids = server, tokens, demand_ids
         self.seed = seed
+        self.own = own  # demands a thread creates at most (0: no limit); past it, its creates become edits
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self.errors: list[str] = []
         self.written: dict[str, dict] = {}  # demand id → the title and version last acknowledged
@@ -90,7 +92,7 @@ class Load:
         number = 0
         while time.monotonic() < until:
             roll = rng.random()
-            if roll < 0.15 or not mine:
+            if (roll < 0.15 and not (self.own and len(mine) >= self.own)) or not mine:
                 number += 1
                 title = f"压测需求 {worker}-{number}"
                 status, answer = self.call("create", "POST", "/api/v1/demands", "enterprise",
@@ -156,6 +158,9 @@ def main() -> int:
     parser.add_argument("--server-threads", type=int, default=8)
     parser.add_argument("--workers", type=int, default=1, help="server processes (serve --workers; default 1)")
     parser.add_argument("--seed", type=int, default=2021)
+    parser.add_argument("--own", type=int, default=0,
+                        help="demands each client thread creates at most, then only edits (default: no limit); "
+                             "keeps the data one size, so memory growth is not the indexes growing")
     parser.add_argument("--workdir", help="instance folder (default: a fresh temporary one)")
     args = parser.parse_args()
 
@@ -168,7 +173,7 @@ def main() -> int:
     probe = store.open_db(db_path)
     demand_ids = sorted(store.ids(probe, "demands"))
     probe.close()
-    load = Load(server, tokens, demand_ids, args.seed)
+    load = Load(server, tokens, demand_ids, args.seed, args.own)
     # The server's start-up reload (index load, proposals for every open demand) holds the engine;
     # one live-proposals request returns when it is done, so the timed run starts warm.
     server.call("GET", f"/api/v1/demands/{demand_ids[0]}/proposals?k=5", tokens["broker"], timeout=600)
@@ -193,7 +198,8 @@ def main() -> int:
         "machine": f"{platform.machine()}, {platform.system()} {platform.release()}, "
                    f"{__import__('os').cpu_count()} cores, Python {platform.python_version()}",
         "command": " ".join(["python", "bench/soak.py", f"--duration {args.duration:g}", f"--threads {args.threads}",
-                             f"--server-threads {args.server_threads}", f"--workers {args.workers}"]),
+                             f"--server-threads {args.server_threads}", f"--workers {args.workers}",
+                             *([f"--own {args.own}"] if args.own else [])]),
         "requests": requests,
         "requests_per_second": round(requests / args.duration, 1),
         "errors": len(load.errors),
