@@ -493,14 +493,16 @@ def run_server(db_path: str, host: str, port: int, threads: int = 8, workers: in
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64), help="每个进程的线程数")
+@click.option("--threads", default=None, type=click.IntRange(1, 64),
+              help="每个进程的线程数（默认：单进程 8，多进程每进程 2）")
 @click.option("--workers", default=None, type=click.IntRange(1, 64),
               help="服务进程数（默认：CPU 核数；1 为单进程 waitress，多于 1 为 gunicorn）")
 @pass_context
 def serve(context, host, port, threads, workers):
     """启动网站与 API（生产服务器：单进程 waitress，或多进程 gunicorn 共用一个数据库）。"""
-    from .server import cores
-    run_server(context.db_path, host, port, threads, workers or cores())
+    from .server import cores, default_threads
+    workers = workers or cores()
+    run_server(context.db_path, host, port, threads or default_threads(workers), workers)
 
 
 @cli.command()

@@ -25,6 +25,13 @@ def cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
+def default_threads(workers: int) -> int:
+    """Threads per process when not given: 8 for the one waitress process (slow requests such as exports
+    do not hold the others up); 2 per gunicorn worker, the set-up that gave ≥ 1.6× one process in every
+    measurement, where 2 × 4 and 2 × 8 fell to ~1× in some (BENCHMARKS.md, "Several server processes")."""
+    return 8 if workers <= 1 else 2
+
+
 def serve(make_app, host: str, port: int, threads: int = 8, workers: int = 1) -> None:
     """Serve the app `make_app()` builds until Ctrl+C (SIGINT) or SIGTERM."""
     if workers <= 1:
