@@ -27,8 +27,9 @@ def cores() -> int:
 
 def default_threads(workers: int) -> int:
     """Threads per process when not given: 8 for the one waitress process (slow requests such as exports
-    do not hold the others up); 2 per gunicorn worker, the set-up that gave ≥ 1.6× one process in every
-    measurement, where 2 × 4 and 2 × 8 fell to ~1× in some (BENCHMARKS.md, "Several server processes")."""
+    do not hold the others up); 2 per gunicorn worker, the set-up that gave ≥ 1.6× one process in both
+    runs on an unsaturated machine, where 2 × 4 and 2 × 8 fell to ~1× (BENCHMARKS.md, "Several server
+    processes")."""
     return 8 if workers <= 1 else 2
 
 
