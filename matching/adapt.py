@@ -169,6 +169,12 @@ def embed(network: E5Torch, batcher: Batcher, texts: list[str], chunk: int = 32)
     return vectors[torch.argsort(torch.tensor(order))]
 
 
+def warmup_then_decay(optimizer, steps: int):
+    """The learning rate rises over the first tenth of `steps`, then falls linearly to zero."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / max(1, steps // 10)) * max(0.0, 1 - step / steps))
+
+
 def train(cases: list[dict], config: TrainingConfig = TrainingConfig(), model: E5Onnx | None = None,
           log=print) -> Adapter:
     """Train an adapter on cases; returns it (nothing is written)."""
@@ -177,9 +183,7 @@ def train(cases: list[dict], config: TrainingConfig = TrainingConfig(), model: E
     model = model or E5Onnx()
     network = E5Torch(model, config.rank, config.alpha)
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, weight_decay=0.01)
-    steps = config.epochs * math.ceil(len(cases) / config.batch_cases)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min(1.0, (step + 1) / max(1, steps // 10)) * max(0.0, 1 - step / steps))
+    schedule = warmup_then_decay(optimizer, config.epochs * math.ceil(len(cases) / config.batch_cases))
     batcher = Batcher(model, config.max_tokens)
     step = 0
     for epoch in range(config.epochs):

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch.nn import functional
 
-from .adapt import E5Torch
+from .adapt import E5Torch, warmup_then_decay
 from .cross import CrossAdapter, pair_ids
 from .e5_onnx import Adapter, E5Onnx, build_graph
 
@@ -171,9 +171,7 @@ def train(groups: list[Group], states: LowerStates, config: CrossConfig = CrossC
     network = CrossNetwork(states.model, base, config)
     parameters = [parameter for parameter in network.parameters() if parameter.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=0.01)
-    steps = config.epochs * math.ceil(len(groups) / config.groups_per_step)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min(1.0, (step + 1) / max(1, steps // 10)) * max(0.0, 1 - step / steps))
+    schedule = warmup_then_decay(optimizer, config.epochs * math.ceil(len(groups) / config.groups_per_step))
     for epoch in range(config.epochs):
         order = groups[:]
         rng.shuffle(order)
