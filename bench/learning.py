@@ -23,6 +23,11 @@ move a candidate (in fused-score units), and feature subsets (without the retrie
 cosine / sentence; decisions only). Every variant's L2 (and cap) is chosen by the grouped 5-fold
 cross-validation on the seen half's decisions only (best held-out MRR, ties to the stronger shrinkage);
 the unseen half and the sample are only measured. Same top-20 re-ordering as the second table.
+
+`--joint` prints only the table of decisions of both kinds: the sample's answered demands are split in
+halves too (its cooperations as a store's confirmed pairs), and the shipped model is trained on
+match-dev's seen half, on a sample half, or on both, and measured on the unseen half of each, for
+every pairing of halves (four).
 """
 from __future__ import annotations
 
@@ -267,6 +272,50 @@ def run_split(folder: Path, seen: list[str], unseen: list[str], rejects: int, la
             "variants": variants, "sample": sample, "seconds": round(time.perf_counter() - started, 1)}
 
 
+# --- decisions of both kinds (the --joint table) ----------------------------------------------------
+
+def truth_labels(truth: dict, demands) -> list[dict]:
+    """The demands' grade-2 pairs as confirmed cooperations (what decided_labels gives for a store's cooperations)."""
+    return [{"demand_id": demand, "supply_id": supply, "label": 1, "category": "", "at": ""}
+            for demand in demands for supply, grade in truth.get(demand, {}).items() if grade >= evaluation.SOLVES]
+
+
+def sample_halves() -> tuple[list[Group], list[Group], list[Group], list[Group], dict]:
+    """The sample's answered demands split in two halves by id: each half's training groups (its
+    cooperations as positives, the other top-20 candidates unlabelled) and its measuring groups."""
+    with evaluation.loaded_set(ROOT / "data") as (engine, truth, _):
+        answered = sorted(answers_of(truth, truth))
+        first, second = answered[:len(answered) // 2], answered[len(answered) // 2:]
+        return (learning.build_groups(engine, truth_labels(truth, first)),
+                learning.build_groups(engine, truth_labels(truth, second)),
+                unseen_groups(engine, truth, first), unseen_groups(engine, truth, second), truth)
+
+
+def match_dev_halves(folder: Path, seen: list[str], unseen: list[str], rejects: int) -> tuple[list[Group], list[Group], dict]:
+    """match-dev's seen half decided as in run_split (training groups) and its unseen half's measuring groups."""
+    with evaluation.loaded_set(folder) as (engine, truth, _):
+        decide_first_half(engine.db, engine, truth, seen, rejects)
+        labels = learning.decided_labels(engine.db)
+        return ([g for g in learning.build_groups(engine, labels) if (g.labels != 0).any()],
+                unseen_groups(engine, truth, unseen), truth)
+
+
+def joint_figures(train_sets: dict[str, list[Group]], tests: dict[str, tuple[list[Group], dict]]) -> dict:
+    """For each choice of training decisions: the pointwise model as shipped, measured on every unseen
+    half (its top-20 groups re-ordered), with the fused score as the untrained row."""
+    anchor = FEATURE_NAMES.index(ANCHOR)
+    results = {"untrained (fused score)": {name: rank_figures(groups, [g.pair for g in groups],
+                                                              lambda x: x[:, anchor], answers_of(truth, [g.demand_id for g in groups]))
+                                           for name, (groups, truth) in tests.items()}}
+    for label, groups in train_sets.items():
+        model = train(groups)
+        memory = memory_of(groups)
+        results[label] = {name: rank_figures(test, [g.features(memory, model.demand_scale, model.supply_scale) for g in test],
+                                             model.key, answers_of(truth, [g.demand_id for g in test]))
+                          for name, (test, truth) in tests.items()}
+    return results
+
+
 def row(cells) -> str:
     return "| " + " | ".join(str(cell) for cell in cells) + " |"
 
@@ -276,10 +325,14 @@ def main() -> None:
     parser.add_argument("--set", default=str(MATCH_DEV))
     parser.add_argument("--rejects", type=int, default=3)
     parser.add_argument("--variants", action="store_true", help="also the bounded-correction variants (third table)")
+    parser.add_argument("--joint", action="store_true",
+                        help="only the table of decisions of both kinds: match-dev's and the sample's halves")
     args = parser.parse_args()
     folder = Path(args.set)
     demands = sorted({line["id"] for line in _rows(folder / "demands.jsonl")})
     first, second = demands[:len(demands) // 2], demands[len(demands) // 2:]
+    if args.joint:
+        return print_joint(folder, first, second, args.rejects)
     sample = sample_groups() if args.variants else None
     results = [run_split(folder, first, second, args.rejects, f"learn on {first[0]}–{first[-1]}, measure {second[0]}–{second[-1]}", sample),
                run_split(folder, second, first, args.rejects, f"learn on {second[0]}–{second[-1]}, measure {first[0]}–{first[-1]}", sample)]
@@ -317,6 +370,27 @@ def main() -> None:
     for result in results:
         print(result["label"], "verdict:", result["outcome"]["verdict"], f"({result['seconds']} s)")
         print("  weights:", {k: v for k, v in result["outcome"]["weights"].items() if v})
+
+
+def print_joint(folder: Path, first: list[str], second: list[str], rejects: int) -> None:
+    sample_train, sample_test = {}, {}
+    s_first, s_second, t_first, t_second, sample_truth = sample_halves()
+    sample_train = {"sample's first half": s_first, "sample's second half": s_second}
+    sample_test = {"sample's first half": t_first, "sample's second half": t_second}
+    print(row(("training decisions", "measured: match-dev half", "match-dev MRR / R@1 / R@5",
+               "sample half", "sample MRR / R@1 / R@5")))
+    print(row(("---",) * 5))
+    for seen, unseen in ((first, second), (second, first)):
+        md_train, md_test, md_truth = match_dev_halves(folder, seen, unseen, rejects)
+        md_name = f"{seen[0]}–{seen[-1]}"
+        for s_seen, s_unseen in (("sample's first half", "sample's second half"),
+                                 ("sample's second half", "sample's first half")):
+            train_sets = {f"match-dev {md_name}": md_train, s_seen: sample_train[s_seen],
+                          f"both: match-dev {md_name} + {s_seen}": md_train + sample_train[s_seen]}
+            tests = {"md": (md_test, md_truth), "sample": (sample_test[s_unseen], sample_truth)}
+            for label, figures in joint_figures(train_sets, tests).items():
+                print(row((label, f"{unseen[0]}–{unseen[-1]}", " / ".join(f"{figures['md'][f]:.3f}" for f in FIGURES),
+                           s_unseen, " / ".join(f"{figures['sample'][f]:.3f}" for f in FIGURES))))
 
 
 def _rows(path: Path) -> list[dict]:
