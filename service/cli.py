@@ -386,10 +386,10 @@ def learn(context, dry_run, set_dir, folds, output_format):
     """从经纪人的决定（推荐、否决及理由、婉拒、确认合作）中学习排序；胜过原排序且在评估集上不差时才采用。"""
     from . import evaluation, learning
     from .settings import from_environment
-    config = from_environment()
+    policy = learning.Policy.from_config(from_environment())
     try:
-        outcome = learning.learn(context.db, open_engine(context), set_dir or config["LEARN_SET"], dry_run, folds,
-                                 actor="cli", enabled=config["LEARNING"] == "on")
+        outcome = learning.learn(context.db, open_engine(context), set_dir or policy.eval_set, dry_run, folds,
+                                 actor="cli", enabled=policy.enabled)
     except (evaluation.EvaluationSetError, importers.ImportRejected) as error:
         fail(f"无法用评估集检查学得的排序：{error}")
     if output_format == "json":

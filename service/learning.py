@@ -14,6 +14,7 @@ and the sample, data/); otherwise it keeps the untrained ranking and the run rec
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,30 @@ MIN_DEMANDS = 5      # decided demands below which nothing is learned
 FOLDS = 5
 # "No worse on an evaluation set": the hybrid row's MRR may not fall by more than this, R@1 and R@5 not at all.
 SET_MRR_TOLERANCE = 0.005
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How the service learns: `enabled` ranks with a model the rule accepts ($MATCHMAKER_LEARNING=on),
+    `eval_set` names the sets it may not lose on ($MATCHMAKER_LEARN_SET), and `after` is how many new
+    decisions make the worker learn again by itself ($MATCHMAKER_LEARN_AFTER; 0: only when asked).
+
+        >>> Policy.from_config({"LEARNING": "on", "LEARN_SET": None, "LEARN_AFTER": 20})
+        Policy(enabled=True, eval_set=None, after=20)
+    """
+    enabled: bool = False
+    eval_set: str | None = None
+    after: int = 0
+
+    @classmethod
+    def from_config(cls, config) -> "Policy":
+        return cls(config.get("LEARNING") == "on", config.get("LEARN_SET"), int(config.get("LEARN_AFTER") or 0))
+
+
+def new_decisions(db) -> int:
+    """Decided pairs beyond those the latest learning run counted (every one before the first run)."""
+    latest = store.latest_ranker(db)
+    return len(decided_labels(db)) - ((latest or {}).get("extent") or {}).get("pairs", 0)
 
 
 def evaluation_sets(given) -> list[str]:

@@ -10,7 +10,7 @@ import threading
 
 from flask import Flask, current_app, g
 
-from . import store
+from . import learning, store
 from .worker import LiveIndex
 
 
@@ -21,7 +21,7 @@ def init_app(app: Flask) -> None:
     app.teardown_appcontext(close_db)
     app.extensions["live_index"] = LiveIndex(app.config["DATABASE"], app.config["INSTANCE"],
                                              app.config["EMBEDDER"], app.config["PROPOSALS_PER_DEMAND"],
-                                             app.config["CHECKPOINT_SECONDS"])
+                                             app.config["CHECKPOINT_SECONDS"], learning.Policy.from_config(app.config))
 
 
 def get_db():

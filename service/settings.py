@@ -22,6 +22,7 @@ from .engine import REVIEW_LOWER, REVIEW_UPPER, load_settings
 
 DEFAULT_DB = Path("instance") / "matchmaker.db"
 CHECKPOINT_SECONDS = 60.0  # a live edit's wait for quiet before the indexes are saved (worker.LiveIndex)
+LEARN_AFTER = 20  # new decisions after which the worker learns again, once it has been quiet as long
 
 # app.config key: (environment variable, default, what it is). MATCHMAKER_EMBED_PRECISION and
 # MATCHMAKER_MODEL_CACHE are read by matching/ where the model loads; finish() checks the first.
@@ -40,6 +41,8 @@ ENVIRONMENT = {
     "CHECKPOINT_SECONDS": ("MATCHMAKER_CHECKPOINT_SECONDS", str(CHECKPOINT_SECONDS),
                            "quiet seconds after a live edit before the indexes are saved for the next start"),
     "LEARN_SET": ("MATCHMAKER_LEARN_SET", None, "evaluation sets a learned ranking may not lose on (os.pathsep between folders)"),
+    "LEARN_AFTER": ("MATCHMAKER_LEARN_AFTER", str(LEARN_AFTER),
+                    "new decisions after which the worker learns again in the background (0: only when asked)"),
 }
 
 
@@ -70,11 +73,15 @@ def finish(config: dict) -> dict:
         config["LOGIN_MAX_FAILURES"] = int(config["LOGIN_MAX_FAILURES"])
         config["LOGIN_WINDOW_SECONDS"] = float(config["LOGIN_WINDOW_SECONDS"])
         config["CHECKPOINT_SECONDS"] = float(config["CHECKPOINT_SECONDS"])
+        config["LEARN_AFTER"] = int(config["LEARN_AFTER"])
     except (TypeError, ValueError) as error:
         raise ConfigError("配置有误：阈值应为 0–1 之间的数字，MAX_CONTENT_LENGTH 应为字节数，LOGIN_MAX_FAILURES、"
-                          f"LOGIN_WINDOW_SECONDS 与 MATCHMAKER_CHECKPOINT_SECONDS 应为数字（{error}）") from error
+                          "LOGIN_WINDOW_SECONDS 与 MATCHMAKER_CHECKPOINT_SECONDS 应为数字，"
+                          f"MATCHMAKER_LEARN_AFTER 应为整数（{error}）") from error
     if not 0 <= config["LOWER"] <= config["UPPER"] <= 1:
         raise ConfigError("配置有误：应满足 0 ≤ MATCHMAKER_LOWER ≤ MATCHMAKER_UPPER ≤ 1")
+    if config["LEARN_AFTER"] < 0:
+        raise ConfigError("配置有误：MATCHMAKER_LEARN_AFTER 不能为负数（0 表示只在管理员或命令行要求时学习）")
     try:
         requested_precision()  # read again when the embedder loads; refused here, before the site is up
     except ValueError as error:

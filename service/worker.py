@@ -16,6 +16,10 @@ Edits reach the indexes in memory only; the thread saves them (Engine.save) once
 quiet for `checkpoint_seconds`, and again when it stops, so the next start loads them instead of
 rebuilding a side. One process writes at a time: the one that gets the indexing lock at once.
 
+Decisions teach the ranking (service/learning.py): once `learning.after` decisions were made since the
+last learning run, the thread learns again when it has been quiet as long, in the process that gets the
+indexing lock at once; the others pick up the outcome from the change sequence.
+
     >>> live = LiveIndex("instance/matchmaker.db", "instance")     # doctest: +SKIP
     >>> live.refresh_later("demands", "D2021-001"); live.wait()     # doctest: +SKIP
     True
@@ -34,13 +38,15 @@ from pathlib import Path
 
 from matching.embedders import DEFAULT_EMBEDDER
 
-from . import importers, store, workflow
+from . import importers, learning, store, workflow
+from .learned_ranking import adopted_ranking
 from .progress import Progress
 from .settings import CHECKPOINT_SECONDS
 
 log = logging.getLogger(__name__)
 STOP = None  # the job that ends the worker; every other job is a call (a bound method, maybe partial)
 FOLLOW_SECONDS = 0.5  # how often the thread looks for other processes' writes
+BACKGROUND = "background"  # the actor of the worker's own learning runs, in the audit log and the run list
 INDEXING_LOCK = "indexing.lock"  # in the instance folder: held while one process embeds and proposes
 
 
@@ -63,13 +69,15 @@ def indexing_lock(instance_dir: Path, blocking: bool = True):
 
 class LiveIndex:
     def __init__(self, database: str | Path, instance_dir: str | Path, embedder=DEFAULT_EMBEDDER, k: int = 5,
-                 checkpoint_seconds: float = CHECKPOINT_SECONDS):
+                 checkpoint_seconds: float = CHECKPOINT_SECONDS, learning_policy: learning.Policy = learning.Policy()):
         self.database = str(database)
         self.instance_dir = Path(instance_dir)
         self.embedder = embedder
         self.k = k
         self.checkpoint_seconds = checkpoint_seconds
+        self.learning = learning_policy
         self._busy_at = time.monotonic()  # when the thread last ran a job or applied others' writes
+        self._learn_checked = time.monotonic()  # when the thread last counted the decisions since learning
         self._engine = None
         self._engine_lock = threading.Lock()
         self._jobs: queue.Queue = queue.Queue()
@@ -127,9 +135,9 @@ class LiveIndex:
         the others' writes."""
         self._submit(self._start)
 
-    def learn_later(self, actor: str, eval_set: str | None = None, enabled: bool = False) -> None:
+    def learn_later(self, actor: str) -> None:
         """Queue learning from the decisions (service/learning.py); its verdict ends the progress bar."""
-        self._submit(partial(self._learn, actor, eval_set, enabled))
+        self._submit(partial(self._learn, actor))
 
     def wait(self, timeout: float = 30.0) -> bool:
         """Block until every queued job is done; False when the timeout passed first."""
@@ -184,6 +192,8 @@ class LiveIndex:
             except queue.Empty:
                 if time.monotonic() - self._busy_at >= self.checkpoint_seconds:
                     self._checkpoint()
+                    if time.monotonic() - self._learn_checked >= self.checkpoint_seconds:
+                        self._learn_if_due()
                 continue
             if job is STOP:
                 self._checkpoint()
@@ -212,6 +222,20 @@ class LiveIndex:
             log.exception("saving the live index failed")
         self._busy_at = time.monotonic()
 
+    def _learn_if_due(self) -> None:
+        """Learn in the background once `learning.after` decisions were made since the last run, unless
+        another process holds the indexing lock (it is indexing, or learning from the same decisions)."""
+        self._learn_checked = time.monotonic()
+        if not self.learning.after or self._engine is None:
+            return
+        try:
+            with indexing_lock(self.instance_dir, blocking=False) as owner:
+                if owner and learning.new_decisions(self._db) >= self.learning.after:
+                    self._learn(BACKGROUND, report=False)
+        except Exception:  # the ranking in use stays; the next quiet period tries again
+            log.exception("learning in the background failed")
+        self._busy_at = self._learn_checked = time.monotonic()
+
     def _follow_safely(self) -> None:
         try:
             self._follow()
@@ -235,9 +259,12 @@ class LiveIndex:
         changes = store.changes_since(self._db, seen) if newest > seen else []
         reload = newest < seen or (changes and changes[0]["seq"] > seen + 1)
         theirs = [change for change in changes if change["origin"] != os.getpid()]
-        if reload or any(change["record_id"] is None for change in theirs):
+        whole = [change for change in theirs if change["record_id"] is None]
+        if reload or any(change["kind"] != "rankers" for change in whole):
             with indexing_lock(self.instance_dir):
                 engine.load()
+        elif whole:  # another process learned: rank with what it adopted (or without, if it refused)
+            engine.use_learned(adopted_ranking(self._db, engine.ensure_current()))
         else:
             for kind, record_id in dict.fromkeys((change["kind"], change["record_id"]) for change in theirs):
                 engine.refresh(kind, record_id)
@@ -286,17 +313,23 @@ class LiveIndex:
         self.progress.update(0, len(records))
         return importers.save_records(self._db, kind, records, actor, progress=self.progress.advance)
 
-    def _learn(self, actor: str, eval_set: str | None, enabled: bool) -> None:
-        """Learn, switch the engine to the adopted ranking (or back), then rescore the undecided proposals."""
-        from . import learning
-        self.progress.start("学习")
+    def _learn(self, actor: str, report: bool = True) -> None:
+        """Learn, switch the engine to the adopted ranking (or back), then rescore the undecided proposals
+        if the ranking in use changed. report=False leaves the admin's progress bar to imports and reloads."""
+        progress = self.progress if report else Progress()
+        progress.start("学习")
+        engine = self.engine()
+        ranked_with = engine.learned
         try:
-            outcome = learning.learn(self._db, self.engine(), eval_set, actor=actor, enabled=enabled)
-            workflow.generate_proposals(self._db, self.engine(), self.k)
+            outcome = learning.learn(self._db, engine, self.learning.eval_set, actor=actor,
+                                     enabled=self.learning.enabled)
+            if ranked_with is not None or outcome["adopted"]:
+                workflow.generate_proposals(self._db, engine, self.k)
         except Exception:
-            self.progress.finish(failed=True, message="学习失败，继续使用原有排序。请查看服务日志后重试。")
+            progress.finish(failed=True, message="学习失败，继续使用原有排序。请查看服务日志后重试。")
             raise
-        self.progress.finish(message=f"第 {outcome['version']} 版：{outcome['verdict']}")
+        log.info("learning run %s by %s: %s", outcome["version"], actor, outcome["verdict"])
+        progress.finish(message=f"第 {outcome['version']} 版：{outcome['verdict']}")
 
     def _reload(self, imported: str | None = None) -> None:
         """Embed both lists afresh and propose for every open demand; `imported` (已导入 …) heads the outcome."""

@@ -4,6 +4,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -219,3 +222,76 @@ def test_the_record_page_shows_the_broker_the_learned_factors(sample, embedder):
         assert f"{stored['factors'][0]['text']}（{stored['factors'][0]['effect']:+.2f}）" in page
     finally:
         shutdown(app)
+
+
+# --- learning in the background ------------------------------------------------------------------
+
+BROKER = {"name": "broker1", "role": "broker"}
+
+
+def serving(sample_instance, tmp_path, embedder, policy: learning.Policy):  # noqa: F811
+    """A live index over a private copy of the sample, started as a server process starts it, quiet after 0.2 s."""
+    from service.worker import LiveIndex
+
+    folder = shutil.copytree(sample_instance, tmp_path / "serving")
+    live = LiveIndex(folder / "matchmaker.db", folder, embedder, checkpoint_seconds=0.2, learning_policy=policy)
+    live.start_serving()
+    assert live.wait(120)
+    return live, store.open_db(folder / "matchmaker.db")
+
+
+def until(condition, seconds: float = 60.0):
+    deadline = time.monotonic() + seconds
+    while not (found := condition()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return found
+
+
+def test_the_worker_learns_by_itself_once_enough_decisions_were_made_since_the_last_run(
+        sample_instance, tmp_path, embedder):  # noqa: F811
+    from service import workflow
+
+    live, db = serving(sample_instance, tmp_path, embedder, learning.Policy(enabled=True, after=76))
+    try:
+        time.sleep(1.5)  # several quiet periods: 73 cooperations are fewer than 76 decisions
+        assert store.latest_ranker(db) is None
+        for proposal in store.list_proposals(db, {"statuses": ["proposed"]}, limit=3):
+            workflow.decide(db, proposal["id"], "rejected", BROKER, "不对症")
+        run = until(lambda: store.latest_ranker(db))
+        assert run and run["actor"] == "background" and run["extent"]["pairs"] == 76 and run["adopted"] == 1
+        assert ("background", "learn") in {(row["actor"], row["action"]) for row in store.audit_entries(db, "rankers")}
+        assert until(lambda: live.engine().learned is not None) and live.engine().learned.version == run["id"]
+        rescored = until(lambda: store.list_proposals(db, {"statuses": ["proposed"]}, limit=1))[0]
+        assert until(lambda: store.get_proposal(db, rescored["id"])["reasons"].get("learned", {}).get("version")
+                     == run["id"])
+        time.sleep(1.5)  # no new decision since: no second run
+        assert store.latest_ranker(db)["id"] == run["id"]
+    finally:
+        live.close()
+        db.close()
+
+
+def test_with_learn_after_0_the_worker_never_learns_by_itself(sample_instance, tmp_path, embedder):  # noqa: F811
+    live, db = serving(sample_instance, tmp_path, embedder, learning.Policy(enabled=True, after=0))
+    try:
+        time.sleep(1.5)
+        assert store.latest_ranker(db) is None and live.engine().learned is None
+    finally:
+        live.close()
+        db.close()
+
+
+def test_a_run_another_process_adopted_reaches_the_engine_without_a_reload(sample_instance, tmp_path, embedder):  # noqa: F811
+    live, db = serving(sample_instance, tmp_path, embedder, learning.Policy())
+    try:
+        matcher = live.engine().matcher
+        learned = subprocess.run([sys.executable, "-c", "from service.cli import cli; cli()", "--db",
+                                  live.database, "learn"], env={**os.environ, "MATCHMAKER_LEARNING": "on"},
+                                 capture_output=True, text=True, timeout=300)
+        assert learned.returncode == 0, learned.stderr
+        assert until(lambda: live.engine().learned is not None)
+        assert live.engine().learned.version == store.latest_ranker(db)["id"] == 1
+        assert live.engine().matcher is matcher  # the lists were not loaded again
+    finally:
+        live.close()
+        db.close()

@@ -32,7 +32,8 @@ def test_admin_learns_from_decisions_and_sees_why_the_ranking_was_kept(site):
     assert finished.startswith("已完成：第 1 版：不采用，继续使用未学习的排序：决定太少")
     page.reload()
     run = page.locator("#learning").inner_text()
-    assert "第 1 版" in run and "未采用" in run and "训练数据：1 条需求上的 1 个决定" in run
+    assert "第 1 版" in run and "admin 发起，未采用" in run and "训练数据：1 条需求上的 1 个决定" in run
+    assert "每新增 20 个决定，后台在空闲时自动重新学习" in run
     screenshot(page, "admin-learning-1366x768.png", full_page=True)
     db = store.open_db(app.config["DATABASE"])
     try:
