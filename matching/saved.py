@@ -54,6 +54,14 @@ def choices_checksum(fingerprint: str, model_id: str, spec: str) -> str:
     return sha256(json.dumps([model_id, spec, fingerprint]).encode("utf-8"))
 
 
+def saved_checksum(sidecar: Path) -> str | None:
+    """The checksum a saved file's sidecar names (None when there is none or it cannot be read)."""
+    try:
+        return json.loads(Path(sidecar).read_text(encoding="utf-8")).get("checksum")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

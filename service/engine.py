@@ -18,13 +18,15 @@ import numpy as np
 from matching.embedders import DEFAULT_EMBEDDER, Embedder, embed_cached, load_embedder, segment_vectors
 from matching.gaps import DEPTH as GAP_DEPTH
 from matching.gaps import gap_signals, load_gap_model
+from matching.index import SIDECAR_FILE as index_sidecar
 from matching.index import VectorIndex, choose_spec
 from matching.indicators import NameVectors, check_records
+from matching.lexical import SIDECAR_FILE as bm25_sidecar
 from matching.lexical import BM25Index
 from matching.ranker import (EXACT_FILTER_LIMIT, FieldsSource, FusionConfig, Matcher, Proposal, Side, StoredRecords,
                              best_sentence_pair, chunked_fields, decode_fields, embedded_segments, encode_fields,
                              fields_key, query_tokens, record_fields, record_segments, record_text, text_digest)
-from matching.saved import choices_checksum, records_checksum, records_fingerprint
+from matching.saved import choices_checksum, records_checksum, records_fingerprint, saved_checksum
 from matching.text import Tokenizer, default_tokenizer
 
 from . import learned_ranking, store
@@ -290,9 +292,13 @@ class Engine:
                 return False
             for kind, fingerprint in fingerprints.items():
                 side, folder = sides[kind], self.instance_dir / "index" / kind
-                side.vectors.save(folder, choices_checksum(fingerprint, self.embedder.model_id,
-                                                           side.vectors.requested_spec))
-                side.bm25.save(folder, choices_checksum(fingerprint, matcher.tokenizer.version, side.bm25.parameters))
+                for saved, sidecar, checksum in (
+                        (side.vectors, index_sidecar, choices_checksum(fingerprint, self.embedder.model_id,
+                                                                       side.vectors.requested_spec)),
+                        (side.bm25, bm25_sidecar, choices_checksum(fingerprint, matcher.tokenizer.version,
+                                                                   side.bm25.parameters))):
+                    if saved_checksum(folder / sidecar) != checksum:  # else another process saved these records
+                        saved.save(folder, checksum)
             self.loaded_change, self.edited = newest, {}
             return True
 

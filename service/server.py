@@ -54,7 +54,9 @@ def serve(make_app, host: str, port: int, threads: int = 8, workers: int = 1) ->
         "worker_class": "gthread",
         "threads": threads,
         "timeout": 120,  # the workers' heartbeat; requests run in threads and do not hold it up
-        "graceful_timeout": 30,
+        # A stopping worker saves its live edits (worker.LiveIndex.close); at 1M supplies that can take
+        # longer than gunicorn's default 30 s, and a worker killed mid-save leaves the next start a rebuild.
+        "graceful_timeout": 120,
         "proc_name": "matchmaker",
         "accesslog": None,
         "errorlog": "-",

@@ -141,3 +141,18 @@ def test_serve_stopped_by_sigterm_saves_a_demand_written_meanwhile_for_the_next_
     restarted = warm_restart(db, instance, embedder, monkeypatch)
     assert "CKPT-1" in restarted.matcher.demands.records
     db.close()
+
+
+def test_a_second_process_with_the_same_edits_leaves_the_saved_files_as_the_first_wrote_them(indexed, tmp_path, embedder):
+    first, second = Engine(indexed, tmp_path, embedder).load(), Engine(indexed, tmp_path, embedder).load()
+    store.save_record(indexed, "supplies", DRILL_BIT, "broker")
+    first.refresh("supplies", DRILL_BIT["id"])
+    second.refresh("supplies", DRILL_BIT["id"])   # as another server process follows the change
+    folder = tmp_path / "index" / "supplies"
+    assert first.save(indexed) is True
+    written = {path.name: path.stat().st_ino for path in folder.iterdir()}
+    assert second.save(indexed) is True and second.edited == {}
+    assert {path.name: path.stat().st_ino for path in folder.iterdir()} == written   # nothing replaced
+    restarted = Engine(indexed, tmp_path, embedder).load()
+    assert restarted.rebuilt == restarted.lexical_rebuilt == {"demands": False, "supplies": False}
+    assert list(restarted.matcher.supplies.bm25.scores(["钻头"])) == [DRILL_BIT["id"]]
