@@ -20,7 +20,7 @@ from service import auth, store, workflow
 from service.engine import Engine
 from service.api import document
 
-from .service_records import DEMANDS, PASSWORD, SUPPLIES, USERS
+from .records import COOPERATIONS, DEMANDS, PASSWORD, SUPPLIES, USERS
 
 API = "/api/v1"
 OPENAPI_URI = "urn:matchmaker:openapi"
@@ -88,10 +88,11 @@ class ValidatingClient(FlaskClient):
 # --- a template instance, built once -------------------------------------------------------------
 
 def build_template(folder, embedder) -> tuple:
-    """A folder with the database (records, accounts, cached embeddings, proposals) and FAISS indexes."""
+    """A folder with the database (records, cooperations, accounts, cached embeddings, proposals) and FAISS indexes."""
     db = store.open_db(folder / "matchmaker.db")
     store.upsert_records(db, "demands", DEMANDS, actor="fixture")
     store.upsert_records(db, "supplies", SUPPLIES, actor="fixture")
+    store.upsert_cooperations(db, COOPERATIONS, actor="fixture")
     tokens = {}
     for name, (role, org) in USERS.items():
         _, _, tokens[name] = auth.create_user(db, name, role, org, PASSWORD, actor="fixture")

@@ -15,7 +15,7 @@ from service.worker import LiveIndex, indexing_lock
 
 from .engine_records import DEMANDS, SUPPLIES
 from .server_process import ServerProcess, http_call
-from .service_records import HUALIAN
+from .records import HUALIAN
 from .test_engine import every_ranking
 
 DRILL_BIT = {**SUPPLIES[1], "description": "深海钻井钻头的设计与制造"}

@@ -10,7 +10,7 @@ import pytest
 from service import store
 
 from .record_files import sample_files, write_jsonl
-from .service_records import DEMAND
+from .records import DEMAND
 
 
 def test_init_creates_the_database(invoke, db_path):

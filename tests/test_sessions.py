@@ -8,7 +8,7 @@ import pytest
 
 from service import sessions, store, workflow
 
-from .service_records import HAIDA, HIT, HUALIAN, SDU
+from .records import HAIDA, HIT, HUALIAN, SDU
 
 pytestmark = pytest.mark.instance("api")
 
