@@ -25,8 +25,8 @@ DEMANDS = [
      "budget_wan": 40, "cooperation_mode": "技术服务", "contact": "王工 139****1201", "status": "征集中",
      "posted_at": "2021-03-02"},
     {"id": "D2021-102", "title": "精密模具型腔磨损在线检测", "enterprise": HUALIAN,
-     "description": "模具型腔磨损后产品尺寸超差，目前靠人工抽检发现，滞后严重。希望用机器视觉在线检测"
-                    "产品尺寸和表面缺陷，及时提示修模。",
+     "description": "模具型腔磨损后注塑件尺寸超差、表面出现划痕和缺料，目前靠人工抽检发现，滞后严重。"
+                    "希望用机器视觉在线检测产品尺寸和表面缺陷，及时提示修模。",
      "industry_cluster": "先进装备与智能制造", "region": "环翠区", "keywords": ["机器视觉", "缺陷检测", "模具磨损"],
      "budget_wan": 60, "cooperation_mode": "合作开发", "contact": "王工 139****1201", "status": "征集中",
      "posted_at": "2021-03-15"},
