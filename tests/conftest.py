@@ -4,7 +4,8 @@
     pytestmark = pytest.mark.instance("api")    tests/records.py embedded by the real model, one account
                                                 a role with an API token; every /api/v1 response is
                                                 checked against the OpenAPI document (api_support.py)
-    pytestmark = pytest.mark.instance("site")   the pages' slice of the 2021 lists (site_support.py)
+    pytestmark = pytest.mark.instance("site")   the same records and accounts, proposals as the pages show
+                                                them (site_support.py)
 Without the mark `db` is a fresh, empty database and `invoke` runs the CLI on it.
 """
 from __future__ import annotations

@@ -1,12 +1,17 @@
-"""The one small record set every test uses: 10 demands, 13 supplies, one cooperation, one account per role.
+"""The one small record set every test uses: 10 demands, 13 supplies, one cooperation, six accounts.
 
 A realistic slice of the two lists, small enough that the real model embeds it in a couple of seconds
-and a reader can hold it in their head:
-- nine demands each have the one supply that solves it (TRUE_PAIRS); the other supplies are near misses
-  (same cluster or same owner, another problem) and four supplies no demand asks for;
-- D2021-110 is the demand nothing on the list solves (UNSOLVED), the gap the engine must find;
-- two enterprises and two platforms own most records, so every permission rule has an owner and a
-  stranger to test against (the OWN_ and OTHER_ ids below);
+and a reader can hold it in their head. The api instance (api_support.py), the site seed
+(site_support.py) and the engine tests all load it.
+- Nine demands each have the one supply that solves it (TRUE_PAIRS), ranked first both ways. Four
+  supplies (S2021-209 … -212) solve nothing here; the others are each other's near misses (the
+  carbon-fibre forming process S2021-203 beside the fishing rod D2021-107's prepreg, say).
+- D2021-110 is the demand nothing on the list solves (UNSOLVED), the gap the engine must find.
+- Two enterprises and two platforms own most records, so every permission rule has an owner and a
+  stranger: HUALIAN owns D2021-101, -102; HAIDA -103, -104; HIT S2021-201, -203, -204, -213; SDU
+  S2021-202, -205 … -208 (OWN_ and OTHER_ below). So D2021-102 × S2021-202 is a true pair that
+  concerns the enterprise account and not the platform account; S2021-201 is proposed to others'
+  demands (D2021-105, -107) too.
 - D2021-109 × S2021-213 is already a cooperation; D2021-104 is being negotiated, D2021-108 is closed.
 """
 from __future__ import annotations
