@@ -16,6 +16,8 @@ and a reader can hold it in their head. The api instance (api_support.py), the s
 """
 from __future__ import annotations
 
+from service import auth, store
+
 HUALIAN = "威海华联精密模具有限公司"
 HAIDA = "荣成海达食品有限公司"
 LINGXUN = "威海翎迅智能终端有限公司"
@@ -194,3 +196,13 @@ SUPPLY = {
     "maturity": "产业化", "ip": "授权发明专利2项", "keywords": ["模流分析", "注塑"], "cooperation_mode": "技术服务",
     "price_wan": 20.5, "contact": "李老师 0631-****5120", "posted_at": "2021-02-01",
 }
+
+
+def load(db) -> dict[str, str]:
+    """Write the set into a store: the records, the cooperation and the accounts; returns each
+    account's API token by name. Both instances (api_support.py, site_support.py) start from this."""
+    store.upsert_records(db, "demands", DEMANDS, actor="fixture")
+    store.upsert_records(db, "supplies", SUPPLIES, actor="fixture")
+    store.upsert_cooperations(db, COOPERATIONS, actor="fixture")
+    return {name: auth.create_user(db, name, role, org, PASSWORD, actor="fixture")[2]
+            for name, (role, org) in USERS.items()}

@@ -13,10 +13,10 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
-from service import auth, store, workflow
+from service import store, workflow
 from service.worker import LiveIndex
 
-from .records import COOPERATIONS, DEMANDS, PASSWORD, SUPPLIES, USERS
+from . import records
 
 ROLES = ("enterprise", "platform", "broker", "admin")
 
@@ -26,11 +26,7 @@ def build_seed(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "seed.db"
     db = store.open_db(path)
-    store.upsert_records(db, "demands", DEMANDS)
-    store.upsert_records(db, "supplies", SUPPLIES)
-    store.upsert_cooperations(db, COOPERATIONS)
-    for name, (role, org) in USERS.items():
-        auth.create_user(db, name, role, org, password=PASSWORD)
+    records.load(db)
     live = LiveIndex(path, folder / "instance")
     workflow.generate_proposals(db, live.engine(), k=3)
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
