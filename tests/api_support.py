@@ -88,7 +88,7 @@ class ValidatingClient(FlaskClient):
 # --- a template instance, built once -------------------------------------------------------------
 
 def build_template(folder, embedder) -> tuple:
-    """A folder with the database (records, cooperations, accounts, cached embeddings, proposals) and FAISS indexes."""
+    """A folder with the database (records.load's set, cached embeddings, proposals) and FAISS indexes."""
     db = store.open_db(folder / "matchmaker.db")
     tokens = records.load(db)
     engine = Engine(db, folder, embedder).load()
