@@ -16,8 +16,8 @@ from .record_files import write_jsonl
 
 
 BY_ID = {record["id"]: record for record in DEMANDS + SUPPLIES}
-# A supply that solves the demand nothing on the list solves.
-DRILL_BIT = {"id": "S2021-214", "title": "深海油气钻井PDC钻头设计与制造技术", "industry_cluster": "先进装备与智能制造",
+# A new supply: the drill bit the demand nothing on the list solves is looking for.
+SOLVES_THE_GAP = {"id": "S2021-214", "title": "深海油气钻井PDC钻头设计与制造技术", "industry_cluster": "先进装备与智能制造",
              "cooperation_mode": "合作开发", "keywords": ["深海钻井", "PDC钻头", "复合片"],
              "description": "三千米以上深海油气钻井用PDC钻头的钻头体设计、聚晶金刚石复合片制造与国产化替代。"}
 
@@ -104,14 +104,14 @@ def test_unknown_retriever_and_unknown_id_are_refused(engine):
 
 
 def test_a_new_supply_is_matchable_without_a_rebuild_and_a_removed_one_is_gone(engine, counting_embedder):
-    store.upsert_records(engine.db, "supplies", [DRILL_BIT])
+    store.upsert_records(engine.db, "supplies", [SOLVES_THE_GAP])
     before = counting_embedder.embedded
-    engine.refresh("supplies", DRILL_BIT["id"])
+    engine.refresh("supplies", SOLVES_THE_GAP["id"])
     assert counting_embedder.embedded == before + 1  # only the new record was embedded
-    assert engine.propose_for_demand(UNSOLVED, k=1)[0].candidate_id == DRILL_BIT["id"]
-    store.delete_record(engine.db, "supplies", DRILL_BIT["id"], actor="test")
-    engine.refresh("supplies", DRILL_BIT["id"])
-    assert DRILL_BIT["id"] not in {p.candidate_id for p in engine.propose_for_demand(UNSOLVED, k=len(SUPPLIES))}
+    assert engine.propose_for_demand(UNSOLVED, k=1)[0].candidate_id == SOLVES_THE_GAP["id"]
+    store.delete_record(engine.db, "supplies", SOLVES_THE_GAP["id"], actor="test")
+    engine.refresh("supplies", SOLVES_THE_GAP["id"])
+    assert SOLVES_THE_GAP["id"] not in {p.candidate_id for p in engine.propose_for_demand(UNSOLVED, k=len(SUPPLIES))}
 
 
 def sentences_of(record: dict) -> set[str]:
@@ -184,8 +184,8 @@ def test_the_gap_list_is_remembered_until_a_supply_arrives_that_solves_the_gap(e
     first = engine.gaps()
     first[0]["title"] = "changed by the caller"
     assert engine.gaps()[0]["title"] != "changed by the caller"     # callers get copies
-    store.upsert_records(engine.db, "supplies", [DRILL_BIT])
-    engine.refresh("supplies", DRILL_BIT["id"])
+    store.upsert_records(engine.db, "supplies", [SOLVES_THE_GAP])
+    engine.refresh("supplies", SOLVES_THE_GAP["id"])
     assert UNSOLVED not in {gap["demand_id"] for gap in engine.gaps()}
 
 
@@ -213,7 +213,7 @@ def test_propose_for_a_supply_and_for_every_open_demand(indexed):
     assert rows == [{**rows[0], "demand_id": "D2021-106", "supply_id": "S2021-207", "rank": 1}]
     result = indexed("propose", "--top-k", "1", "--format", "csv")
     lines = result.output.splitlines()
-    open_demands = [demand for demand in DEMANDS if demand["status"] in ("征集中", "对接中")]  # not 108 (closed), 109
+    open_demands = [demand for demand in DEMANDS if demand["status"] in ("征集中", "对接中")]  # not 108, 109
     assert lines[0].startswith("demand_id,supply_id,rank,score") and len(lines) == 1 + len(open_demands) == 1 + 8
 
 
