@@ -16,11 +16,11 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from werkzeug.exceptions import HTTPException
 
-from service import auth, store, workflow
+from service import store, workflow
 from service.engine import Engine
 from service.api import document
 
-from .service_records import DEMANDS, PASSWORD, SUPPLIES, USERS
+from . import records
 
 API = "/api/v1"
 OPENAPI_URI = "urn:matchmaker:openapi"
@@ -88,13 +88,9 @@ class ValidatingClient(FlaskClient):
 # --- a template instance, built once -------------------------------------------------------------
 
 def build_template(folder, embedder) -> tuple:
-    """A folder with the database (records, accounts, cached embeddings, proposals) and FAISS indexes."""
+    """A folder with the database (records.load's set, cached embeddings, proposals) and FAISS indexes."""
     db = store.open_db(folder / "matchmaker.db")
-    store.upsert_records(db, "demands", DEMANDS, actor="fixture")
-    store.upsert_records(db, "supplies", SUPPLIES, actor="fixture")
-    tokens = {}
-    for name, (role, org) in USERS.items():
-        _, _, tokens[name] = auth.create_user(db, name, role, org, PASSWORD, actor="fixture")
+    tokens = records.load(db)
     engine = Engine(db, folder, embedder).load()
     workflow.generate_proposals(db, engine, k=5)
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -73,9 +73,9 @@ def browsing(app):
 
 def sign_in(page, base_url: str, role: str) -> None:
     """Log the page in through the real login form as the site seed's account for `role`."""
-    from .site_support import PASSWORD, USERS
+    from .records import PASSWORD
     page.goto(f"{base_url}/login")
-    page.fill("#name", USERS[role][0])
+    page.fill("#name", role)
     page.fill("#password", PASSWORD)
     page.click("form.form button[type=submit]")
     page.wait_for_url(f"{base_url}/")

@@ -1,10 +1,11 @@
 """The fixtures, flaskr-style: every test gets its own database in its own temporary folder.
 
 `app`, `client` and `db` run against the instance a test module names with a mark:
-    pytestmark = pytest.mark.instance("api")    service_records embedded by the real model, one account
+    pytestmark = pytest.mark.instance("api")    tests/records.py embedded by the real model, one account
                                                 a role with an API token; every /api/v1 response is
                                                 checked against the OpenAPI document (api_support.py)
-    pytestmark = pytest.mark.instance("site")   the pages' slice of the 2021 lists (site_support.py)
+    pytestmark = pytest.mark.instance("site")   the same records and accounts, proposals as the pages show
+                                                them (site_support.py)
 Without the mark `db` is a fresh, empty database and `invoke` runs the CLI on it.
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ from service.cli import cli
 from service.resources import shutdown
 
 from .api_support import Api, ValidatingClient, build_template
-from .service_records import PASSWORD
+from .records import PASSWORD
 from .site_support import make_site
 
 def pytest_configure(config):

@@ -14,7 +14,7 @@ import pytest
 from service import auth, store
 from service.cli import cli
 
-from .service_records import PASSWORD
+from .records import PASSWORD
 
 pytestmark = pytest.mark.instance("api")
 

@@ -8,7 +8,8 @@ import pytest
 from service import store
 
 from .browser_support import LAPTOP, PHONE, browsing, screenshot, sign_in
-from .site_support import ENTERPRISE_ORG, PASSWORD, USERS, log_in, make_site, post, text
+from .records import HUALIAN, PASSWORD
+from .site_support import log_in, make_site, post, text
 
 pytestmark = pytest.mark.instance("site")
 
@@ -48,7 +49,7 @@ ADMIN_POSTS = ["/users", "/users/{id}/disable", "/users/{id}/enable", "/users/{i
 
 @pytest.mark.parametrize("role", ("enterprise", "platform", "broker"))
 def test_only_an_admin_reaches_the_account_pages_and_nothing_changes_for_the_others(client, db, role):
-    target = account(db, USERS["enterprise"][0])
+    target = account(db, "enterprise")
     log_in(client, db, role)
     for url in ("/admin", "/users"):
         response = client.get(url)
@@ -87,24 +88,24 @@ def test_the_admin_menu_leads_to_the_landing_page_with_accounts_and_imports(clie
 
 def test_the_list_shows_each_account_with_its_role_in_chinese_and_its_state(client, db):
     log_in(client, db, "admin")
-    store.update_user(db, account(db, "dayin")["id"], {"disabled_at": store.now()}, "admin", "disable")
+    store.update_user(db, account(db, "platform")["id"], {"disabled_at": store.now()}, "admin", "disable")
     page = text(client.get("/users"))
-    for name, role_name in (("kunyue", "企业"), ("dayin", "平台"), ("sunliming", "技术经纪人"), ("admin", "管理员")):
+    for name, role_name in (("enterprise", "企业"), ("platform", "平台"), ("broker", "技术经纪人"), ("admin", "管理员")):
         row = re.search(rf'<tr data-user="{name}">(.*?)</tr>', page, re.S).group(1)
         assert role_name in row
-        assert ("已停用" if name == "dayin" else "正常") in row
-    assert ENTERPRISE_ORG in page
+        assert ("已停用" if name == "platform" else "正常") in row
+    assert HUALIAN in page
 
 
 # --- creating ----------------------------------------------------------------------------------
 
 def test_an_admin_creates_an_account_and_sees_its_password_and_token_once(app, client, db):
     log_in(client, db, "admin")
-    response = post(client, "/users", {"name": "wanghai", "role": "enterprise", "org": ENTERPRISE_ORG})
+    response = post(client, "/users", {"name": "wanghai", "role": "enterprise", "org": HUALIAN})
     assert response.status_code == 201 and response.headers["Cache-Control"] == "no-store"
     password, token = issued(response, "password"), issued(response, "token")
     created = account(db, "wanghai")
-    assert (created["role"], created["org"]) == ("enterprise", ENTERPRISE_ORG)
+    assert (created["role"], created["org"]) == ("enterprise", HUALIAN)
     assert audited(db, created["id"]) == ["admin:create"]
     assert password not in text(client.get("/users")) and token not in text(client.get("/users"))
     assert can_sign_in(app, "wanghai", password)
@@ -115,7 +116,7 @@ def test_an_admin_creates_an_account_and_sees_its_password_and_token_once(app, c
     ({"name": "", "role": "broker"}, "name", "请填写用户名"),
     ({"name": "zhang", "role": ""}, "role", "请选择角色"),
     ({"name": "zhang", "role": "platform", "org": " "}, "org", "平台账号必须填写所属单位"),
-    ({"name": "kunyue", "role": "broker"}, "name", "用户名「kunyue」已存在"),
+    ({"name": "enterprise", "role": "broker"}, "name", "用户名「enterprise」已存在"),
 ])
 def test_a_bad_new_account_is_refused_beside_its_field_and_nothing_is_written(client, db, fields, field, message):
     log_in(client, db, "admin")
@@ -130,31 +131,31 @@ def test_a_bad_new_account_is_refused_beside_its_field_and_nothing_is_written(cl
 # --- the lifecycle -----------------------------------------------------------------------------
 
 def test_disabling_stops_the_login_and_enabling_lets_the_password_work_again(app, client, db):
-    target = account(db, "kunyue")
+    target = account(db, "enterprise")
     log_in(client, db, "admin")
     response = post(client, f"/users/{target['id']}/disable", follow_redirects=True)
-    assert "已停用账号「kunyue」" in text(response)
-    assert re.search(r'<tr data-user="kunyue">.*?已停用', text(response), re.S)
-    assert not can_sign_in(app, "kunyue", PASSWORD)
+    assert "已停用账号「enterprise」" in text(response)
+    assert re.search(r'<tr data-user="enterprise">.*?已停用', text(response), re.S)
+    assert not can_sign_in(app, "enterprise", PASSWORD)
     response = post(client, f"/users/{target['id']}/enable", follow_redirects=True)
-    assert "已启用账号「kunyue」" in text(response)
-    assert can_sign_in(app, "kunyue", PASSWORD)
+    assert "已启用账号「enterprise」" in text(response)
+    assert can_sign_in(app, "enterprise", PASSWORD)
     assert audited(db, target["id"])[-2:] == ["admin:disable", "admin:enable"]
 
 
 def test_a_reset_password_is_shown_once_and_replaces_the_old_one(app, client, db):
-    target = account(db, "dayin")
+    target = account(db, "platform")
     log_in(client, db, "admin")
     response = post(client, f"/users/{target['id']}/password")
     assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
     password = issued(response, "password")
     assert 'id="issued-token"' not in text(response)
-    assert not can_sign_in(app, "dayin", PASSWORD) and can_sign_in(app, "dayin", password)
+    assert not can_sign_in(app, "platform", PASSWORD) and can_sign_in(app, "platform", password)
     assert audited(db, target["id"])[-1] == "admin:reset_password"
 
 
 def test_revoking_ends_the_accounts_sessions_and_token_but_keeps_its_password(app, client, db):
-    target = account(db, "sunliming")
+    target = account(db, "broker")
     log_in(client, db, "admin")
     token = issued(post(client, f"/users/{target['id']}/token"), "token")
     api = app.test_client()
@@ -163,23 +164,23 @@ def test_revoking_ends_the_accounts_sessions_and_token_but_keeps_its_password(ap
     log_in(broker, db, "broker")
     assert broker.get("/queue").status_code == 200
     response = post(client, f"/users/{target['id']}/revoke", follow_redirects=True)
-    assert "已注销账号「sunliming」的全部会话并吊销其 API 令牌" in text(response)
+    assert "已注销账号「broker」的全部会话并吊销其 API 令牌" in text(response)
     assert api.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     assert broker.get("/queue").status_code == 302  # back to the login
-    assert can_sign_in(app, "sunliming", PASSWORD)
+    assert can_sign_in(app, "broker", PASSWORD)
     assert audited(db, target["id"])[-2:] == ["admin:issue_token", "admin:revoke"]
 
 
 def test_deleting_asks_for_the_name_then_removes_the_account_for_good(app, client, db):
-    target = account(db, "kunyue")
+    target = account(db, "enterprise")
     log_in(client, db, "admin")
     response = post(client, f"/users/{target['id']}/delete", {"confirm": "kun"}, follow_redirects=True)
-    assert "删除前请输入账号名「kunyue」确认" in text(response)
-    assert account(db, "kunyue")["deleted_at"] is None
-    response = post(client, f"/users/{target['id']}/delete", {"confirm": "kunyue"}, follow_redirects=True)
-    assert "已删除账号「kunyue」" in text(response)
-    assert 'data-user="kunyue"' not in text(response)
-    assert not can_sign_in(app, "kunyue", PASSWORD)
+    assert "删除前请输入账号名「enterprise」确认" in text(response)
+    assert account(db, "enterprise")["deleted_at"] is None
+    response = post(client, f"/users/{target['id']}/delete", {"confirm": "enterprise"}, follow_redirects=True)
+    assert "已删除账号「enterprise」" in text(response)
+    assert 'data-user="enterprise"' not in text(response)
+    assert not can_sign_in(app, "enterprise", PASSWORD)
     assert audited(db, target["id"])[-1] == "admin:delete"
     assert post(client, f"/users/{target['id']}/enable").status_code == 404
 
@@ -194,7 +195,7 @@ def test_an_admin_cannot_disable_or_delete_their_own_account(app, client, db):
         response = post(client, f"/users/{own['id']}/{action}", {"confirm": "admin"}, follow_redirects=True)
         assert f"不能{verb}自己的账号，请由另一位管理员操作。" in text(response)
     assert account(db, "admin") == own
-    assert audited(db, own["id"]) == ["system:create"]
+    assert audited(db, own["id"]) == ["fixture:create"]  # the seed made it; nothing since
 
 
 def test_an_unknown_account_answers_404(client, db):
@@ -205,7 +206,7 @@ def test_an_unknown_account_answers_404(client, db):
 
 def test_account_actions_read_in_chinese_in_the_audit_log(client, db):
     log_in(client, db, "admin")
-    post(client, f"/users/{account(db, 'dayin')['id']}/disable")
+    post(client, f"/users/{account(db, 'platform')['id']}/disable")
     assert "停用账号" in text(client.get("/audit"))
 
 

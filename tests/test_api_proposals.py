@@ -7,7 +7,7 @@ import pytest
 
 from service import store
 
-from .service_records import HIT, HUALIAN
+from .records import HIT, HUALIAN
 
 pytestmark = pytest.mark.instance("api")
 
@@ -165,13 +165,14 @@ def test_proposals_asked_again_follow_every_change_to_the_lists(api, app):
 def test_gaps_list_open_demands_without_a_credible_supply(api):
     everything = api("broker").get("/gaps?min_score=1").json
     assert everything["threshold"] == 1
-    assert {gap["demand_id"] for gap in everything["items"]} == {f"D2021-10{n}" for n in range(1, 8)}  # 108 is closed
+    # every open demand: 108 is closed, 109 already cooperates
+    assert {gap["demand_id"] for gap in everything["items"]} == {f"D2021-10{n}" for n in range(1, 8)} | {"D2021-110"}
     assert api("broker").get("/gaps?min_score=0").json["items"] == []
     assert api("broker").get("/gaps?min_score=2").status_code == 400
 
 
 def test_the_summary_has_the_headline_figures(api, db):
     summary = api("enterprise").get("/reports/summary").json
-    assert summary["demands"] == 8 and summary["supplies"] == 12 and summary["open_demands"] == 7
-    assert summary["cooperations"] == 0 and summary["match_rate"] == 0
-    assert summary["proposals"]["proposed"] == 35
+    assert summary["demands"] == 10 and summary["supplies"] == 13 and summary["open_demands"] == 8
+    assert summary["cooperations"] == 1 and summary["match_rate"] == 0.1  # D2021-109's
+    assert summary["proposals"]["proposed"] == 8 * 5  # the template's five for each open demand

@@ -9,7 +9,7 @@ from service import store
 from service.auth import hash_token
 from service.cli import cli
 
-from .service_records import PASSWORD
+from .records import PASSWORD
 
 pytestmark = pytest.mark.instance("api")
 

@@ -11,6 +11,8 @@ from service import store
 from service.cli import cli
 from service.engine import Engine
 
+from .records import DEMANDS
+
 pytestmark = pytest.mark.instance("api")
 
 
@@ -92,7 +94,7 @@ def test_backup_taken_while_another_thread_writes_is_one_consistent_snapshot(ins
     final = tmp_path / "final.db"
     assert matchmaker("--db", database, "backup", "-o", final).exit_code == 0
     assert table_contents(final) == table_contents(database)
-    assert len(table_contents(final)["demands"]) == 8 + len(written)
+    assert len(table_contents(final)["demands"]) == len(DEMANDS) + len(written)
 
 
 def test_restore_replaces_the_live_database_and_keeps_the_one_it_replaced(instance, tmp_path):

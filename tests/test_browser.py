@@ -63,14 +63,14 @@ def test_enterprise_posts_a_demand_broker_recommends_and_confirms_it(site):
 
     broker = log_in(browser, base_url, "broker")
     try:
-        wait_for_text(broker, f"{base_url}/queue", NEW_DEMAND["title"])
-        pair = broker.locator("#zone-strong article.pair, #zone-review article.pair").filter(
-            has_text=NEW_DEMAND["title"]).first
+        # Its pair with the thermal print head scores about 0.76: the review zone.
+        wait_for_text(broker, f"{base_url}/queue?zone=review", NEW_DEMAND["title"])
+        pair = broker.locator("#zone-review article.pair").filter(has_text=NEW_DEMAND["title"]).first
         assert "热敏" in pair.locator("mark").all_inner_texts()  # shared terms highlighted
         screenshot(broker, "queue-1366x768.png")
         screenshot(broker, "queue-1366x768-full.png", full_page=True)
         pair.locator("button[value=recommended]").click()
-        broker.wait_for_url(f"{base_url}/queue")
+        broker.wait_for_url(f"{base_url}/queue?zone=review")
         assert "已推荐" in broker.locator(".flash-success").inner_text()
 
         broker.click("nav.tabs a[data-zone=recommended]")
@@ -145,10 +145,10 @@ def test_a_missing_chromium_skips_locally_but_fails_under_ci(monkeypatch, tmp_pa
 
 def test_a_record_page_quotes_the_sentences_that_match_and_keeps_low_scores_apart(site):
     """The broker reads why a pair was proposed in the records' own words; pairs below the review
-    zone (D2021-001 has one pair at 0.73 and two near 0.35) are collapsed, without decision buttons."""
+    zone (D2021-102 has one pair at 0.73 and two near 0.2) are collapsed, without decision buttons."""
     base_url, browser = site
     broker = log_in(browser, base_url, "broker")
-    broker.goto(f"{base_url}/demands/D2021-001")
+    broker.goto(f"{base_url}/demands/D2021-102")
     quote = broker.locator("#proposals > article.proposal figure.sentence-pair").first
     assert quote.is_visible()
     demand_words = quote.locator("blockquote").nth(0).inner_text()

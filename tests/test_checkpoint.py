@@ -13,9 +13,8 @@ from service import store
 from service.engine import Engine
 from service.worker import LiveIndex, indexing_lock
 
-from .engine_records import DEMANDS, SUPPLIES
+from .records import DEMANDS, HUALIAN, SUPPLIES
 from .server_process import ServerProcess, http_call
-from .service_records import HUALIAN
 from .test_engine import every_ranking
 
 DRILL_BIT = {**SUPPLIES[1], "description": "深海钻井钻头的设计与制造"}
@@ -67,13 +66,13 @@ def test_an_edit_applied_live_is_saved_when_the_worker_stops_and_the_next_start_
 
 def test_a_removed_record_stays_removed_after_a_restart(indexed, tmp_path, embedder, monkeypatch):
     live = live_index(tmp_path, embedder)
-    store.delete_record(indexed, "supplies", "S2", "broker")
-    live.refresh_later("supplies", "S2")
+    store.delete_record(indexed, "supplies", "S2021-202", "broker")
+    live.refresh_later("supplies", "S2021-202")
     assert live.wait()
     live.close()
     restarted = warm_restart(indexed, tmp_path, embedder, monkeypatch)
-    assert "S2" not in restarted.matcher.supplies.records and "S2" not in restarted.matcher.supplies.vectors
-    assert all(proposal.candidate_id != "S2" for proposal in restarted.propose_for_demand("D1", k=10))
+    assert "S2021-202" not in restarted.matcher.supplies.records and "S2021-202" not in restarted.matcher.supplies.vectors
+    assert all(proposal.candidate_id != "S2021-202" for proposal in restarted.propose_for_demand("D2021-102", k=10))
 
 
 def test_edits_are_saved_once_the_live_index_has_been_quiet_for_the_set_time(
@@ -94,7 +93,7 @@ def test_edits_are_saved_once_the_live_index_has_been_quiet_for_the_set_time(
 def test_nothing_is_saved_while_an_edit_in_the_store_is_not_yet_applied(indexed, tmp_path, embedder):
     engine = Engine(indexed, tmp_path, embedder).load()
     store.save_record(indexed, "supplies", DRILL_BIT, "broker")
-    engine.refresh("demands", "D1")
+    engine.refresh("demands", "D2021-101")
     before = (tmp_path / "index" / "supplies" / "vectors.json").read_text()
     assert engine.save(indexed) is False
     engine.refresh("supplies", DRILL_BIT["id"])

@@ -10,7 +10,7 @@ import pytest
 from service import store
 
 from .record_files import sample_files, write_jsonl
-from .service_records import DEMAND
+from .records import COOPERATIONS, DEMAND, DEMANDS, SUPPLIES
 
 
 def test_init_creates_the_database(invoke, db_path):
@@ -89,7 +89,6 @@ def test_the_demo_dates_proposals_when_their_records_were_posted(runner, tmp_pat
     from service import reports
     from service.cli import cli
 
-    from .site_records import COOPERATIONS, DEMANDS, SUPPLIES
     data = tmp_path / "data"
     for kind, rows in (("demands", DEMANDS), ("supplies", SUPPLIES), ("cooperations", COOPERATIONS)):
         (data / kind).mkdir(parents=True)

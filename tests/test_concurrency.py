@@ -12,7 +12,7 @@ import pytest
 from service import auth, store
 
 from .api_support import API
-from .service_records import OWN_DEMAND, PASSWORD
+from .records import OWN_DEMAND, PASSWORD
 
 pytestmark = pytest.mark.instance("api")
 

@@ -16,7 +16,7 @@ import pytest
 
 from service import store
 
-from .service_records import DEMANDS, HAIDA, HIT, HUALIAN, PASSWORD, SUPPLIES
+from .records import DEMANDS, HAIDA, HIT, HUALIAN, PASSWORD, SUPPLIES
 
 pytestmark = pytest.mark.instance("api")
 

@@ -24,7 +24,7 @@ from service.engine import Engine
 
 from .record_files import jsonl
 from .server_process import ROOT, ServerProcess, http_call
-from .service_records import HUALIAN
+from .records import HUALIAN
 
 pytestmark = pytest.mark.instance("api")
 

@@ -10,7 +10,7 @@ from service import errors, store
 from service.http_errors import status_of
 from service.openapi import SCHEMAS
 
-from .service_records import OWN_DEMAND
+from .records import OWN_DEMAND
 
 pytestmark = pytest.mark.instance("api")
 

@@ -11,7 +11,7 @@ from service import importers, store
 from service.records import FIELDS
 
 from .record_files import write_jsonl
-from .service_records import DEMAND, SUPPLY
+from .records import DEMAND, SUPPLY
 
 
 def chinese_row(record: dict, kind: str) -> dict:

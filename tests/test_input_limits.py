@@ -13,7 +13,7 @@ from service.api import document
 from service.records import AMOUNT_MAX_WAN, DEMAND_FIELDS, DESCRIPTION_MAX, TITLE_MAX
 
 from .record_files import write_jsonl
-from .service_records import HUALIAN, OWN_DEMAND
+from .records import HUALIAN, OWN_DEMAND
 
 pytestmark = pytest.mark.instance("api")
 

@@ -17,7 +17,7 @@ from service.cli import cli
 from service.engine import Engine
 
 from .record_files import sample_files, write_set
-from .engine_records import DEMANDS, SUPPLIES, TRUE_PAIRS
+from .records import DEMANDS, SUPPLIES, TRUE_PAIRS
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ import pytest
 
 from service import store
 
-from .site_support import ENTERPRISE_ORG, PLATFORM_ORG, log_in, text
+from .records import HIT, HUALIAN
+from .site_support import log_in, text
 
 pytestmark = pytest.mark.instance("site")
 
@@ -31,7 +32,7 @@ def csv_rows(response) -> list[dict]:
 
 def add_demands(db, count: int) -> None:
     """More demands than one page holds, copies of the seed's first with their own ids and titles."""
-    model = store.get_record(db, "demands", "D2021-001")
+    model = store.get_record(db, "demands", "D2021-102")
     store.upsert_records(db, "demands", [
         {**{key: value for key, value in model.items() if key not in store.BOOKKEEPING},
          "id": f"D2099-{number:03d}", "title": f"复制需求{number:03d}", "posted_at": f"2021-0{1 + number % 9}-15"}
@@ -75,7 +76,7 @@ def test_export_gives_the_filtered_sorted_view_of_every_page_as_xlsx_and_csv(cli
 
 
 def test_exported_cells_that_look_like_formulas_stay_text(client, db):
-    record = store.get_record(db, "demands", "D2021-001")
+    record = store.get_record(db, "demands", "D2021-102")
     store.save_record(db, "demands", {**record, "title": "=HYPERLINK(\"http://x\")注塑件缩痕"}, "test")
     log_in(client, db, "broker")
     as_csv = client.get("/demands/export.csv?q=注塑件缩痕").get_data().decode("utf-8-sig")
@@ -85,11 +86,11 @@ def test_exported_cells_that_look_like_formulas_stay_text(client, db):
 
 
 def test_a_platform_exports_only_its_own_supplies_and_no_demands(client, db):
-    other = next(record for record in store.list_records(db, "supplies") if record["platform"] != PLATFORM_ORG)
+    other = next(record for record in store.list_records(db, "supplies") if record["platform"] != HIT)
     store.save_record(db, "supplies", {**other, "联系电话": "13800000000"}, "test")
     log_in(client, db, "platform")
     rows = workbook_rows(client.get("/supplies/export.xlsx"))
-    assert rows and {row["平台名称"] for row in rows} == {PLATFORM_ORG}
+    assert rows and {row["平台名称"] for row in rows} == {HIT}
     assert "13800000000" not in client.get("/supplies/export.csv").get_data().decode("utf-8-sig")
     assert client.get("/demands/export.xlsx").status_code == 403
     log_in(client, db, "broker")  # brokers see every field
@@ -99,7 +100,7 @@ def test_a_platform_exports_only_its_own_supplies_and_no_demands(client, db):
 def test_an_enterprise_exports_only_its_own_demands(client, db):
     log_in(client, db, "enterprise")
     rows = csv_rows(client.get("/demands/export.csv"))
-    assert rows and {row["企业名称"] for row in rows} == {ENTERPRISE_ORG}
+    assert rows and {row["企业名称"] for row in rows} == {HUALIAN}
 
 
 # --- the audit log -------------------------------------------------------------------------------
@@ -111,7 +112,7 @@ def audit_rows(body: str) -> list[str]:
 def test_the_audit_log_pages_through_every_entry_not_only_the_latest(client, db):
     with store.transaction(db):
         for number in range(120):
-            store.audit(db, f"经纪人{number % 3}", "update", "demands", "D2021-001", {"title": "旧"}, {"title": str(number)})
+            store.audit(db, f"经纪人{number % 3}", "update", "demands", "D2021-102", {"title": "旧"}, {"title": str(number)})
     total = store.count_audit_entries(db)
     log_in(client, db, "broker")
     first = text(client.get("/audit"))
@@ -126,13 +127,13 @@ def test_the_audit_log_pages_through_every_entry_not_only_the_latest(client, db)
 
 def test_the_audit_log_filters_by_user_record_action_and_date(client, db):
     with store.transaction(db):
-        store.audit(db, "张经纪", "update", "demands", "D2021-001", {"title": "旧名称"}, {"title": "新名称"})
-        store.audit(db, "张经纪", "update", "demands", "D2021-002", {"title": "甲"}, {"title": "乙"})
-        store.audit(db, "李经纪", "update", "demands", "D2021-001", {"region": "环翠区"}, {"region": "文登区"})
+        store.audit(db, "张经纪", "update", "demands", "D2021-102", {"title": "旧名称"}, {"title": "新名称"})
+        store.audit(db, "张经纪", "update", "demands", "D2021-103", {"title": "甲"}, {"title": "乙"})
+        store.audit(db, "李经纪", "update", "demands", "D2021-102", {"region": "环翠区"}, {"region": "文登区"})
     log_in(client, db, "broker")
     by_user = text(client.get("/audit?actor=张经纪"))
     assert audit_rows(by_user) == ["张经纪", "张经纪"] and "共 2 条" in by_user
-    by_record = text(client.get("/audit?actor=张经纪&entity=demands&entity_id=D2021-001"))
+    by_record = text(client.get("/audit?actor=张经纪&entity=demands&entity_id=D2021-102"))
     assert audit_rows(by_record) == ["张经纪"] and "新名称" in by_record
     assert "共 3 条" in text(client.get("/audit?action=update&entity=demands"))
     assert "共 0 条" in text(client.get("/audit?action=update&from=2000-01-01&to=2000-12-31"))
@@ -144,7 +145,7 @@ def test_the_audit_log_filters_by_user_record_action_and_date(client, db):
 def test_audit_dates_are_beijing_days(client, db):
     # 2021-06-17 17:30 UTC is 2021-06-18 01:30 in Beijing: it belongs to the 18th.
     db["audit_log"].insert({"at": "2021-06-17T17:30:00+00:00", "actor": "夜班经纪", "action": "update",
-                            "entity": "demands", "entity_id": "D2021-001", "before": None, "after": None})
+                            "entity": "demands", "entity_id": "D2021-102", "before": None, "after": None})
     log_in(client, db, "broker")
     on_18th = text(client.get("/audit?from=2021-06-18&to=2021-06-18"))
     assert audit_rows(on_18th) == ["夜班经纪"]
@@ -157,7 +158,7 @@ def test_audit_changes_read_in_chinese(client, db):
         store.audit(db, "张经纪", "recommend", "proposals", "7",
                     {"status": "proposed", "decided_at": None},
                     {"status": "recommended", "decided_at": "2021-06-18T06:05:00+00:00"})
-        store.audit(db, "张经纪", "update", "demands", "D2021-001", {"budget_wan": 10}, {"budget_wan": 20})
+        store.audit(db, "张经纪", "update", "demands", "D2021-102", {"budget_wan": 10}, {"budget_wan": 20})
     log_in(client, db, "broker")
     body = text(client.get("/audit?actor=张经纪"))
     assert "状态：<del>待审核</del> → <ins>已推荐</ins>" in body
@@ -169,27 +170,27 @@ def test_audit_changes_read_in_chinese(client, db):
 # --- Beijing time ---------------------------------------------------------------------------------
 
 def test_a_stored_utc_time_is_shown_as_beijing_time(client, db):
-    record = store.get_record(db, "demands", "D2021-001")
+    record = store.get_record(db, "demands", "D2021-102")
     db["audit_log"].insert({"at": "2021-06-18T06:05:09+00:00", "actor": "张经纪", "action": "update",
-                            "entity": "demands", "entity_id": "D2021-001",
+                            "entity": "demands", "entity_id": "D2021-102",
                             "before": '{"title": "旧名称"}', "after": '{"title": "%s"}' % record["title"]})
     log_in(client, db, "broker")
     assert "2021-06-18 14:05" in text(client.get("/audit?actor=张经纪"))
-    page = text(client.get("/demands/D2021-001"))  # the record's own history
+    page = text(client.get("/demands/D2021-102"))  # the record's own history
     assert "2021-06-18 14:05" in page and "2021-06-18 06:05" not in page
     # A date without a time stays a date.
     assert f'data-label="发布日期">{record["posted_at"][:10]}<' in text(client.get("/demands"))
     # What the API answers is the stored value: ISO 8601 with its offset.
-    assert store.audit_entries(db, "demands", "D2021-001", limit=1)[0]["at"] == "2021-06-18T06:05:09+00:00"
+    assert store.audit_entries(db, "demands", "D2021-102", limit=1)[0]["at"] == "2021-06-18T06:05:09+00:00"
 
 
 # --- cooperations -----------------------------------------------------------------------------------
 
 def test_cooperations_sort_by_amount_and_export_what_the_page_lists(client, db):
     store.upsert_cooperations(db, [
-        {"demand_id": "D2021-001", "supply_id": "S2021-009", "confirmed_at": "2021-03-01", "amount_wan": 80,
+        {"demand_id": "D2021-102", "supply_id": "S2021-202", "confirmed_at": "2021-03-01", "amount_wan": 80,
          "mode": "委托开发", "broker": "张经纪"},
-        {"demand_id": "D2021-005", "supply_id": "S2021-001", "confirmed_at": "2021-04-01", "amount_wan": 5,
+        {"demand_id": "D2021-103", "supply_id": "S2021-201", "confirmed_at": "2021-04-01", "amount_wan": 5,
          "mode": "技术服务", "broker": "李经纪"}])
     everything = store.list_cooperations(db)
     ascending = sorted(everything, key=lambda row: (row["amount_wan"] or 0, row["id"]))
@@ -200,16 +201,16 @@ def test_cooperations_sort_by_amount_and_export_what_the_page_lists(client, db):
     assert 'aria-sort="ascending">' in page and "金额 ▲" in page
     rows = workbook_rows(client.get("/cooperations/export.xlsx?sort=-amount_wan"))
     assert [row["合同金额/万元"] for row in rows] == sorted((row["amount_wan"] for row in everything), reverse=True)
-    assert [(row["需求编号"], row["成果编号"]) for row in rows][0] == ("D2021-001", "S2021-009")
+    assert [(row["需求编号"], row["成果编号"]) for row in rows][0] == ("D2021-102", "S2021-202")
     assert set(rows[0]) >= {"确认日期", "合作方式", "技术经纪人", "需求名称", "企业名称", "成果名称", "平台名称"}
 
 
 def test_a_platform_exports_only_its_own_cooperations(client, db):
     log_in(client, db, "platform")
     rows = csv_rows(client.get("/cooperations/export.csv"))
-    mine = store.list_cooperations(db, {"platform": PLATFORM_ORG})
+    mine = store.list_cooperations(db, {"platform": HIT})
     assert sorted(row["需求编号"] for row in rows) == sorted(row["demand_id"] for row in mine)
-    assert rows and all(row["平台名称"] == PLATFORM_ORG for row in rows)
+    assert rows and all(row["平台名称"] == HIT for row in rows)
 
 
 # --- gaps ---------------------------------------------------------------------------------------------

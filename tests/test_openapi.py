@@ -18,7 +18,7 @@ from service.api.lists import FILTERS
 from service.api.operations import declaration, parameter_schemas, undeclared
 
 from .api_support import API, check_against_openapi
-from .service_records import OWN_DEMAND, OWN_SUPPLY
+from .records import OWN_DEMAND, OWN_SUPPLY
 
 pytestmark = pytest.mark.instance("api")
 

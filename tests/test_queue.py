@@ -9,6 +9,7 @@ import pytest
 
 from service import store
 
+from .records import SUPPLIES
 from .site_support import REVIEW, STRONG, crowd_the_queue, log_in, post, text
 
 pytestmark = pytest.mark.instance("site")
@@ -21,6 +22,14 @@ def pair_ids(response) -> list[int]:
 def tab_counts(response) -> dict[str, int]:
     return {zone: int(count) for zone, count in
             re.findall(r'data-zone="(\w+)"[^>]*>[^<]*<span class="count">(\d+)</span>', text(response))}
+
+
+def every_pair(client, db, query: dict) -> list[dict]:
+    """The proposals a zone lists, page after page (20 a page), in the order shown."""
+    first = client.get("/queue", query_string=query)
+    pages = -(-tab_counts(first)[query["zone"]] // 20)
+    later = [pair_ids(client.get("/queue", query_string={**query, "page": page})) for page in range(2, pages + 1)]
+    return [store.get_proposal(db, pid) for pid in pair_ids(first) + sum(later, [])]
 
 
 def test_each_zone_is_a_tab_with_its_count_its_own_address_and_pages(client, db):
@@ -45,39 +54,39 @@ def test_each_zone_is_a_tab_with_its_count_its_own_address_and_pages(client, db)
 def test_search_matches_enterprise_platform_and_words_of_either_title(client, db):
     crowd_the_queue(db)
     log_in(client, db, "broker")
-    by_enterprise = client.get("/queue?zone=strong&q=锟岳")
-    assert pair_ids(by_enterprise) and all(store.get_proposal(db, pid)["demand_id"] == "D2021-001"
+    by_enterprise = client.get("/queue?zone=strong&q=华联")
+    assert pair_ids(by_enterprise) and all(store.get_proposal(db, pid)["demand_id"] in ("D2021-101", "D2021-102")
                                            for pid in pair_ids(by_enterprise))
-    assert tab_counts(by_enterprise)["strong"] == 8   # the counts follow the search
+    assert tab_counts(by_enterprise)["strong"] == 2 * len(SUPPLIES)   # the counts follow the search
 
-    platform = store.get_record(db, "supplies", "S2021-009")["platform"]
+    platform = store.get_record(db, "supplies", "S2021-202")["platform"]
     by_platform = client.get("/queue", query_string={"zone": "review", "q": platform})
     assert pair_ids(by_platform) and all(store.get_proposal(db, pid)["platform"] == platform
                                          for pid in pair_ids(by_platform))
 
     # Two words: each must be found, one in the demand's title and one in the supply's.
-    both = client.get("/queue", query_string={"q": "崩了 主轴功率"})
+    both = client.get("/queue", query_string={"q": "型腔 深度学习"})
     found = [store.get_proposal(db, pid) for pid in pair_ids(both)]
-    assert [(p["demand_id"], p["supply_id"]) for p in found] == [("D2021-001", "S2021-009")]
+    assert [(p["demand_id"], p["supply_id"]) for p in found] == [("D2021-102", "S2021-202")]
     assert "没有强推荐配对" in text(client.get("/queue", query_string={"q": "100%_"}))  # LIKE wildcards are text
-    endless = client.get("/queue", query_string={"q": " ".join(["刀具"] * 20000)})
+    endless = client.get("/queue", query_string={"q": " ".join(["型腔"] * 20000)})
     assert endless.status_code == 200 and pair_ids(endless)   # only the first words count
 
 
 def test_filters_and_date_sort_keep_the_zone_and_the_tabs_keep_the_filters(client, db):
     crowd_the_queue(db)
     log_in(client, db, "broker")
-    response = client.get("/queue", query_string={"zone": "strong", "cluster": "先进装备与智能制造", "sort": "date"})
-    shown = [store.get_proposal(db, pid) for pid in pair_ids(response)]
+    machines = {"zone": "strong", "cluster": "先进装备与智能制造"}   # 26 pairs: two pages
+    response = client.get("/queue", query_string={**machines, "sort": "date"})
+    shown = every_pair(client, db, {**machines, "sort": "date"})
     posted = [store.get_record(db, "demands", p["demand_id"]) for p in shown]
-    assert shown and {demand["industry_cluster"] for demand in posted} == {"先进装备与智能制造"}
+    assert len(shown) == 26 and {demand["industry_cluster"] for demand in posted} == {"先进装备与智能制造"}
     dates = [demand["posted_at"] for demand in posted]
     assert dates == sorted(dates, reverse=True) and len(set(dates)) > 1
     body = text(response)
     assert 'href="/queue?zone=recommended&amp;cluster=' in body and "sort=date" in body
     assert '<option value="date" selected>' in body
-    oldest = [store.get_proposal(db, pid) for pid in pair_ids(
-        client.get("/queue", query_string={"zone": "strong", "cluster": "先进装备与智能制造", "sort": "date_asc"}))]
+    oldest = every_pair(client, db, {**machines, "sort": "date_asc"})
     assert [p["demand_posted_at"] for p in oldest] == sorted(dates)
     weakest = [store.get_proposal(db, pid)["score"] for pid in pair_ids(client.get("/queue?zone=review&sort=score_asc"))]
     assert weakest == sorted(weakest) and len(weakest) == REVIEW
@@ -109,25 +118,26 @@ def test_deciding_on_page_two_returns_there_and_moves_the_pair_to_its_tab(client
 def test_the_queue_pages_in_sql(db):
     crowd_the_queue(db)
     everything = store.list_proposals(db, {"statuses": ("proposed",)})
-    pages = [store.list_proposals(db, {"statuses": ("proposed",)}, limit=20, offset=offset) for offset in (0, 20, 40)]
+    pages = [store.list_proposals(db, {"statuses": ("proposed",)}, limit=20, offset=offset)
+             for offset in range(0, len(everything), 20)]
     assert [p["id"] for page in pages for p in page] == [p["id"] for p in everything]
-    assert store.count_proposals(db, {"statuses": ("proposed",), "search": "锟岳"}) == 8
+    assert store.count_proposals(db, {"statuses": ("proposed",), "search": "华联"}) == 2 * len(SUPPLIES)
 
 
 # --- the enterprise's side: agreeing takes 婉拒 away ---------------------------------------------------
 
 def test_after_agreeing_the_enterprise_is_no_longer_offered_to_decline(client, db):
-    pair = store.get_proposal_for_pair(db, "D2021-001", "S2021-009")["id"]
+    pair = store.get_proposal_for_pair(db, "D2021-102", "S2021-202")["id"]
     log_in(client, db, "broker")
     post(client, f"/queue/{pair}/decide", {"decision": "recommended"})
     log_in(client, db, "enterprise")
-    before = text(client.get("/demands/D2021-001"))
+    before = text(client.get("/demands/D2021-102"))
     assert "同意引荐</button>" in before and "婉拒</button>" in before
     post(client, f"/proposals/{pair}/agree")
-    after = text(client.get("/demands/D2021-001"))
+    after = text(client.get("/demands/D2021-102"))
     assert "您已同意引荐" in after and "婉拒" not in after
     # Nor does a hand-made form get round it: the pair stays recommended, with a Chinese reason.
-    response = post(client, f"/proposals/{pair}/decline", {"next": "/demands/D2021-001"}, follow_redirects=True)
+    response = post(client, f"/proposals/{pair}/decline", {"next": "/demands/D2021-102"}, follow_redirects=True)
     assert "您已同意引荐，不能再婉拒" in text(response)
     assert store.get_proposal(db, pair)["status"] == "recommended"
 

@@ -6,7 +6,7 @@ import pytest
 from service import store, workflow
 
 from .browser_support import LAPTOP, PHONE, browsing, screenshot, sign_in
-from .site_support import STRONG, USERS, crowd_the_queue, make_site
+from .site_support import STRONG, crowd_the_queue, make_site
 
 pytestmark = pytest.mark.browser
 
@@ -97,13 +97,13 @@ def test_a_broker_reaches_filters_sorts_and_decides_a_pair_past_page_one_then_co
 
 def test_after_agreeing_the_enterprise_sees_no_decline_button(site):
     base_url, browser, db = site
-    pair = store.get_proposal_for_pair(db, "D2021-001", "S2021-009")
-    broker = store.get_user_by_name(db, USERS["broker"][0])
+    pair = store.get_proposal_for_pair(db, "D2021-102", "S2021-202")
+    broker = store.get_user_by_name(db, "broker")
     workflow.decide(db, pair["id"], "recommended", broker)
 
     enterprise = log_in(browser, base_url, "enterprise")
     try:
-        enterprise.goto(f"{base_url}/demands/D2021-001")
+        enterprise.goto(f"{base_url}/demands/D2021-102")
         article = enterprise.locator("article").filter(has=enterprise.locator(f"form[action='/proposals/{pair['id']}/agree']"))
         assert article.locator("button:has-text('婉拒')").is_visible()
         article.locator("button:has-text('同意引荐')").click()

@@ -16,7 +16,8 @@ import pytest
 from service import auth, store, workflow
 from service.security import LoginThrottle
 
-from .site_support import CSRF, PASSWORD, ROLES, USERS, log_in, make_site, text
+from .records import HUALIAN, PASSWORD
+from .site_support import CSRF, ROLES, log_in, make_site, text
 
 pytestmark = pytest.mark.instance("site")
 
@@ -30,7 +31,7 @@ def pair(db, demand_id: str, supply_id: str) -> int:
 
 
 def recommend(db, demand_id: str, supply_id: str) -> int:
-    broker = store.public_user(store.get_user_by_name(db, USERS["broker"][0]))
+    broker = store.public_user(store.get_user_by_name(db, "broker"))
     proposal_id = pair(db, demand_id, supply_id)
     workflow.decide(db, proposal_id, "recommended", broker)
     return proposal_id
@@ -49,7 +50,7 @@ def snapshot(db) -> tuple:
 
 def test_every_kind_of_response_carries_the_security_headers(client, db):
     log_in(client, db, "broker")
-    responses = [client.get(url) for url in ("/", "/demands", "/demands/D2021-001", "/queue", "/assets/site.css",
+    responses = [client.get(url) for url in ("/", "/demands", "/demands/D2021-102", "/queue", "/assets/site.css",
                                              "/assets/site.js", "/demands/D1999-999", "/api/v1/demands",
                                              "/api/v1/nothing-here", "/api/v1/openapi.json")]
     log_in(client, db, None)
@@ -70,8 +71,8 @@ def test_every_kind_of_response_carries_the_security_headers(client, db):
 
 def test_pages_use_no_inline_style_or_event_handlers_the_policy_would_block(client, db):
     log_in(client, db, "broker")
-    for url in ("/", "/demands", "/supplies", "/demands/D2021-001", "/queue", "/cooperations", "/gaps", "/audit",
-                "/demands/D2021-001/edit"):
+    for url in ("/", "/demands", "/supplies", "/demands/D2021-102", "/queue", "/cooperations", "/gaps", "/audit",
+                "/demands/D2021-102/edit"):
         body = text(client.get(url))
         assert not re.search(r"<style\b|\sstyle=|\son[a-z]+=|javascript:", body), url
 
@@ -82,7 +83,7 @@ def session_cookie(response) -> str:
     return cookies[-1]
 
 
-def log_in_with_form(client, name: str = USERS["broker"][0], password: str = PASSWORD, **kwargs):
+def log_in_with_form(client, name: str = "broker", password: str = PASSWORD, **kwargs):
     client.get("/login", **kwargs)
     with client.session_transaction(**({"base_url": kwargs["base_url"]} if "base_url" in kwargs else {})) as s:
         token = s["csrf_token"]
@@ -122,7 +123,7 @@ def wrong_login(client, name: str, address: str = "10.0.0.1"):
 
 
 def test_five_failed_logins_lock_the_user_name_out_with_429_from_any_address(client):
-    name = USERS["enterprise"][0]
+    name = "enterprise"
     for attempt in range(5):
         assert wrong_login(client, name, f"10.0.0.{attempt}").status_code == 401
     refused = client.post("/login", data={"name": name, "password": PASSWORD, "csrf_token": CSRF},
@@ -133,19 +134,19 @@ def test_five_failed_logins_lock_the_user_name_out_with_429_from_any_address(cli
     with client.session_transaction() as session:
         assert "user_id" not in session
     # Another account is not affected from a fresh address.
-    assert log_in_with_form(client, USERS["platform"][0], environ_base={"REMOTE_ADDR": "10.8.8.8"}).status_code == 302
+    assert log_in_with_form(client, "platform", environ_base={"REMOTE_ADDR": "10.8.8.8"}).status_code == 302
 
 
 def test_five_failed_logins_from_one_address_lock_that_address_out_whatever_the_name(client):
     for attempt in range(5):
         assert wrong_login(client, f"guess{attempt}", "192.0.2.7").status_code == 401
-    refused = log_in_with_form(client, USERS["broker"][0], environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    refused = log_in_with_form(client, "broker", environ_base={"REMOTE_ADDR": "192.0.2.7"})
     assert refused.status_code == 429
-    assert log_in_with_form(client, USERS["broker"][0], environ_base={"REMOTE_ADDR": "192.0.2.8"}).status_code == 302
+    assert log_in_with_form(client, "broker", environ_base={"REMOTE_ADDR": "192.0.2.8"}).status_code == 302
 
 
 def test_a_successful_login_clears_the_names_failures(client):
-    name = USERS["admin"][0]
+    name = "admin"
     for attempt in range(4):
         wrong_login(client, name, f"10.1.0.{attempt}")
     assert log_in_with_form(client, name, environ_base={"REMOTE_ADDR": "10.1.1.1"}).status_code == 302
@@ -224,15 +225,15 @@ def title_every_record_with_a_script(db) -> None:
 
 
 def test_a_script_in_titles_shows_as_text_on_every_page_that_shows_titles(client, db):
-    recommended = recommend(db, "D2021-005", "S2021-024")
+    recommended = recommend(db, "D2021-103", "S2021-205")
     title_every_record_with_a_script(db)
-    broker = store.public_user(store.get_user_by_name(db, USERS["broker"][0]))
-    workflow.confirm(db, recommend(db, "D2021-001", "S2021-009"), broker, mode="技术服务", amount_wan=10)
+    broker = store.public_user(store.get_user_by_name(db, "broker"))
+    workflow.confirm(db, recommend(db, "D2021-102", "S2021-202"), broker, mode="技术服务", amount_wan=10)
     pages = {
-        "broker": ["/", "/demands", "/supplies", "/demands/D2021-001", "/supplies/S2021-009",
-                   "/queue?zone=recommended", "/cooperations", "/gaps?threshold=1", "/audit", "/demands/D2021-001/edit"],
-        "enterprise": ["/", "/demands", "/demands/D2021-001", "/cooperations"],
-        "platform": ["/", "/supplies", "/supplies/S2021-001", "/cooperations"],
+        "broker": ["/", "/demands", "/supplies", "/demands/D2021-102", "/supplies/S2021-202",
+                   "/queue?zone=recommended", "/cooperations", "/gaps?threshold=1", "/audit", "/demands/D2021-102/edit"],
+        "enterprise": ["/", "/demands", "/demands/D2021-102", "/cooperations"],
+        "platform": ["/", "/supplies", "/supplies/S2021-201", "/cooperations"],
     }
     for role, urls in pages.items():
         log_in(client, db, role)
@@ -251,9 +252,9 @@ def test_a_script_in_titles_shows_as_text_on_every_page_that_shows_titles(client
 def test_the_json_api_returns_a_script_title_as_plain_data(client, db):
     title_every_record_with_a_script(db)
     log_in(client, db, "broker")
-    response = client.get("/api/v1/demands/D2021-001")
+    response = client.get("/api/v1/demands/D2021-102")
     assert response.mimetype == "application/json" and response.headers["X-Content-Type-Options"] == "nosniff"
-    assert response.get_json()["title"] == f"{PAYLOAD}D2021-001"
+    assert response.get_json()["title"] == f"{PAYLOAD}D2021-102"
 
 
 # --- CSRF on every form ------------------------------------------------------------------------------
@@ -304,16 +305,16 @@ def rule_of(app, action: str) -> str:
 
 
 def test_every_form_carries_a_csrf_token_and_is_refused_without_it(app, client, db):
-    recommend(db, "D2021-001", "S2021-009")
-    recommend(db, "D2021-008", "S2021-001")
+    recommend(db, "D2021-102", "S2021-202")
+    recommend(db, "D2021-105", "S2021-201")
     tour = {None: ["/login"],
-            "broker": ["/", "/queue", "/queue?zone=recommended", "/queue?zone=unsure", "/demands/D2021-001",
+            "broker": ["/", "/queue", "/queue?zone=recommended", "/queue?zone=unsure", "/demands/D2021-102",
                        "/cooperations"],
-            "enterprise": ["/", "/demands/D2021-001", "/demands/new", "/demands/D2021-001/edit"],
-            "platform": ["/", "/supplies/S2021-001", "/supplies/new", "/supplies/S2021-001/edit"]}
+            "enterprise": ["/", "/demands/D2021-102", "/demands/new", "/demands/D2021-102/edit"],
+            "platform": ["/", "/supplies/S2021-201", "/supplies/new", "/supplies/S2021-201/edit"]}
     # The broker's last decision (for the undo form) must be in the session.
     log_in(client, db, "broker")
-    client.post(f"/queue/{pair(db, 'D2021-005', 'S2021-024')}/decide", data={"decision": "unsure", "csrf_token": CSRF})
+    client.post(f"/queue/{pair(db, 'D2021-103', 'S2021-205')}/decide", data={"decision": "unsure", "csrf_token": CSRF})
     decided = None
     with client.session_transaction() as session:
         decided = list(session.get("decided", []))
@@ -345,7 +346,7 @@ def test_every_page_route_that_accepts_a_post_refuses_one_without_the_token(app,
         for rule in app.url_map.iter_rules():
             if "POST" not in rule.methods or rule.rule.startswith("/api/"):
                 continue
-            url = rule.build({name: 1 if "int" in type(rule._converters[name]).__name__.lower() else "D2021-001"
+            url = rule.build({name: 1 if "int" in type(rule._converters[name]).__name__.lower() else "D2021-102"
                               for name in rule.arguments})[1]
             response = client.post(url, data={"decision": "unsure", "title": "x"})
             assert response.status_code == 400, f"{role} POST {url} without a token → {response.status_code}"
@@ -365,12 +366,12 @@ def test_an_api_write_riding_on_the_session_cookie_needs_the_csrf_header(client,
 
 # Brokers and admins name the owner; an enterprise or a platform always posts under its own name.
 GOOD_DEMAND = {"title": "注塑件表面缩痕严重", "description": "厚壁注塑件表面缩痕明显，希望优化模具冷却与保压工艺。",
-               "industry_cluster": "先进装备与智能制造", "status": "征集中", "enterprise": "威海锟岳机械制造有限公司"}
+               "industry_cluster": "先进装备与智能制造", "status": "征集中", "enterprise": HUALIAN}
 GOOD_SUPPLY = {"title": "模具随形冷却设计", "description": "随形冷却水路设计与金属增材制造，缩短注塑周期。",
                "industry_cluster": "先进装备与智能制造", "maturity": "中试", "platform": "精密模具与成型技术中心"}
 # (path, form, expected status for CALLERS = anonymous, enterprise, platform, broker, admin).
-# {mine_e}: a pair recommended to the enterprise (D2021-001 × S2021-009, not the platform's);
-# {mine_p}: one recommended to the platform (D2021-008 × S2021-001, not the enterprise's);
+# {mine_e}: a pair recommended to the enterprise (D2021-102 × S2021-202, not the platform's);
+# {mine_p}: one recommended to the platform (D2021-105 × S2021-201, not the enterprise's);
 # {open}: an undecided pair. 302 means the action went through (the page redirects back). A pair or
 # record the caller may not see answers 404, like a missing one (as the API does); a role that may
 # never take the action answers 403.
@@ -386,10 +387,10 @@ PAGE_ACTIONS = [
     ("/proposals/{open}/agree", {}, (302, 404, 404, 403, 403)),
     ("/demands/new", GOOD_DEMAND, (302, 302, 403, 302, 302)),
     ("/supplies/new", GOOD_SUPPLY, (302, 403, 302, 302, 302)),
-    ("/demands/D2021-001/edit", {**GOOD_DEMAND, "version": "1"}, (302, 302, 404, 302, 302)),
-    ("/demands/D2021-005/edit", {**GOOD_DEMAND, "version": "1"}, (302, 404, 404, 302, 302)),
-    ("/supplies/S2021-001/edit", {**GOOD_SUPPLY, "version": "1"}, (302, 404, 302, 302, 302)),
-    ("/supplies/S2021-009/edit", {**GOOD_SUPPLY, "version": "1"}, (302, 404, 404, 302, 302)),
+    ("/demands/D2021-102/edit", {**GOOD_DEMAND, "version": "1"}, (302, 302, 404, 302, 302)),
+    ("/demands/D2021-103/edit", {**GOOD_DEMAND, "version": "1"}, (302, 404, 404, 302, 302)),
+    ("/supplies/S2021-201/edit", {**GOOD_SUPPLY, "version": "1"}, (302, 404, 302, 302, 302)),
+    ("/supplies/S2021-202/edit", {**GOOD_SUPPLY, "version": "1"}, (302, 404, 404, 302, 302)),
     ("/demands/D1999-999/edit", GOOD_DEMAND, (302, 404, 404, 404, 404)),
 ]
 PAGE_CASES = [pytest.param(path, form, caller, expected, id=f"POST {path} as {caller or 'anonymous'}")
@@ -398,8 +399,8 @@ PAGE_CASES = [pytest.param(path, form, caller, expected, id=f"POST {path} as {ca
 
 @pytest.mark.parametrize("path, form, caller, expected", PAGE_CASES)
 def test_page_action_permission(client, db, path, form, caller, expected):
-    ids = {"open": pair(db, "D2021-002", "S2021-014"), "mine_e": recommend(db, "D2021-001", "S2021-009"),
-           "mine_p": recommend(db, "D2021-008", "S2021-001")}
+    ids = {"open": pair(db, "D2021-106", "S2021-207"), "mine_e": recommend(db, "D2021-102", "S2021-202"),
+           "mine_p": recommend(db, "D2021-105", "S2021-201")}
     path = path.format(**ids)
     form = {key: value.format(**ids) for key, value in form.items()}
     log_in(client, db, caller)
@@ -416,7 +417,7 @@ def test_page_action_permission(client, db, path, form, caller, expected):
 
 # Page GETs test_pages.py does not already cover.
 PAGE_READS = [
-    ("/supplies/S2021-009/edit", (302, 404, 404, 200, 200)),
+    ("/supplies/S2021-202/edit", (302, 404, 404, 200, 200)),
     ("/demands/D1999-999", (302, 404, 404, 404, 404)),
     ("/supplies/S1999-999/edit", (302, 404, 404, 404, 404)),
     ("/login", (200, 200, 200, 200, 200)),
@@ -434,9 +435,9 @@ def test_page_read_permission(client, db, path, caller, expected):
 
 def test_another_owners_record_leaks_nothing_to_an_enterprise_or_a_platform(client, db):
     """Refused detail pages, proposals and history show none of the record's content."""
-    recommend(db, "D2021-005", "S2021-024")
-    secrets = {"demands": store.get_record(db, "demands", "D2021-005"),
-               "supplies": store.get_record(db, "supplies", "S2021-024")}
+    recommend(db, "D2021-103", "S2021-205")
+    secrets = {"demands": store.get_record(db, "demands", "D2021-103"),
+               "supplies": store.get_record(db, "supplies", "S2021-205")}
     for role in ("enterprise", "platform"):
         log_in(client, db, role)
         for kind, record in secrets.items():
@@ -467,7 +468,7 @@ def test_chromium_reports_no_policy_violation_and_the_script_still_runs(tmp_path
         page.on("console", lambda message: violations.append(message.text)
                 if "Content Security Policy" in message.text else None)
         sign_in(page, base_url, "broker")
-        for url in ("/", "/demands", "/demands/D2021-001", "/queue", "/cooperations", "/gaps", "/audit"):
+        for url in ("/", "/demands", "/demands/D2021-102", "/queue", "/cooperations", "/gaps", "/audit"):
             page.goto(base_url + url)
         # site.js is allowed to run: the phone menu opens.
         page.click(".nav-toggle")

@@ -10,7 +10,8 @@ import pytest
 from service import store, workflow
 
 from .browser_support import ARTIFACTS, LAPTOP, browsing, screenshot, sign_in
-from .site_support import ENTERPRISE_ORG, PLATFORM_ORG, ROLES, log_in, make_site, post, text
+from .records import HAIDA, HIT, HUALIAN
+from .site_support import ROLES, log_in, make_site, post, text
 
 pytestmark = pytest.mark.instance("site")
 
@@ -71,10 +72,10 @@ def test_a_broker_plans_a_session_by_form_and_edits_its_agenda(client, db):
     assert [pair["id"] for pair in store.session_pairs(db, session["id"])][-2] == last
     post(client, f"/sessions/{session['id']}/pairs/{last}/remove")
     assert last not in [pair["id"] for pair in store.session_pairs(db, session["id"])]
-    added = post(client, f"/sessions/{session['id']}/pairs", {"demand_id": "D2021-003", "supply_id": "S2021-001"},
+    added = post(client, f"/sessions/{session['id']}/pairs", {"demand_id": "D2021-109", "supply_id": "S2021-213"},
                  follow_redirects=True)
-    assert "已将 D2021-003 × S2021-001 加入议程" in text(added)
-    unknown = post(client, f"/sessions/{session['id']}/pairs", {"demand_id": "D1999-1", "supply_id": "S2021-001"},
+    assert "已将 D2021-109 × S2021-213 加入议程" in text(added)
+    unknown = post(client, f"/sessions/{session['id']}/pairs", {"demand_id": "D1999-1", "supply_id": "S2021-213"},
                    follow_redirects=True)
     assert "配对的编号有误" in text(unknown)
 
@@ -136,26 +137,26 @@ def test_the_print_handout_carries_each_pairs_summaries_score_and_reasons_withou
 
 # --- visits --------------------------------------------------------------------------------------
 
-def introduce(db, demand_id: str = "D2021-001", supply_id: str = "S2021-001") -> None:
+def introduce(db, demand_id: str = "D2021-101", supply_id: str = "S2021-201") -> None:
     """A broker recommends the enterprise's demand to the platform's supply and the enterprise agrees
     to meet it: only then may the platform record a visit to that enterprise."""
     store.save_proposals(db, [{"demand_id": demand_id, "supply_id": supply_id, "score": 0.7, "dense": None,
                                "lexical": None, "rank": 1, "reasons": {}}], rescore=False)
     proposal_id = store.get_proposal_for_pair(db, demand_id, supply_id)["id"]
-    workflow.decide(db, proposal_id, "recommended", {"name": "sunliming", "role": "broker"})
-    workflow.agree_introduction(db, proposal_id, {"name": "kunyue", "role": "enterprise", "org": ENTERPRISE_ORG})
+    workflow.decide(db, proposal_id, "recommended", {"name": "broker", "role": "broker"})
+    workflow.agree_introduction(db, proposal_id, {"name": "enterprise", "role": "enterprise", "org": HUALIAN})
 
 
 def test_a_platform_records_a_visit_and_registers_a_demand_from_the_visit_page(client, db):
     introduce(db)
     log_in(client, db, "platform")
-    assert f"<option>{ENTERPRISE_ORG}</option>" in text(client.get("/visits"))
-    response = post(client, "/visits", {"direction": "into_enterprise", "enterprise": ENTERPRISE_ORG,
+    assert f"<option>{HUALIAN}</option>" in text(client.get("/visits"))
+    response = post(client, "/visits", {"direction": "into_enterprise", "enterprise": HUALIAN,
                                         "visited_on": "2021-06-03", "region": "文登区", "notes": "走访装配车间"})
     [visit] = store.list_visits(db)
-    assert response.headers["Location"].endswith(f"/visits/{visit['id']}") and visit["partner"] == PLATFORM_ORG
+    assert response.headers["Location"].endswith(f"/visits/{visit['id']}") and visit["partner"] == HIT
     page = text(client.get(f"/visits/{visit['id']}"))
-    assert f'value="{ENTERPRISE_ORG}" readonly' in page and 'value="文登区" selected' in page
+    assert f'value="{HUALIAN}" readonly' in page and 'value="文登区" selected' in page
 
     refused = post(client, f"/visits/{visit['id']}/demands", {"title": "", "description": "太短"})
     assert refused.status_code == 422 and "需要修改" in text(refused)
@@ -164,7 +165,7 @@ def test_a_platform_records_a_visit_and_registers_a_demand_from_the_visit_page(c
                   "region": "文登区", "keywords": "拧紧、扭矩、追溯"}, follow_redirects=True)
     assert "已登记技术需求「装配线螺栓拧紧质量追溯」" in text(saved)
     [demand] = store.visit_demands(db, visit["id"])
-    assert demand["enterprise"] == ENTERPRISE_ORG and demand["region"] == "文登区" and demand["posted_at"] == "2021-06-03"
+    assert demand["enterprise"] == HUALIAN and demand["region"] == "文登区" and demand["posted_at"] == "2021-06-03"
 
     log_in(client, db, "enterprise")  # the visited enterprise sees the visit and the demand as its own
     assert "装配线螺栓拧紧质量追溯" in text(client.get(f"/visits/{visit['id']}"))
@@ -174,7 +175,7 @@ def test_a_platform_records_a_visit_and_registers_a_demand_from_the_visit_page(c
 
 def test_someone_elses_visit_answers_the_same_404_as_a_missing_one(client, db):
     log_in(client, db, "broker")
-    post(client, "/visits", {"direction": "into_enterprise", "enterprise": "荣成溟帆船业有限公司",
+    post(client, "/visits", {"direction": "into_enterprise", "enterprise": HAIDA,
                              "visited_on": "2021-06-04", "notes": "走访船厂"})
     [visit] = store.list_visits(db)
     for role in ("enterprise", "platform"):  # neither the visited enterprise nor the visiting platform
@@ -187,12 +188,12 @@ def test_someone_elses_visit_answers_the_same_404_as_a_missing_one(client, db):
 def test_a_visits_headline_says_who_visited_whom_in_either_direction(client, db):
     log_in(client, db, "broker")
     for direction in ("into_enterprise", "into_platform"):
-        post(client, "/visits", {"direction": direction, "enterprise": ENTERPRISE_ORG, "partner": PLATFORM_ORG,
+        post(client, "/visits", {"direction": direction, "enterprise": HUALIAN, "partner": HIT,
                                  "visited_on": "2021-06-05"})
     headlines = {visit["direction"]: re.search(r"<h1>(.*?)</h1>", text(client.get(f"/visits/{visit['id']}"))).group(1)
                  for visit in store.list_visits(db)}
-    assert headlines == {"into_enterprise": f"{PLATFORM_ORG} 走进企业 {ENTERPRISE_ORG}",
-                         "into_platform": f"{ENTERPRISE_ORG} 走进平台 {PLATFORM_ORG}"}
+    assert headlines == {"into_enterprise": f"{HIT} 走进企业 {HUALIAN}",
+                         "into_platform": f"{HUALIAN} 走进平台 {HIT}"}
 
 
 def test_the_visit_form_suggests_the_enterprises_and_platforms_of_the_lists(client, db):
@@ -203,7 +204,7 @@ def test_the_visit_form_suggests_the_enterprises_and_platforms_of_the_lists(clie
     assert 'list="enterprise-names"' in page and 'list="platform-names"' in page
     assert re.findall(r'<option value="(.*?)">', enterprises) == store.distinct_values(db, "demands", "enterprise")
     assert re.findall(r'<option value="(.*?)">', platforms) == store.distinct_values(db, "supplies", "platform")
-    assert f'<option value="{ENTERPRISE_ORG}">' in enterprises and f'<option value="{PLATFORM_ORG}">' in platforms
+    assert f'<option value="{HUALIAN}">' in enterprises and f'<option value="{HIT}">' in platforms
 
 
 # --- in a real browser ------------------------------------------------------------------------------
@@ -241,14 +242,14 @@ def test_a_broker_records_a_visit_with_suggested_names_and_reads_who_visited_who
         sign_in(page, base_url, "broker")
         page.goto(f"{base_url}/visits")
         suggested = page.eval_on_selector_all("#platform-names option", "options => options.map(o => o.value)")
-        assert PLATFORM_ORG in suggested
+        assert HIT in suggested
         page.select_option("#v-direction", "into_platform")
-        page.fill("#v-enterprise", ENTERPRISE_ORG)
-        page.fill("#v-partner", PLATFORM_ORG)
-        page.fill("#v-notes", "企业技术负责人参观打印成像实验室，\n讨论热敏打印头温度补偿方案。")
+        page.fill("#v-enterprise", HUALIAN)
+        page.fill("#v-partner", HIT)
+        page.fill("#v-notes", "企业技术负责人参观模具成型实验室，\n讨论随形冷却水路方案。")
         page.click("#record-visit button[type=submit]")
         page.wait_for_url(re.compile(r".*/visits/\d+$"))
-        assert page.inner_text("h1") == f"{ENTERPRISE_ORG} 走进平台 {PLATFORM_ORG}"
+        assert page.inner_text("h1") == f"{HUALIAN} 走进平台 {HIT}"
         # 走访纪要 stands clear of the last fact row (记录人) above it.
         recorder = page.locator("dl.facts dd").last.bounding_box()
         notes = page.locator("aside h3", has_text="走访纪要").bounding_box()

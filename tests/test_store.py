@@ -5,7 +5,7 @@ import pytest
 
 from service import store
 
-from .service_records import DEMAND, SUPPLY
+from .records import DEMAND, SUPPLY
 
 
 def test_database_uses_wal_and_foreign_keys(db):

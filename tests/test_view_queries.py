@@ -6,7 +6,7 @@ import pytest
 
 from service import store
 
-from .service_records import OWN_DEMAND
+from .records import OWN_DEMAND
 
 pytestmark = pytest.mark.instance("api")
 

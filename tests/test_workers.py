@@ -18,7 +18,7 @@ import pytest
 from service import auth, store
 
 from .server_process import ServerProcess, http_call
-from .service_records import HIT, PASSWORD
+from .records import HIT, PASSWORD
 
 DEMAND = "D2021-101"  # 注塑件表面缩痕 (the fixture's first demand)
 

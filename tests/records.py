@@ -1,12 +1,26 @@
-"""A small, realistic slice of the two lists for the service's tests: 8 demands, 12 supplies.
+"""The one small record set every test uses: 10 demands, 13 supplies, one cooperation, six accounts.
 
-Two enterprises and two platforms own most records so that every permission rule has an owner
-and a stranger to test against. Small enough that the real model embeds it in a couple of seconds.
+A realistic slice of the two lists, small enough that the real model embeds it in a couple of seconds
+and a reader can hold it in their head. The api instance (api_support.py), the site seed
+(site_support.py) and the engine tests all load it.
+- Nine demands each have the one supply that solves it (TRUE_PAIRS), ranked first both ways. Four
+  supplies (S2021-209 … -212) solve nothing here; the others are each other's near misses (the
+  carbon-fibre forming process S2021-203 beside the fishing rod D2021-107's prepreg, say).
+- D2021-110 is the demand nothing on the list solves (UNSOLVED), the gap the engine must find.
+- Two enterprises and two platforms own most records, so every permission rule has an owner and a
+  stranger: HUALIAN owns D2021-101, -102; HAIDA -103, -104; HIT S2021-201, -203, -204, -213; SDU
+  S2021-202, -205 … -208 (OWN_ and OTHER_ below). So D2021-102 × S2021-202 is a true pair that
+  concerns the enterprise account and not the platform account; S2021-201 is proposed to others'
+  demands (D2021-105, -107) too.
+- D2021-109 × S2021-213 is already a cooperation; D2021-104 is being negotiated, D2021-108 is closed.
 """
 from __future__ import annotations
 
+from service import auth, store
+
 HUALIAN = "威海华联精密模具有限公司"
 HAIDA = "荣成海达食品有限公司"
+LINGXUN = "威海翎迅智能终端有限公司"
 HIT = "哈尔滨工业大学（威海）创新研究院"
 SDU = "山东大学威海工业技术研究院"
 
@@ -18,8 +32,8 @@ DEMANDS = [
      "budget_wan": 40, "cooperation_mode": "技术服务", "contact": "王工 139****1201", "status": "征集中",
      "posted_at": "2021-03-02"},
     {"id": "D2021-102", "title": "精密模具型腔磨损在线检测", "enterprise": HUALIAN,
-     "description": "模具型腔磨损后产品尺寸超差，目前靠人工抽检发现，滞后严重。希望用机器视觉在线检测"
-                    "产品尺寸和表面缺陷，及时提示修模。",
+     "description": "模具型腔磨损后注塑件尺寸超差、表面出现划痕和缺料，目前靠人工抽检发现，滞后严重。"
+                    "希望用机器视觉在线检测产品尺寸和表面缺陷，及时提示修模。",
      "industry_cluster": "先进装备与智能制造", "region": "环翠区", "keywords": ["机器视觉", "缺陷检测", "模具磨损"],
      "budget_wan": 60, "cooperation_mode": "合作开发", "contact": "王工 139****1201", "status": "征集中",
      "posted_at": "2021-03-15"},
@@ -58,6 +72,19 @@ DEMANDS = [
      "industry_cluster": "康养旅游", "region": "乳山市", "keywords": ["跌倒监测", "毫米波雷达", "养老"],
      "budget_wan": 20, "cooperation_mode": "技术服务", "contact": "孙院长 133****9900", "status": "已关闭",
      "posted_at": "2021-06-10"},
+    {"id": "D2021-109", "title": "便携票据打印机长单据后半段字迹发灰", "enterprise": LINGXUN,
+     "description": "我们生产便携式小票/标签打印机。客户反映连续打印长单据（超过1.5米）时，后半段字迹明显发灰，一维条码扫不出来，"
+                    "冬天室外0℃以下更严重。换过两家的打印头也没解决，怀疑是驱动时序跟不上。现在是固定脉宽驱动，没有做温度补偿。"
+                    "希望专家帮我们改驱动策略，让整条单据浓度一致，条码一次识读率达到99%以上。",
+     "industry_cluster": "新一代信息技术", "region": "火炬高技术产业开发区", "keywords": ["热敏打印", "打印浓度", "条码识读", "低温打印"],
+     "budget_wan": 40, "cooperation_mode": "委托开发", "contact": "史总 139****8719", "status": "已合作",
+     "posted_at": "2021-06-14"},
+    {"id": "D2021-110", "title": "深海油气钻井PDC钻头国产化", "enterprise": "威海蓝海钻采装备有限公司",
+     "description": "海上平台钻三千米以上的深井，PDC钻头全靠进口，一只几十万元还要等半年。"
+                    "想自己研制钻头，钻头体、聚晶金刚石复合片和钻井试验都没有基础。",
+     "industry_cluster": "先进装备与智能制造", "region": "临港经济技术开发区", "keywords": ["深海钻井", "PDC钻头", "进口替代"],
+     "budget_wan": 150, "cooperation_mode": "合作开发", "contact": "周总 138****6610", "status": "征集中",
+     "posted_at": "2021-06-20"},
 ]
 
 SUPPLIES = [
@@ -66,7 +93,7 @@ SUPPLIES = [
                     "已在多家汽车零部件企业应用，良品率提升10个百分点以上。",
      "industry_cluster": "先进装备与智能制造", "maturity": "产业化", "keywords": ["注塑", "随形冷却", "缩痕", "模流分析"],
      "cooperation_mode": "技术服务", "price_wan": 30, "contact": "刘老师 138****2201", "posted_at": "2021-02-10"},
-    {"id": "S2021-202", "title": "基于深度学习的工业产品表面缺陷视觉检测系统", "platform": HIT,
+    {"id": "S2021-202", "title": "基于深度学习的工业产品表面缺陷视觉检测系统", "platform": SDU,
      "description": "采用深度学习和高分辨率工业相机，对注塑件、冲压件表面划痕、缺料、尺寸超差进行在线检测，"
                     "检出率99.5%，单件检测时间小于200毫秒。",
      "industry_cluster": "先进装备与智能制造", "maturity": "中试", "keywords": ["机器视觉", "深度学习", "缺陷检测"],
@@ -117,7 +144,26 @@ SUPPLIES = [
      "description": "数码印花色彩管理和ICC特性文件制作方法，色差ΔE小于2，适用于户外运动服装面料。",
      "industry_cluster": "时尚与休闲运动产品", "maturity": "中试", "keywords": ["数码印花", "色彩管理", "面料"],
      "cooperation_mode": "技术许可", "price_wan": 18, "contact": "韩老师 130****0009", "posted_at": "2021-06-12"},
+    {"id": "S2021-213", "title": "热敏打印头多级历史控制与温度自适应驱动技术", "platform": HIT,
+     "description": "针对热敏打印过程中发热体热积累及环境温度变化引起的灰度不一致问题，建立发热点-陶瓷基板二维热传导简化模型，"
+                    "提出基于前两行点阵历史与基板温度的多级脉宽补偿算法，可在Cortex-M级MCU上实时运行。实测-10℃~45℃范围内"
+                    "光学密度波动≤0.08，连续打印3m条码等级保持ISO B级以上。已在2家标签机企业完成样机验证。",
+     "industry_cluster": "新一代信息技术", "maturity": "中试", "keywords": ["热敏打印头", "历史控制", "脉宽调制", "温度补偿"],
+     "cooperation_mode": "技术许可", "price_wan": 35, "contact": "白老师 138****6648", "posted_at": "2021-06-18"},
 ]
+
+COOPERATIONS = [
+    {"demand_id": "D2021-109", "supply_id": "S2021-213", "confirmed_at": "2021-07-09", "mode": "委托开发",
+     "amount_wan": 32, "broker": "孙立明", "note": "打印头驱动时序与温度补偿算法移植到企业主控板。"},
+]
+
+# demand → the supply that solves it
+TRUE_PAIRS = {
+    "D2021-101": "S2021-201", "D2021-102": "S2021-202", "D2021-103": "S2021-205", "D2021-104": "S2021-206",
+    "D2021-105": "S2021-203", "D2021-106": "S2021-207", "D2021-107": "S2021-208", "D2021-108": "S2021-204",
+    "D2021-109": "S2021-213",
+}
+UNSOLVED = "D2021-110"
 
 # name → (role, org)
 USERS = {
@@ -130,7 +176,7 @@ USERS = {
 }
 PASSWORD = "correct horse 2021"
 
-# Who owns what, for the permission table.
+# Who owns what, for the permission tables.
 OWN_DEMAND = "D2021-101"           # HUALIAN's
 OTHER_DEMAND = "D2021-103"         # HAIDA's
 OWN_SUPPLY = "S2021-201"           # HIT's
@@ -150,3 +196,13 @@ SUPPLY = {
     "maturity": "产业化", "ip": "授权发明专利2项", "keywords": ["模流分析", "注塑"], "cooperation_mode": "技术服务",
     "price_wan": 20.5, "contact": "李老师 0631-****5120", "posted_at": "2021-02-01",
 }
+
+
+def load(db) -> dict[str, str]:
+    """Write the set into a store: the records, the cooperation and the accounts; returns each
+    account's API token by name. Both instances (api_support.py, site_support.py) start from this."""
+    store.upsert_records(db, "demands", DEMANDS, actor="fixture")
+    store.upsert_records(db, "supplies", SUPPLIES, actor="fixture")
+    store.upsert_cooperations(db, COOPERATIONS, actor="fixture")
+    return {name: auth.create_user(db, name, role, org, PASSWORD, actor="fixture")[2]
+            for name, (role, org) in USERS.items()}
