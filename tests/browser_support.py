@@ -48,7 +48,8 @@ def serve(app):
     try:
         yield f"http://127.0.0.1:{server.effective_port}"
     finally:
-        server.close()
+        # Closed by the loop's own thread: a socket closed from here could be in the loop's select (EBADF).
+        server.trigger.pull_trigger(server.close)
         thread.join(timeout=5)
 
 
