@@ -88,8 +88,8 @@ class ServerProcess:
         """Ctrl+C, as an operator stops it."""
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=20)
+            try:  # a worker stopped seconds after it started first finishes its start-up indexing job
+                self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.kill()
 
