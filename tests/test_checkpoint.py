@@ -13,9 +13,9 @@ from service import store
 from service.engine import Engine
 from service.worker import LiveIndex, indexing_lock
 
+from .engine_support import every_ranking
 from .records import DEMANDS, HUALIAN, SUPPLIES
 from .server_process import ServerProcess, http_call
-from .test_engine import every_ranking
 
 DRILL_BIT = {**SUPPLIES[1], "description": "深海钻井钻头的设计与制造"}
 

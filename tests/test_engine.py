@@ -11,6 +11,7 @@ from service import store
 from matching.ranker import record_segments
 from service.engine import Engine
 
+from .engine_support import every_ranking
 from .records import DEMANDS, SUPPLIES, TRUE_PAIRS, UNSOLVED
 from .record_files import write_jsonl
 
@@ -275,17 +276,6 @@ def test_propose_csv_writes_formula_like_ids_as_text(invoke, tmp_path):
 
 
 # --- token cache: a warm restart runs no jieba, and the engine holds no token lists ----------------
-
-def every_ranking(engine) -> list[tuple]:
-    """Every record's top 5 in both directions, with scores and explanations."""
-    rankings = []
-    for kind, side in (("demands", engine.matcher.demands), ("supplies", engine.matcher.supplies)):
-        propose = engine.propose_for_demand if kind == "demands" else engine.propose_for_supply
-        for record_id in sorted(side.records):
-            rankings += [(p.query_id, p.candidate_id, p.rank, p.score, json.dumps(p.reasons, sort_keys=True))
-                         for p in propose(record_id, k=5)]
-    return rankings
-
 
 class CountingTokenizations:
     """service.engine.record_fields, counting the records it tokenises."""
