@@ -77,7 +77,6 @@ class LiveIndex:
         self.checkpoint_seconds = checkpoint_seconds
         self.learning = learning_policy
         self._busy_at = time.monotonic()  # when the thread last ran a job or applied others' writes
-        self._learn_checked = time.monotonic()  # when the thread last counted the decisions since learning
         self._engine = None
         self._engine_lock = threading.Lock()
         self._jobs: queue.Queue = queue.Queue()
@@ -192,8 +191,7 @@ class LiveIndex:
             except queue.Empty:
                 if time.monotonic() - self._busy_at >= self.checkpoint_seconds:
                     self._checkpoint()
-                    if time.monotonic() - self._learn_checked >= self.checkpoint_seconds:
-                        self._learn_if_due()
+                    self._learn_if_due()
                 continue
             if job is STOP:
                 self._checkpoint()
@@ -224,8 +222,8 @@ class LiveIndex:
 
     def _learn_if_due(self) -> None:
         """Learn in the background once `learning.after` decisions were made since the last run, unless
-        another process holds the indexing lock (it is indexing, or learning from the same decisions)."""
-        self._learn_checked = time.monotonic()
+        another process holds the indexing lock (it is indexing, or learning from the same decisions). It marks
+        the thread busy, so the decisions are counted again only after the next quiet period."""
         if not self.learning.after or self._engine is None:
             return
         try:
@@ -234,7 +232,7 @@ class LiveIndex:
                     self._learn(BACKGROUND, report=False)
         except Exception:  # the ranking in use stays; the next quiet period tries again
             log.exception("learning in the background failed")
-        self._busy_at = self._learn_checked = time.monotonic()
+        self._busy_at = time.monotonic()
 
     def _follow_safely(self) -> None:
         try:
