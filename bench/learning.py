@@ -69,6 +69,15 @@ def decide_first_half(db, engine, truth: dict, half: list[str], rejects: int) ->
         workflow.decide(db, proposal["id"], "rejected", BROKER, "不对症：同一对象，解决的不是这个问题")
 
 
+def decided_halves(engine, truth: dict, seen: list[str], unseen: list[str], rejects: int) -> tuple[list[Group], list[Group]]:
+    """The seen half decided as a broker would (decide_first_half), as training groups (its decided
+    demands' candidates), and the unseen half's measuring groups (unseen_groups)."""
+    decide_first_half(engine.db, engine, truth, seen, rejects)
+    labels = learning.decided_labels(engine.db)
+    return ([g for g in learning.build_groups(engine, labels) if (g.labels != 0).any()],
+            unseen_groups(engine, truth, unseen))
+
+
 def measure_unseen(engine, truth: dict, unseen: list[str], learned) -> dict:
     """The unseen half's hybrid figures through evaluation.quality, with or without the learned ranking."""
     engine.use_learned(learned)
@@ -256,15 +265,13 @@ def run_split(folder: Path, seen: list[str], unseen: list[str], rejects: int, la
               sample: tuple[list[Group], dict] | None = None) -> dict:
     started = time.perf_counter()
     with evaluation.loaded_set(folder) as (engine, truth, _):
-        decide_first_half(engine.db, engine, truth, seen, rejects)
+        train_groups, test_groups = decided_halves(engine, truth, seen, unseen, rejects)
         outcome = learning.learn(engine.db, engine, dry_run=True, enabled=True)
         model = Reranker.from_dict(outcome["model"])
         labels = learning.decided_labels(engine.db)
         in_use = learning.LearnedRanking(model, learning.memory_from_labels(engine.matcher, labels))
         before = measure_unseen(engine, truth, unseen, None)
         after = measure_unseen(engine, truth, unseen, in_use)
-        train_groups = [g for g in learning.build_groups(engine, labels) if (g.labels != 0).any()]
-        test_groups = unseen_groups(engine, truth, unseen)
         families = family_figures(train_groups, test_groups, truth, unseen)
         variants = variant_figures(train_groups, test_groups, truth, unseen, *sample) if sample else None
         sample = learning.compare_on_set(ROOT / "data", engine.embedder, model)
@@ -280,24 +287,24 @@ def truth_labels(truth: dict, demands) -> list[dict]:
             for demand in demands for supply, grade in truth.get(demand, {}).items() if grade >= evaluation.SOLVES]
 
 
-def sample_halves() -> tuple[list[Group], list[Group], list[Group], list[Group], dict]:
-    """The sample's answered demands split in two halves by id: each half's training groups (its
-    cooperations as positives, the other top-20 candidates unlabelled) and its measuring groups."""
+SAMPLE_HALVES = ("sample's first half", "sample's second half")
+
+
+def sample_halves() -> tuple[dict[str, tuple[list[Group], list[Group]]], dict]:
+    """The sample's answered demands split in two halves by id: for each half (SAMPLE_HALVES), its
+    training groups (its cooperations as positives, the other top-20 candidates unlabelled) and its
+    measuring groups; and the sample's truth."""
     with evaluation.loaded_set(ROOT / "data") as (engine, truth, _):
         answered = sorted(answers_of(truth, truth))
-        first, second = answered[:len(answered) // 2], answered[len(answered) // 2:]
-        return (learning.build_groups(engine, truth_labels(truth, first)),
-                learning.build_groups(engine, truth_labels(truth, second)),
-                unseen_groups(engine, truth, first), unseen_groups(engine, truth, second), truth)
+        halves = answered[:len(answered) // 2], answered[len(answered) // 2:]
+        return ({name: (learning.build_groups(engine, truth_labels(truth, half)), unseen_groups(engine, truth, half))
+                 for name, half in zip(SAMPLE_HALVES, halves)}, truth)
 
 
 def match_dev_halves(folder: Path, seen: list[str], unseen: list[str], rejects: int) -> tuple[list[Group], list[Group], dict]:
-    """match-dev's seen half decided as in run_split (training groups) and its unseen half's measuring groups."""
+    """decided_halves on match-dev, with its truth."""
     with evaluation.loaded_set(folder) as (engine, truth, _):
-        decide_first_half(engine.db, engine, truth, seen, rejects)
-        labels = learning.decided_labels(engine.db)
-        return ([g for g in learning.build_groups(engine, labels) if (g.labels != 0).any()],
-                unseen_groups(engine, truth, unseen), truth)
+        return (*decided_halves(engine, truth, seen, unseen, rejects), truth)
 
 
 def joint_figures(train_sets: dict[str, list[Group]], tests: dict[str, tuple[list[Group], dict]]) -> dict:
@@ -373,21 +380,17 @@ def main() -> None:
 
 
 def print_joint(folder: Path, first: list[str], second: list[str], rejects: int) -> None:
-    sample_train, sample_test = {}, {}
-    s_first, s_second, t_first, t_second, sample_truth = sample_halves()
-    sample_train = {"sample's first half": s_first, "sample's second half": s_second}
-    sample_test = {"sample's first half": t_first, "sample's second half": t_second}
+    sample, sample_truth = sample_halves()
     print(row(("training decisions", "measured: match-dev half", "match-dev MRR / R@1 / R@5",
                "sample half", "sample MRR / R@1 / R@5")))
     print(row(("---",) * 5))
     for seen, unseen in ((first, second), (second, first)):
         md_train, md_test, md_truth = match_dev_halves(folder, seen, unseen, rejects)
         md_name = f"{seen[0]}–{seen[-1]}"
-        for s_seen, s_unseen in (("sample's first half", "sample's second half"),
-                                 ("sample's second half", "sample's first half")):
-            train_sets = {f"match-dev {md_name}": md_train, s_seen: sample_train[s_seen],
-                          f"both: match-dev {md_name} + {s_seen}": md_train + sample_train[s_seen]}
-            tests = {"md": (md_test, md_truth), "sample": (sample_test[s_unseen], sample_truth)}
+        for s_seen, s_unseen in (SAMPLE_HALVES, SAMPLE_HALVES[::-1]):
+            train_sets = {f"match-dev {md_name}": md_train, s_seen: sample[s_seen][0],
+                          f"both: match-dev {md_name} + {s_seen}": md_train + sample[s_seen][0]}
+            tests = {"md": (md_test, md_truth), "sample": (sample[s_unseen][1], sample_truth)}
             for label, figures in joint_figures(train_sets, tests).items():
                 print(row((label, f"{unseen[0]}–{unseen[-1]}", " / ".join(f"{figures['md'][f]:.3f}" for f in FIGURES),
                            s_unseen, " / ".join(f"{figures['sample'][f]:.3f}" for f in FIGURES))))
